@@ -50,8 +50,14 @@ class ModelConfig:
     frame_width: int = 64  # ResNet base width (64 = torchvision ResNet-18)
     unet_depth: int = 7
     unet_channels: int = 64  # channels of the first U-Net level (doubling, capped at 8x)
-    mask: str = "binary"  # "binary" (BCE) or "ratio" (L1)
+    mask: str = "binary"  # "binary": source > threshold x mixture (BCE); "dominant": loudest source (BCE);
+    # "ratio": source / mixture clamped to [0, 1] (L1)
     binary_threshold: float = 0.5
+    spacetime_patch: int = 16  # spacetime frame net: patch side in pixels
+    spacetime_tubelet: int = 1  # frames per spacetime patch
+    spacetime_dim: int = 192  # token width
+    spacetime_depth: int = 4  # transformer layers
+    spacetime_heads: int = 4
 
 
 @dataclass(frozen=True)
