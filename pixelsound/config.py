@@ -78,18 +78,22 @@ class TrainConfig:
     """Optimisation and bookkeeping."""
 
     out_dir: str = "runs/default"
-    batch_size: int = 8
+    batch_size: int = 8  # mixtures per step and process (P processes with B / P train like 1 with B)
     epochs: int = 10
     steps_per_epoch: int = 0  # 0: one pass over the training index
-    optimizer: str = "sgd"
+    optimizer: str = "sgd"  # "sgd" (momentum), "adam" or "adamw"
     lr_frame: float = 1e-4  # frame net (backbone)
     lr_rest: float = 1e-3  # audio net, synthesizer
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    schedule: str = "constant"  # learning-rate factor after warmup: "constant" or "cosine" (to 0 at the end)
+    warmup_steps: int = 0  # linear warmup from 0
+    grad_clip: float = 0.0  # max global gradient norm (0: no clipping)
     max_minutes: float = 0.0  # stop after this much training time (0: no limit)
     val_mixes: int = 64
     seed: int = 0
     log_every: int = 10
+    save_every: int = 0  # also write last.pt every this many steps (0: at epoch ends and on stop only)
     device: str = "auto"
 
 
