@@ -19,6 +19,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("pixelsound.train", "mix-and-separate training from a recipe"),
     "evaluate": ("pixelsound.evaluate", "SDR/SIR/SAR of a model against mixture and oracle masks"),
     "separate": ("pixelsound.separate", "separate the sounds of videos with a trained model"),
+    "pixels": ("pixelsound.pixels", "the sound of every pixel: objects, heatmaps, a click-to-listen page"),
+    "bank": ("pixelsound.bank", "build a sound bank from separated training videos (`bank build`)"),
+    "foley": ("pixelsound.foley", "give a silent video a layered soundtrack (`foley render` re-renders cues)"),
+    "score": ("pixelsound.score", "score silent clips and candidate soundtracks: sounding map, match, sync"),
 }
 
 
