@@ -1,0 +1,748 @@
+"""Decode and encode media with PyAV; the only module in pixelsound that imports ``av``.
+
+Reading selects video frames by timestamp (never by index), so variable frame rates work; audio is decoded
+from a little before the window, resampled with ``torchaudio.functional.resample`` and trimmed to the exact
+sample count.
+Every failure raises :class:`MediaError`, whose message names the file and the reason.
+
+Shapes follow the glossary in :mod:`pixelsound`: frames ``(V, 3, H, W)`` uint8 RGB, audio ``(C, L)`` float32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchaudio.functional as AF
+
+log = logging.getLogger(__name__)
+
+# A window may end this many seconds past the decoded end of a stream; the gap is filled (zeros / last frame).
+WINDOW_TOLERANCE = 0.1
+_PREROLL = 0.5  # seconds decoded before the asked start (AAC warm-up, decoders that land early)
+_TRUNCATED_GAP = 0.5  # data ending this much before the header's duration means a truncated file
+
+# suffix -> (container format, video codec, audio codec); video codecs in _EVEN_CODECS need even W and H
+_WRITERS = {
+    ".mp4": ("mp4", "libx264", "aac"),
+    ".m4v": ("mp4", "libx264", "aac"),
+    ".mov": ("mov", "libx264", "aac"),
+    ".mkv": ("matroska", "libx264", "aac"),
+    ".webm": ("webm", "libvpx-vp9", "libopus"),
+    ".avi": ("avi", "mpeg4", "pcm_s16le"),
+}
+_AUDIO_WRITERS = {
+    ".wav": ("wav", "pcm_s16le"),
+    ".flac": ("flac", "flac"),
+    ".m4a": ("ipod", "aac"),
+    ".mp3": ("mp3", "libmp3lame"),
+}
+_EVEN_CODECS = {"libx264", "mpeg4"}
+_MAGIC = {  # first bytes -> container family, to tell "corrupt" from "not a media file"
+    b"\x1aE\xdf\xa3": "matroska/webm",
+    b"RIFF": "RIFF (avi/wav)",
+    b"ID3": "mp3",
+    b"fLaC": "flac",
+    b"OggS": "ogg",
+}
+
+
+class MediaError(Exception):
+    """A media file cannot be read or written as asked; the message names the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What :func:`probe` learns about a file.
+
+    ``duration`` is the span every present stream covers (the shorter of audio and video), in seconds.
+    ``width``/``height`` are as displayed (rotation metadata applied); 0 without video. ``fps`` is the average
+    frame rate (variable-rate files included); ``sample_rate``/``channels`` are 0 without audio.
+    """
+
+    path: str
+    duration: float
+    fps: float
+    num_frames: int
+    width: int
+    height: int
+    sample_rate: int
+    channels: int
+    has_audio: bool
+    has_video: bool
+    video_codec: str | None
+    audio_codec: str | None
+    rotation: int = 0  # degrees counter-clockwise applied to decoded frames for display
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------- opening
+
+
+def _check_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(path, "file not found")
+    if not path.is_file():
+        raise MediaError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "empty file (0 bytes)")
+    return path
+
+
+def _sniff(path: Path) -> str | None:
+    """Container family recognised from the first bytes, or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide"):
+        return "mp4/mov"
+    for magic, name in _MAGIC.items():
+        if head.startswith(magic):
+            return name
+    if head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xf1", b"\xff\xf9"):
+        return "mp3/adts"
+    return None
+
+
+@contextmanager
+def _open(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
+    """Open a file for reading; every PyAV failure inside the block becomes a MediaError naming the file."""
+    path = _check_file(path)
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.FFmpegError as err:
+        kind = _sniff(path)
+        if kind is None:
+            raise MediaError(path, f"not a media file (unrecognised content; {_why(err)})") from None
+        raise MediaError(path, f"corrupt or truncated {kind} file ({_why(err)})") from None
+    try:
+        yield container
+    except av.FFmpegError as err:
+        raise MediaError(path, f"corrupt or truncated data ({_why(err)})") from None
+    finally:
+        container.close()
+
+
+def _why(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err)
+
+
+def _stream(container, kind: str, path) -> av.stream.Stream:
+    streams = container.streams.video if kind == "video" else container.streams.audio
+    if not streams:
+        raise MediaError(path, f"no {kind} stream")
+    return streams[0]
+
+
+def _header_duration(container, stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1e6
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- probe
+
+
+@dataclass
+class _Scan:
+    frames: int = 0
+    first: float | None = None
+    last: float | None = None
+    ends: dict = dataclasses.field(default_factory=dict)  # stream index -> end time of its data
+    rotation: int = 0
+
+
+def _scan(container, streams, path) -> _Scan:
+    """Demux every packet (decoding one frame per stream) to count frames and find where the data ends."""
+    scan, unchecked = _Scan(), {s.index for s in streams}
+    for packet in container.demux(streams):
+        s = packet.stream
+        if packet.pts is not None:
+            t = float(packet.pts * packet.time_base)
+            end = t + float((packet.duration or 0) * packet.time_base)
+            scan.ends[s.index] = max(scan.ends.get(s.index, end), end)
+            if s.type == "video":
+                scan.frames += 1
+                scan.first = t if scan.first is None else min(scan.first, t)
+                scan.last = t if scan.last is None else max(scan.last, t)
+        if s.index in unchecked:
+            frames = packet.decode()
+            if frames:
+                unchecked.discard(s.index)
+                if s.type == "video":
+                    scan.rotation = int(round(frames[0].rotation or 0))
+    if unchecked:
+        raise MediaError(path, "corrupt data: a stream yields no decodable frame")
+    return scan
+
+
+def probe(path: str | os.PathLike, *, scan: bool = True) -> MediaInfo:
+    """Describe a media file.
+
+    Args:
+        path: any container PyAV reads (mp4, mkv, webm, avi, mov, m4a, wav, ...).
+        scan: demux every packet (no full decode) to count frames, measure variable frame rates and detect
+            truncated files; ``False`` trusts the header only (fast, for files already checked).
+
+    Returns:
+        MediaInfo.
+
+    Raises:
+        MediaError: missing, empty, not a media file, corrupt or truncated, or without audio and video.
+    """
+    with _open(path) as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        if video is None and audio is None:
+            raise MediaError(path, "no audio or video stream")
+        if video is not None:
+            video.thread_type = "AUTO"
+        streams = [s for s in (video, audio) if s is not None]
+        found = _scan(container, streams, path) if scan else None
+        durations = [_stream_duration(container, s, found, path) for s in streams]
+        fps, frames, rotation = _video_facts(video, found, durations[0]) if video is not None else (0.0, 0, 0)
+        width, height = (
+            (video.codec_context.width, video.codec_context.height) if video is not None else (0, 0)
+        )
+        if rotation % 180:
+            width, height = height, width
+        return MediaInfo(
+            path=str(path),
+            duration=min(durations),
+            fps=fps,
+            num_frames=frames,
+            width=width,
+            height=height,
+            sample_rate=audio.codec_context.sample_rate if audio is not None else 0,
+            channels=audio.codec_context.channels if audio is not None else 0,
+            has_audio=audio is not None,
+            has_video=video is not None,
+            video_codec=video.codec_context.name if video is not None else None,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            rotation=rotation,
+        )
+
+
+def _stream_duration(container, stream, found: _Scan | None, path) -> float:
+    """Header duration of a stream, checked against where its data really ends when scanned."""
+    if found is None:
+        return _header_duration(container, stream) or 0.0
+    header = float(stream.duration * stream.time_base) if stream.duration is not None else None
+    end = found.ends.get(stream.index)
+    if end is None:
+        raise MediaError(path, f"corrupt data: {stream.type} stream has no packets")
+    if header is not None and end < header - _TRUNCATED_GAP:
+        raise MediaError(
+            path, f"truncated file: {stream.type} data ends at {end:.2f} s, header says {header:.2f} s"
+        )
+    return header if header is not None else end
+
+
+def _video_facts(video, found: _Scan | None, duration: float) -> tuple[float, int, int]:
+    """(average fps, frame count, rotation) of the video stream."""
+    rate = video.average_rate or video.guessed_rate
+    if found is None:
+        fps = float(rate) if rate else 0.0
+        return fps, video.frames or int(round(duration * fps)), 0
+    if found.frames >= 2 and found.last > found.first:
+        fps = (found.frames - 1) / (found.last - found.first)
+    else:
+        fps = float(rate) if rate else 0.0
+    return fps, found.frames, found.rotation
+
+
+# ---------------------------------------------------------------------------------------------- frames
+
+
+def read_frames(
+    path: str | os.PathLike,
+    *,
+    times: Sequence[float] | np.ndarray | torch.Tensor | None = None,
+    fps: float | None = None,
+    size: int | tuple[int, int] | None = None,
+    start: float = 0.0,
+    duration: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode video frames by timestamp.
+
+    The frame for time t is the one on screen at t (the last frame whose timestamp is <= t), so variable frame
+    rates need no special care. Rotation metadata is applied (portrait phone videos come out portrait).
+
+    Args:
+        path: a file with a video stream.
+        times: seconds to sample (any order, repeats allowed); overrides ``fps``, ``start`` and ``duration``.
+        fps: sample at ``start + k / fps`` for k < round(duration * fps). Without ``times`` and ``fps``, every
+            frame with ``start <= t < start + duration`` is returned.
+        size: None keeps the decoded size; an int gives size x size; (H, W) gives that size (antialiased).
+        start: window start in seconds.
+        duration: window length in seconds (default: to the end of the video).
+
+    Returns:
+        ``(frames, used)``: frames uint8 ``(V, 3, H, W)``; used float64 ``(V,)``, the frames' timestamps.
+
+    Raises:
+        MediaError: file problems, no video stream, or a time/window past the end of the video (beyond
+            ``WINDOW_TOLERANCE``).
+    """
+    if start < 0 or (duration is not None and duration <= 0):
+        raise MediaError(path, f"bad window: start={start} duration={duration}")
+    with _open(path) as container:
+        stream = _stream(container, "video", path)
+        stream.thread_type = "AUTO"
+        if times is None and fps is None:
+            picked, used = _pick_window(container, stream, start, duration, path)
+        else:
+            targets = _frame_targets(container, stream, times, fps, start, duration, path)
+            picked, used = _pick_at(container, stream, targets, path)
+        frames = _to_tensor(picked)
+    if size is not None:
+        frames = resize_frames(frames, size)
+    return frames, torch.tensor(used, dtype=torch.float64)
+
+
+def _frame_targets(container, stream, times, fps, start, duration, path) -> np.ndarray:
+    """The times to sample, in the caller's order."""
+    if times is not None:
+        targets = np.asarray(times, dtype=np.float64).reshape(-1)
+        if targets.size and (not np.isfinite(targets).all() or targets.min() < 0):
+            raise MediaError(path, "frame times must be finite and >= 0")
+        return targets
+    if fps <= 0:
+        raise MediaError(path, f"fps must be > 0, got {fps}")
+    if duration is None:
+        end = _header_duration(container, stream)
+        if end is None:
+            raise MediaError(path, "video duration unknown; give duration or times")
+        duration = end - start
+    count = int(round(duration * fps))
+    if count <= 0:
+        raise MediaError(
+            path, f"too short: no frame at {fps} fps from {start:.2f} s to the end ({duration:.2f} s)"
+        )
+    return start + np.arange(count) / fps
+
+
+def _decode_from(container, stream, t: float, margin: float = 0.0) -> Iterator:
+    """Decoded frames of ``stream`` from at or before ``t - margin`` (seeks when t is far from the start)."""
+    if t - margin > 2 * _PREROLL:
+        container.seek(int((t - margin - _PREROLL) / stream.time_base), stream=stream, backward=True)
+        frames = container.decode(stream)
+        first = next(frames, None)
+        if first is not None and (first.time is None or first.time <= t - margin + 1e-6):
+            yield first
+            yield from frames
+            return
+        log.debug("%s: seek to %.2f s overshot; decoding from the start", container.name, t)
+        container.seek(0, stream=stream, backward=True)
+    yield from container.decode(stream)
+
+
+def _frame_time(frame, prev: tuple | None, stream) -> float:
+    if frame.time is not None:
+        return float(frame.time)
+    return 0.0 if prev is None else prev[1] + _frame_length(prev[0], stream)
+
+
+def _frame_length(frame, stream) -> float:
+    if frame.duration and frame.time_base:
+        return float(frame.duration * frame.time_base)
+    rate = stream.average_rate or stream.guessed_rate
+    return 1.0 / float(rate) if rate else 0.04
+
+
+def _pick_at(container, stream, targets: np.ndarray, path) -> tuple[list, list[float]]:
+    """Decode once, keeping the frame on screen at each target time."""
+    if not targets.size:
+        return [], []
+    order = np.argsort(targets, kind="stable")
+    chosen: list = [None] * len(targets)
+    k, prev, prev_end = 0, None, 0.0
+    for frame in _decode_from(container, stream, float(targets[order[0]])):
+        t = _frame_time(frame, prev, stream)
+        while k < len(order) and targets[order[k]] < t - 1e-6:
+            chosen[order[k]] = prev if prev is not None else (frame, t)
+            k += 1
+        if k == len(order):
+            break
+        prev, prev_end = (frame, t), t + _frame_length(frame, stream)
+    if prev is None and k < len(order):
+        raise MediaError(path, "no decodable video frame")
+    for j in order[k:]:
+        if targets[j] > prev_end + WINDOW_TOLERANCE:
+            raise MediaError(
+                path, f"too short: frame asked at {targets[j]:.2f} s, video ends at {prev_end:.2f} s"
+            )
+        chosen[j] = prev
+    return [c[0] for c in chosen], [c[1] for c in chosen]
+
+
+def _pick_window(container, stream, start: float, duration: float | None, path) -> tuple[list, list[float]]:
+    """Every frame with start <= t < start + duration."""
+    end = float("inf") if duration is None else start + duration
+    picked, prev, prev_end = [], None, 0.0
+    for frame in _decode_from(container, stream, start):
+        t = _frame_time(frame, prev, stream)
+        if t >= end - 1e-6:
+            prev_end = end
+            break
+        if t >= start - 1e-6:
+            picked.append((frame, t))
+        prev, prev_end = (frame, t), t + _frame_length(frame, stream)
+    if duration is not None and prev_end < end - WINDOW_TOLERANCE:
+        raise MediaError(
+            path, f"too short: window {start:.2f}-{end:.2f} s asked, video ends at {prev_end:.2f} s"
+        )
+    if not picked:
+        raise MediaError(path, f"too short: no video frame at or after {start:.2f} s")
+    return [p[0] for p in picked], [p[1] for p in picked]
+
+
+def _to_tensor(picked: list) -> torch.Tensor:
+    """VideoFrames -> uint8 (V, 3, H, W), converting each distinct frame once, rotation metadata applied."""
+    cache: dict[int, torch.Tensor] = {}
+    out = []
+    for frame in picked:
+        if id(frame) not in cache:
+            image = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)  # (3, H, W)
+            turns = int(round((frame.rotation or 0) / 90)) % 4
+            cache[id(frame)] = torch.rot90(image, turns, dims=(1, 2)) if turns else image
+        out.append(cache[id(frame)])
+    if not out:
+        return torch.zeros(0, 3, 0, 0, dtype=torch.uint8)
+    return torch.stack(out).contiguous()
+
+
+def resize_frames(frames: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Antialiased bilinear resize of uint8 frames.
+
+    Args:
+        frames: uint8 ``(V, 3, H, W)``.
+        size: int for size x size, or (H, W).
+
+    Returns:
+        uint8 ``(V, 3, size_h, size_w)``.
+    """
+    out_h, out_w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if tuple(frames.shape[-2:]) == (out_h, out_w) or frames.shape[0] == 0:
+        return frames
+    x = F.interpolate(
+        frames.float(), size=(out_h, out_w), mode="bilinear", antialias=True, align_corners=False
+    )
+    return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
+# ----------------------------------------------------------------------------------------------- audio
+
+
+def read_audio(
+    path: str | os.PathLike, sr: int, *, start: float = 0.0, duration: float | None = None, mono: bool = True
+) -> torch.Tensor:
+    """Decode, resample and cut audio.
+
+    Decoding starts a little before ``start`` (decoder warm-up, AAC priming) and the result is placed by the
+    decoded frames' timestamps, so the cut is sample-exact whatever the decoder does at the edges.
+
+    Args:
+        path: a file with an audio stream.
+        sr: output sample rate (resampled with ``torchaudio.functional.resample``).
+        start: window start in seconds.
+        duration: window length in seconds; None reads to the end of the stream.
+        mono: average the channels.
+
+    Returns:
+        float32 ``(C, L)`` with C = 1 when mono; L = round(duration * sr) exactly when duration is given.
+
+    Raises:
+        MediaError: file problems, no audio stream, a truncated file, or a window ending more than
+            ``WINDOW_TOLERANCE`` seconds past the end of the audio.
+    """
+    if start < 0 or (duration is not None and duration <= 0) or sr <= 0:
+        raise MediaError(path, f"bad request: sr={sr} start={start} duration={duration}")
+    with _open(path) as container:
+        stream = _stream(container, "audio", path)
+        stop = None if duration is None else start + duration + 0.2
+        wave, first, native = _decode_audio(container, stream, start, stop, path)
+        header = _header_duration(container, stream)
+    wave = torch.from_numpy(wave)  # (C, n) at the native rate
+    if mono:
+        wave = wave.mean(0, keepdim=True)
+    if native != sr:
+        wave = AF.resample(wave, native, sr)
+    return _cut(wave, first, sr, start, duration, header, path)
+
+
+def _decode_audio(container, stream, start: float, stop: float | None, path) -> tuple[np.ndarray, float, int]:
+    """Decode from before ``start`` to past ``stop``: (float32 (C, n), first sample's time, native rate)."""
+    chunks: list[np.ndarray] = []
+    first, native, count = None, stream.codec_context.sample_rate, 0
+    for frame in _decode_from(container, stream, start, margin=0.1):
+        x = _planar_float(frame)  # (C, n)
+        if chunks and x.shape[0] != chunks[0].shape[0]:
+            raise MediaError(path, "audio channel layout changes mid-stream")
+        if first is None:
+            first = float(frame.time) if frame.time is not None else 0.0
+        native = frame.sample_rate or native
+        chunks.append(x)
+        count += x.shape[1]
+        if stop is not None and first + count / native >= stop:
+            break
+    if not chunks:
+        raise MediaError(path, f"too short: no audio at or after {start:.2f} s")
+    return np.concatenate(chunks, axis=1), first, native
+
+
+_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854775808e18}
+
+
+def _planar_float(frame) -> np.ndarray:
+    """An AudioFrame of any sample format as float32 (C, n)."""
+    x = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    if not frame.format.is_planar:
+        x = x.reshape(-1, channels).T
+    name = frame.format.name.rstrip("p")
+    if name == "u8":
+        return ((x.astype(np.float32) - 128.0) / 128.0).astype(np.float32)
+    if name in _SCALE:
+        return (x.astype(np.float64) / _SCALE[name]).astype(np.float32)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _cut(wave, first, sr, start, duration, header, path) -> torch.Tensor:
+    """Exact window of a resampled wave whose sample 0 is at time ``first``."""
+    data_end = first + wave.shape[1] / sr
+    end = min(data_end, header) if header else data_end  # drop encoder end padding past the header's duration
+    if duration is None:
+        duration = end - start
+        if duration <= 0:
+            raise MediaError(
+                path, f"too short: start {start:.2f} s is past the end of the audio ({end:.2f} s)"
+            )
+    if start + duration > end + WINDOW_TOLERANCE:
+        if header and data_end < header - _TRUNCATED_GAP:
+            raise MediaError(
+                path, f"truncated file: audio data ends at {data_end:.2f} s, header says {header:.2f} s"
+            )
+        raise MediaError(
+            path, f"too short: window {start:.2f}-{start + duration:.2f} s asked, audio ends at {end:.2f} s"
+        )
+    length, offset = int(round(duration * sr)), int(round((start - first) * sr))
+    if offset < 0:  # the stream starts after the asked start: silence before it
+        wave, offset = F.pad(wave, (-offset, 0)), 0
+    out = wave[:, offset : offset + length]
+    if out.shape[1] < length:
+        out = F.pad(out, (0, length - out.shape[1]))
+    return out.contiguous()
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+@contextmanager
+def _output(path: Path, fmt: str) -> Iterator:
+    """An output container written to a temporary name and renamed into place when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    options = {"movflags": "+faststart"} if fmt in ("mp4", "mov", "ipod") else {}
+    try:
+        container = av.open(str(tmp), mode="w", format=fmt, container_options=options)
+        try:
+            yield container
+        finally:
+            container.close()
+        os.replace(tmp, path)
+    except av.FFmpegError as err:
+        raise MediaError(path, f"cannot write ({_why(err)})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _pad_even(frames: torch.Tensor) -> torch.Tensor:
+    """Repeat the last row / column so H and W are even (h264 and mpeg4 with yuv420p need it)."""
+    if frames.shape[2] % 2:
+        frames = torch.cat([frames, frames[:, :, -1:]], dim=2)
+    if frames.shape[3] % 2:
+        frames = torch.cat([frames, frames[:, :, :, -1:]], dim=3)
+    return frames
+
+
+def _check_frames(frames, path) -> torch.Tensor:
+    frames = torch.as_tensor(frames)
+    if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[1] != 3 or frames.shape[0] == 0:
+        raise MediaError(
+            path, f"frames must be uint8 (V, 3, H, W) with V > 0, got {frames.dtype} {tuple(frames.shape)}"
+        )
+    return frames
+
+
+def _check_audio(audio, sr, codec: str, path) -> tuple[torch.Tensor, int]:
+    """Validate float audio (C, L), clip it to [-1, 1] and resample to a rate the codec supports."""
+    audio = torch.as_tensor(audio, dtype=torch.float32)
+    if audio.ndim == 1:
+        audio = audio[None]
+    if audio.ndim != 2 or audio.shape[0] not in (1, 2) or audio.shape[1] == 0:
+        raise MediaError(path, f"audio must be float (C, L) with C in (1, 2), got {tuple(audio.shape)}")
+    if not sr or sr <= 0:
+        raise MediaError(path, f"audio needs a sample rate, got sr={sr}")
+    rates = av.Codec(codec, "w").audio_rates
+    if rates and sr not in rates:
+        target = min((r for r in rates if r >= sr), default=max(rates))
+        log.debug("%s: %s does not take %d Hz; resampling to %d Hz", path, codec, sr, target)
+        audio, sr = AF.resample(audio, sr, target), target
+    return audio.clamp(-1.0, 1.0).contiguous(), int(sr)
+
+
+def _add_audio(container, codec: str, sr: int, channels: int):
+    stream = container.add_stream(codec, rate=sr)
+    stream.layout = "mono" if channels == 1 else "stereo"
+    if codec == "aac":
+        stream.bit_rate = 64000 * channels
+        stream.options = {"aac_coder": "fast"}
+    return stream
+
+
+def _encode_audio(container, stream, audio: np.ndarray | None, sr: int, first: int, last: int) -> None:
+    """Encode samples [first, last) of float (C, L) audio; audio None flushes the encoder."""
+    if audio is None:
+        container.mux(stream.encode(None))
+        return
+    chunk = np.ascontiguousarray(audio[:, first:last])
+    if not chunk.shape[1]:
+        return
+    frame = av.AudioFrame.from_ndarray(
+        chunk, format="fltp", layout="mono" if chunk.shape[0] == 1 else "stereo"
+    )
+    frame.sample_rate, frame.pts, frame.time_base = sr, first, Fraction(1, sr)
+    container.mux(stream.encode(frame))
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: torch.Tensor,
+    fps: float,
+    audio: torch.Tensor | None = None,
+    sr: int | None = None,
+    *,
+    times: Sequence[float] | None = None,
+    crf: int = 20,
+    preset: str = "veryfast",
+) -> None:
+    """Encode a video (h264 + AAC in mp4; the suffix picks other containers), written atomically.
+
+    ``.mp4``/``.m4v``/``.mov``/``.mkv``: h264 (yuv420p, ``crf``) + AAC; ``.webm``: VP9 + Opus;
+    ``.avi``: MPEG-4 part 2 + PCM. h264 and MPEG-4 with yuv420p need even sizes, so an odd H or W is padded
+    by repeating the last row/column: the file is then one pixel taller/wider than ``frames``. Audio at a
+    rate the codec does not take (e.g. 11000 Hz for AAC, non-48 kHz-family rates for Opus) is resampled to
+    the next supported rate.
+
+    Args:
+        path: output file; its folder is created.
+        frames: uint8 ``(V, 3, H, W)`` RGB.
+        fps: frame rate (for variable rates give ``times``; fps is then only nominal).
+        audio: float ``(C, L)`` in [-1, 1], C = 1 or 2 (mono or stereo); None writes a video-only file.
+        sr: audio sample rate.
+        times: per-frame timestamps in seconds (increasing) for a variable frame rate (millisecond precision).
+        crf: h264 constant rate factor (lower is better; 20 is visually lossless for our use).
+        preset: x264 speed preset ("ultrafast" encodes about 2x faster, files about 3x larger).
+
+    Raises:
+        MediaError: bad input tensors or an encoder failure.
+    """
+    path = Path(path)
+    fmt, vcodec, acodec = _WRITERS.get(path.suffix.lower(), _WRITERS[".mp4"])
+    frames = _check_frames(frames, path)
+    if vcodec in _EVEN_CODECS:
+        frames = _pad_even(frames)
+    if audio is not None:
+        audio, sr = _check_audio(audio, sr, acodec, path)
+    with _output(path, fmt) as container:
+        vstream, pts, seconds = _add_video(container, vcodec, fps, times, frames, (crf, preset), path)
+        astream = _add_audio(container, acodec, sr, audio.shape[0]) if audio is not None else None
+        images = frames.permute(0, 2, 3, 1).contiguous().numpy()  # (V, H, W, 3)
+        wave = audio.numpy() if audio is not None else None
+        total = max(float(seconds[-1]) + 1.0 / fps, 0.0 if wave is None else wave.shape[1] / sr)
+        done = 0
+        for second in range(int(math.ceil(total))):  # interleave audio and video in 1 s chunks
+            while done < len(images) and seconds[done] < second + 1:
+                frame = av.VideoFrame.from_ndarray(images[done], format="rgb24")
+                frame.pts = int(pts[done])
+                container.mux(vstream.encode(frame))
+                done += 1
+            if astream is not None:
+                _encode_audio(container, astream, wave, sr, second * sr, (second + 1) * sr)
+        container.mux(vstream.encode(None))
+        if astream is not None:
+            _encode_audio(container, astream, None, sr, 0, 0)
+
+
+def _add_video(
+    container, codec: str, fps: float, times, frames: torch.Tensor, quality: tuple[int, str], path
+):
+    """Add the video stream; returns (stream, pts per frame, seconds per frame)."""
+    if fps <= 0:
+        raise MediaError(path, f"fps must be > 0, got {fps}")
+    if times is None:
+        rate = Fraction(fps).limit_denominator(1001)
+        pts = np.arange(len(frames))
+        seconds = pts / float(rate)
+    else:
+        seconds = np.asarray(times, dtype=np.float64)
+        pts = np.round(seconds * 1000).astype(np.int64)
+        if len(seconds) != len(frames) or np.any(np.diff(pts) <= 0) or seconds[0] < 0:
+            raise MediaError(
+                path, "times must give one increasing timestamp >= 0 per frame (ms apart at least)"
+            )
+        rate = Fraction(1000)
+    stream = container.add_stream(codec, rate=rate)
+    stream.width, stream.height = int(frames.shape[3]), int(frames.shape[2])
+    stream.pix_fmt = "yuv420p"
+    if codec == "libx264":
+        stream.options = {"crf": str(quality[0]), "preset": quality[1]}
+    elif codec == "libvpx-vp9":
+        stream.options = {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+    else:
+        stream.options = {"qscale": "3"}
+        stream.codec_context.qscale = 3
+    return stream, pts, seconds
+
+
+def write_audio(path: str | os.PathLike, audio: torch.Tensor, sr: int) -> None:
+    """Write audio atomically: ``.wav`` (pcm_s16le, the default), ``.flac``, ``.m4a`` (AAC), ``.mp3``.
+
+    Args:
+        path: output file; its folder is created.
+        audio: float ``(C, L)`` (or ``(L,)``) in [-1, 1]; values outside are clipped. C = 1 or 2.
+        sr: sample rate (resampled only when the codec cannot take it, e.g. AAC at 11000 Hz).
+
+    Raises:
+        MediaError: bad input or an encoder failure.
+    """
+    path = Path(path)
+    fmt, codec = _AUDIO_WRITERS.get(path.suffix.lower(), _AUDIO_WRITERS[".wav"])
+    audio, sr = _check_audio(audio, sr, codec, path)
+    wave = audio.numpy()
+    with _output(path, fmt) as container:
+        stream = _add_audio(container, codec, sr, wave.shape[0])
+        for first in range(0, wave.shape[1], sr):
+            _encode_audio(container, stream, wave, sr, first, first + sr)
+        _encode_audio(container, stream, None, sr, 0, 0)
