@@ -1,0 +1,193 @@
+"""SoundOfPixels, the frame nets, the U-Net and the synthesizer on tiny configurations."""
+
+import dataclasses
+
+import pytest
+import torch
+import torchvision
+
+from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
+from pixelsound.frames import ResNetFrames, load_torchvision_weights, resnet18_trunk
+from pixelsound.model import SoundOfPixels, synthesize
+from pixelsound.unet import AudioUNet
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, OpenMP threads that get descheduled stall every op."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_config(**model) -> Config:
+    base = dict(k=4, frame_layers=2, frame_width=8, unet_depth=2, unet_channels=8)
+    base.update(model)
+    return Config(
+        audio=AudioConfig(sample_rate=8000, length=4095, n_fft=254, hop=64, log_bins=64),
+        frames=FramesConfig(num_frames=2, size=32),
+        model=ModelConfig(**base),
+    )
+
+
+SPACETIME = dict(
+    frame_net="spacetime", spacetime_patch=8, spacetime_dim=16, spacetime_depth=1, spacetime_heads=2
+)
+
+
+def inputs(b=2, n=2, length=4095, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    mix = torch.randn(b, length, generator=gen) * 0.1
+    frames = torch.randint(0, 256, (b, n, 2, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    return mix, frames
+
+
+@pytest.mark.parametrize("model_kw", [{}, SPACETIME], ids=["resnet18", "spacetime"])
+def test_forward_shapes(model_kw):
+    torch.manual_seed(0)
+    model = SoundOfPixels(tiny_config(**model_kw))
+    mix, frames = inputs(b=3, n=2)
+    out = model(mix, frames)
+    t = 4095 // 64 + 1
+    assert out.masks.shape == out.logits.shape == (3, 2, 64, t)
+    assert out.mix_mag.shape == (3, 64, t)
+    assert out.mix_spec.shape == (3, 128, t) and out.mix_spec.is_complex()
+    assert ((out.masks >= 0) & (out.masks <= 1)).all()
+    pixels = model.pixel_features(frames[:, 0])
+    assert pixels.shape == (3, 4, 4, 4)  # 32 px / 8 (two ResNet stages) or / 8 (patch size)
+    out.logits.mean().backward()
+    assert all(p.grad is not None for p in model.frame_net.parameters())
+
+
+def test_full_dilated_resnet_has_output_stride_16():
+    net = ResNetFrames(k=32).eval()  # torchvision ResNet-18, layer4 dilated
+    with torch.no_grad():
+        out = net(torch.randn(1, 1, 3, 224, 224))
+    assert out.shape == (1, 32, 1, 14, 14)
+    assert net.trunk.layer4[0].conv1.stride == (1, 1) and net.trunk.layer4[1].conv2.dilation == (2, 2)
+
+
+def test_right_sized_resnet_channels():
+    trunk = resnet18_trunk(layers=3, width=16)
+    assert [n for n, _ in trunk.named_children()][-1] == "layer3"
+    with torch.no_grad():
+        assert trunk(torch.randn(1, 3, 64, 64)).shape == (1, 64, 4, 4)
+
+
+def test_frame_weights_load_and_mismatch(tmp_path):
+    reference = torchvision.models.resnet18(weights=None)
+    keep = ("conv1.", "bn1.", "layer1.", "layer2.")
+    state = {k: v for k, v in reference.state_dict().items() if k.startswith(keep)}
+    path = tmp_path / "r18.pt"
+    torch.save(state, path)
+    trunk = resnet18_trunk(layers=2, width=64)
+    load_torchvision_weights(trunk, path)
+    assert torch.equal(trunk.layer2[0].conv1.weight, reference.layer2[0].conv1.weight)
+    with pytest.raises(ValueError, match="r18.pt.*shape mismatch"):
+        load_torchvision_weights(resnet18_trunk(layers=2, width=32), path)
+    with pytest.raises(ValueError, match="missing"):
+        load_torchvision_weights(resnet18_trunk(layers=3, width=64), path)
+    with pytest.raises(ValueError, match="not found"):
+        load_torchvision_weights(trunk, tmp_path / "absent.pt")
+
+
+def test_synthesizer_einsum_matches_loop():
+    torch.manual_seed(0)
+    b, n, k, f, t = 2, 3, 5, 6, 7
+    visual, audio = torch.rand(b, n, k), torch.randn(b, k, f, t)
+    scale, bias = torch.randn(k), torch.randn(1)
+    expected = torch.zeros(b, n, f, t)
+    for i in range(b):
+        for j in range(n):
+            for c in range(k):
+                expected[i, j] += scale[c] * visual[i, j, c] * audio[i, c]
+    assert torch.allclose(synthesize(visual, audio, scale, bias), expected + bias, atol=1e-5)
+
+
+def test_per_pixel_form_equals_clip_form_for_constant_pixels():
+    torch.manual_seed(0)
+    visual, audio = torch.rand(2, 4), torch.randn(2, 4, 5, 6)
+    scale, bias = torch.randn(4), torch.randn(1)
+    clip = synthesize(visual[:, None], audio, scale, bias)  # (B, 1, F, T)
+    pixels = visual[:, :, None, None].expand(2, 4, 3, 2)  # (B, K, h, w), every pixel = the clip vector
+    per_pixel = synthesize(pixels, audio, scale, bias)  # (B, h, w, F, T)
+    assert per_pixel.shape == (2, 3, 2, 5, 6)
+    assert torch.allclose(per_pixel, clip[:, :, None].expand_as(per_pixel), atol=1e-6)
+
+
+@pytest.mark.parametrize("model_kw", [{}, SPACETIME], ids=["resnet18", "spacetime"])
+def test_batch_consistency(model_kw):
+    torch.manual_seed(0)
+    model = SoundOfPixels(tiny_config(**model_kw)).eval()
+    mix, frames = inputs(b=3)
+    with torch.inference_mode():
+        batched = model(mix, frames).masks
+        single = torch.cat([model(mix[i : i + 1], frames[i : i + 1]).masks for i in range(3)])
+    assert torch.allclose(batched, single, atol=1e-5)
+
+
+def test_state_dict_round_trip(tmp_path):
+    torch.manual_seed(0)
+    cfg = tiny_config()
+    model = SoundOfPixels(cfg)
+    mix, frames = inputs()
+    model.train()
+    model(mix, frames)  # moves BatchNorm running statistics away from their initial values
+    model.eval()
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    torch.manual_seed(1)
+    fresh = SoundOfPixels(cfg).eval()
+    fresh.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True))
+    with torch.inference_mode():
+        assert torch.equal(model(mix, frames).logits, fresh(mix, frames).logits)
+    assert "warp_matrix" not in model.state_dict()  # derived from the config, not saved
+
+
+def test_uint8_and_unit_float_frames_agree():
+    torch.manual_seed(0)
+    model = SoundOfPixels(tiny_config()).eval()
+    mix, frames = inputs()
+    with torch.inference_mode():
+        a = model(mix, frames).logits
+        b = model(mix, frames.float() / 255).logits
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("length", [4095, 3001, 777])
+def test_separate_returns_exact_length(length):
+    torch.manual_seed(0)
+    model = SoundOfPixels(tiny_config()).eval()
+    mix, frames = inputs(b=2, n=3, length=length)
+    with torch.inference_mode():
+        waves = model.separate(mix, frames)
+        hard = model.separate(mix, frames, hard=True)
+    assert waves.shape == hard.shape == (2, 3, length)
+    assert torch.isfinite(waves).all()
+
+
+def test_unet_pads_and_crops_odd_sizes():
+    net = AudioUNet(k=3, depth=3, channels=4).eval()
+    with torch.no_grad():
+        assert net(torch.randn(2, 1, 37, 21)).shape == (2, 3, 37, 21)
+    widths = [
+        m.out_channels for m in AudioUNet(k=3, depth=7, channels=64).down.modules() if hasattr(m, "stride")
+    ]
+    assert widths == [64, 128, 256, 512, 512, 512, 512]
+
+
+def test_bad_inputs_give_clear_errors():
+    model = SoundOfPixels(tiny_config())
+    mix, frames = inputs()
+    with pytest.raises(ValueError, match=r"\(B, N, V, 3, H, W\)"):
+        model(mix, frames[:, 0])
+    with pytest.raises(ValueError, match="unknown frame net"):
+        SoundOfPixels(dataclasses.replace(tiny_config(), model=ModelConfig(frame_net="vit")))
+
+
+def test_parameter_groups_cover_everything_once():
+    model = SoundOfPixels(tiny_config())
+    groups = model.parameter_groups()
+    ids = [id(p) for g in groups.values() for p in g]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert {id(p) for p in groups["frame"]} == {id(p) for p in model.frame_net.parameters()}
