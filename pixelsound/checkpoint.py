@@ -1,0 +1,313 @@
+"""Atomic files, training checkpoints and released models.
+
+Two kinds of files, kept apart:
+
+- a **training checkpoint** (``last.pt``): everything needed to continue exactly — model and optimizer
+  state, step / epoch / batch position, the config as a plain dict and every random state (python, numpy,
+  torch, the trainer's generators) — written with ``torch.save`` as tensors, numbers, strings, lists and dicts
+  only, and read back with ``torch.load(weights_only=True)``: loading never unpickles code.
+- a **released model** (a folder): ``model.safetensors`` (the weights) and ``config.json`` (the Config that
+  builds the model, plus free-form info such as the validation SDR).
+
+Every file is written to a temporary file in the same folder, flushed to disk and renamed over the target
+(``os.replace``), so a crash or a kill leaves either the old file or the new one, never a partial one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pixelsound.config import Config, ConfigError, from_dict, replace
+
+if TYPE_CHECKING:
+    from pixelsound.model import SoundOfPixels
+
+TRAIN_FORMAT = "pixelsound-train"
+RELEASE_FORMAT = "pixelsound-release"
+VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or release file is missing, foreign or does not fit the model; the message names it."""
+
+
+# ------------------------------------------------------------------------------------------ atomic writes
+
+
+def _write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write through ``write(fileobj)`` into a temp file beside ``path``, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"  # same folder: same disk
+    try:
+        with tmp.open("xb") as f:  # a new file, with the usual permissions (umask)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def save_atomic(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (temp file in the same folder, then ``os.replace``)."""
+    return _write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def write_bytes_atomic(data: bytes, path: str | Path) -> Path:
+    """Write bytes to ``path`` atomically."""
+    return _write_atomic(path, lambda f: f.write(data))
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    """Write UTF-8 text to ``path`` atomically."""
+    return write_bytes_atomic(text.encode("utf-8"), path)
+
+
+# ------------------------------------------------------------------------------------------ random states
+
+
+def rng_state(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:
+    """Every random state as plain data: python, numpy (global), torch CPU (and CUDA), named generators."""
+    np_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+        "generators": {name: g.get_state() for name, g in (generators or {}).items()},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator] | None = None) -> None:
+    """Restore what :func:`rng_state` saved (generators are restored in place)."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    saved = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": saved["key"].numpy().astype(np.uint32), "pos": saved["pos"]},
+            "has_gauss": saved["has_gauss"],
+            "gauss": saved["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    for name, g in (generators or {}).items():
+        g.set_state(state["generators"][name])
+
+
+# ------------------------------------------------------------------------------------------ training state
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare model inside a DistributedDataParallel (or similar ``.module``) wrapper."""
+    return model.module if hasattr(model, "module") else model
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Save a training state (see :func:`load_checkpoint` for its keys) atomically, tagged with the format."""
+    return save_atomic({"format": TRAIN_FORMAT, "version": VERSION, **state}, path)
+
+
+def _torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with errors that name the file."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # any unpickling failure means "not ours"
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path}: not a pixelsound checkpoint: it cannot be read as plain tensors ({reason[:200]})"
+        ) from None
+
+
+def _describe(obj: Any) -> str:
+    """A short description of an unexpected object loaded from a file."""
+    if isinstance(obj, dict):
+        keys = list(obj)[:5]
+        return f"a dict with keys {keys}{' ...' if len(obj) > 5 else ''}"
+    return f"a {type(obj).__name__}"
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a training checkpoint with ``weights_only=True`` and check it is one.
+
+    Returns:
+        A dict with at least ``model`` (state dict), ``optimizer`` (state dict), ``config`` (nested dict),
+        ``step``, ``epoch``, ``batch`` (batches done in the epoch) and ``rng`` (see :func:`rng_state`).
+
+    Raises:
+        CheckpointError: the file is missing, holds pickled objects, or is not a pixelsound training
+            checkpoint.
+    """
+    path = Path(path)
+    state = _torch_load(path)
+    if not isinstance(state, dict) or state.get("format") != TRAIN_FORMAT:
+        raise CheckpointError(
+            f"{path}: not a pixelsound training checkpoint (expected format {TRAIN_FORMAT!r}; found "
+            f"{_describe(state)})"
+        )
+    missing = [k for k in ("model", "optimizer", "config", "step", "epoch", "batch", "rng") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: training checkpoint lacks {', '.join(missing)}")
+    return state
+
+
+def config_from(data: Any, where: str | Path) -> Config:
+    """Build a Config from the dict stored in a file, or raise CheckpointError naming the file."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{where}: the stored config is {_describe(data)}, not a table of sections")
+    try:
+        return from_dict(data, where=str(where))
+    except ConfigError as err:
+        raise CheckpointError(f"{where}: stored config does not fit this pixelsound version: {err}") from None
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], where: str | Path) -> None:
+    """Raise CheckpointError, naming the file, when ``state`` does not fit ``model`` (keys or shapes)."""
+    want = model.state_dict()
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (model: {tuple(v.shape)})"
+        for k, v in want.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if items:
+            more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+            problems.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
+    if problems:
+        raise CheckpointError(f"{where}: weights do not fit the model of its config: " + "; ".join(problems))
+
+
+# ------------------------------------------------------------------------------------------ releases
+
+
+def write_release(
+    directory: str | Path, model: nn.Module, cfg: Config, info: dict[str, Any] | None = None
+) -> Path:
+    """Write a released model: ``model.safetensors`` + ``config.json`` in ``directory`` (each file atomic).
+
+    Args:
+        directory: the release folder (created).
+        model: the trained model (a DDP wrapper is unwrapped).
+        cfg: the Config that builds it.
+        info: JSON-able extras stored in ``config.json`` (e.g. step, validation SDR).
+
+    Returns:
+        The folder.
+    """
+    from safetensors.torch import save as safetensors_bytes
+
+    directory = Path(directory)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in unwrap(model).state_dict().items()}
+    meta = {"format": RELEASE_FORMAT, "version": str(VERSION)}
+    write_bytes_atomic(safetensors_bytes(tensors, metadata=meta), directory / WEIGHTS_FILE)
+    record = {"format": RELEASE_FORMAT, "version": VERSION, "config": cfg.to_dict(), "info": info or {}}
+    write_text_atomic(json.dumps(record, indent=2, sort_keys=True) + "\n", directory / CONFIG_FILE)
+    return directory
+
+
+def _read_release_config(path: Path) -> Config:
+    """Read ``config.json`` of a release."""
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path}: missing; a release folder holds {WEIGHTS_FILE} and {CONFIG_FILE}"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(record, dict) or record.get("format") != RELEASE_FORMAT or "config" not in record:
+        raise CheckpointError(f"{path}: not a pixelsound release config (expected format {RELEASE_FORMAT!r})")
+    return config_from(record["config"], path)
+
+
+def _read_release_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read ``model.safetensors`` of a release."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+    if meta.get("format") != RELEASE_FORMAT:
+        raise CheckpointError(f"{path}: safetensors file without the pixelsound tag (metadata {meta})")
+    return tensors
+
+
+def _release_parts(path: Path) -> tuple[dict[str, torch.Tensor], Config]:
+    """Weights and config from a release folder, its weights or config file, or a training checkpoint."""
+    if path.is_dir():
+        return _read_release_weights(path / WEIGHTS_FILE), _read_release_config(path / CONFIG_FILE)
+    if path.name == CONFIG_FILE or path.suffix == ".safetensors":
+        return _release_parts(path.parent)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or folder")
+    state = load_checkpoint(path)
+    return state["model"], config_from(state["config"], path)
+
+
+def load_release(path: str | Path, device: str | torch.device = "cpu") -> tuple[SoundOfPixels, Config]:
+    """Load a released model (or the model inside a training checkpoint) in eval mode.
+
+    Args:
+        path: a release folder, its ``model.safetensors`` or ``config.json``, or a ``.pt`` training
+            checkpoint.
+        device: where to put the model.
+
+    Returns:
+        ``(model, cfg)``; ``cfg.model.frame_weights`` is cleared since the weights come from the release.
+
+    Raises:
+        CheckpointError: missing files, a foreign file (e.g. the original Sound-of-Pixels ``.pth``), or
+            weights whose keys or shapes do not fit the stored config; the message names the file and why.
+    """
+    from pixelsound.model import SoundOfPixels
+
+    path = Path(path)
+    weights, cfg = _release_parts(path)
+    cfg = replace(cfg, model={"frame_weights": ""})
+    model = SoundOfPixels(cfg)
+    check_state_dict(model, weights, path)
+    model.load_state_dict(weights)
+    return model.to(device).eval(), cfg

@@ -1,0 +1,141 @@
+"""Distributed training from torchrun's environment; every function is a no-op with one process.
+
+``torchrun --nproc_per_node P -m pixelsound.cli train RECIPE`` sets RANK / WORLD_SIZE / LOCAL_RANK;
+:func:`init` joins the group (gloo on CPU, nccl on GPU). ``train.batch_size`` is per process, so P processes
+with batch B / P train like one process with batch B: the batch sampler gives each rank a contiguous slice of
+every global batch, DistributedDataParallel averages the gradients, and BatchNorm layers are synchronized
+(torch's SyncBatchNorm on GPU; :class:`SyncBatchNormGloo` on CPU, where torch's does not run), so batch
+statistics are those of the global batch. Only rank 0 logs, validates and saves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def local_rows(self, batch_size: int) -> slice:
+        """This process's rows of a global batch of ``batch_size * world_size`` (batch_size: per process)."""
+        return slice(self.rank * batch_size, (self.rank + 1) * batch_size)
+
+
+def init(device_kind: str = "cpu") -> DistInfo:
+    """Join the process group described by torchrun's environment variables (nothing when WORLD_SIZE <= 1)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    info = DistInfo(int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if device_kind == "cuda" else "gloo"
+        if device_kind == "cuda":
+            torch.cuda.set_device(info.local_rank)
+        dist.init_process_group(backend=backend)
+        log.info("joined %s group: rank %d of %d", backend, info.rank, world_size)
+    if not info.is_main:  # rank 0 alone speaks
+        logging.getLogger("pixelsound").setLevel(logging.WARNING)
+    return info
+
+
+def close() -> None:
+    """Leave the process group, if any."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def all_true(flag: bool) -> bool:
+    """True when ``flag`` is true on every process (e.g. "I have a usable batch")."""
+    if not dist.is_initialized():
+        return flag
+    value = torch.tensor([1 if flag else 0])
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
+def any_true(flag: bool) -> bool:
+    """True when ``flag`` is true on some process (e.g. "I was asked to stop")."""
+    return not all_true(not flag)
+
+
+def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+    """With several processes: synchronize BatchNorm and wrap in DistributedDataParallel; else unchanged."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return model
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
+    model = SyncBatchNormGloo.convert(model)
+    return nn.parallel.DistributedDataParallel(model)
+
+
+class SyncBatchNormGloo(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose training statistics are those of the batch of all processes (works with gloo on CPU).
+
+    Mean and variance are reduced with differentiable all-reduces, so the gradients equal those of one process
+    holding the whole batch. State dict keys are BatchNorm's; eval mode is plain BatchNorm.
+    """
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized()):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        dims = [0, *range(2, x.dim())]
+        count = torch.tensor([float(x.numel() // x.shape[1])])
+        dist.all_reduce(count)
+        mean = all_reduce(x.sum(dims)) / count  # (C,)
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        var = all_reduce(((x - mean.view(shape)) ** 2).sum(dims)) / count  # (C,) biased
+        if self.track_running_stats:
+            self._update_running(mean.detach(), var.detach(), count.item())
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+
+    @torch.no_grad()
+    def _update_running(self, mean: torch.Tensor, var: torch.Tensor, count: float) -> None:
+        """Exponential averages of the global mean and unbiased variance, as BatchNorm keeps them."""
+        self.num_batches_tracked.add_(1)
+        m = self.momentum
+        self.running_mean.mul_(1 - m).add_(m * mean)
+        self.running_var.mul_(1 - m).add_(m * var * count / max(count - 1, 1))
+
+    @classmethod
+    def convert(cls, module: nn.Module) -> nn.Module:
+        """Replace every BatchNorm layer (any dimension) by this class, keeping parameters and buffers."""
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, cls):
+            new = cls(
+                module.num_features,
+                module.eps,
+                module.momentum or 0.1,
+                module.affine,
+                module.track_running_stats,
+            )
+            new.load_state_dict(module.state_dict())
+            new.train(module.training)
+            return new
+        for name, child in module.named_children():
+            module.add_module(name, cls.convert(child))
+        return module

@@ -1,0 +1,623 @@
+"""`pixelsound train RECIPE`: mix-and-separate training in one readable loop.
+
+:func:`train` builds the pieces (model, optimizer, solo-clip data, fixed validation mixtures), restores
+``last.pt`` when resuming, then loops: groups of N clips from different videos (:mod:`pixelsound.mixing`)
+-> random gain per source -> :func:`pixelsound.losses.mix_and_separate_loss` -> optimizer step. After each
+epoch it measures the validation SI-SDR, writes ``last.pt`` and, when the SDR improved, the ``best/`` release.
+
+Files in ``train.out_dir``:
+
+    last.pt     training state (:func:`pixelsound.checkpoint.load_checkpoint`): every epoch, every
+                ``train.save_every`` steps and on stop (end, ``train.max_minutes``, SIGTERM, Ctrl-C)
+    best/       released model (``model.safetensors`` + ``config.json``) with the best validation SI-SDR
+                (without a validation index: the latest epoch)
+    log.csv     step, epoch, minutes, loss, lr, val_sdr, val_sdr_mix (the mixture itself, the lower bound)
+    tb/         TensorBoard events, when tensorboard is installed
+
+Exact resume: the groups of an epoch are a pure function of (seed, epoch), the gains come from a generator
+saved in the checkpoint with every other random state, the DataLoader draws its worker seeds from its own
+per-epoch generator (never the global one), and the checkpoint records how many batches of the epoch were
+done; so a run killed at any point and resumed from its last checkpoint computes the same steps as one that
+never stopped (given a data set whose random windows follow the saved random states, e.g. ``workers = 0``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import os
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from pixelsound import distrib
+from pixelsound.checkpoint import (
+    CheckpointError,
+    check_state_dict,
+    config_from,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    write_release,
+)
+from pixelsound.config import Config, ConfigError, TrainConfig, load_config, replace
+from pixelsound.mixing import (
+    MixtureBatchSampler,
+    SkipBadItems,
+    collate_mixtures,
+    draw_gains,
+    draw_groups,
+    item_labels,
+)
+
+log = logging.getLogger(__name__)
+
+LAST = "last.pt"
+BEST = "best"
+CSV_NAME = "log.csv"
+CSV_FIELDS = ["step", "epoch", "minutes", "loss", "lr", "val_sdr", "val_sdr_mix"]
+VAL_SEED = 2018  # the validation mixtures do not depend on the training seed
+MAX_SKIPPED = 20  # consecutive unusable batches before giving up
+
+
+class TrainError(RuntimeError):
+    """Training cannot start or go on; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run did.
+
+    Attributes:
+        out_dir: the run's folder.
+        step: optimizer steps done in total.
+        epoch: epochs completed.
+        minutes: training time in total (resumed runs included).
+        stopped: ``"done"`` (all epochs), ``"time"`` (``max_minutes``) or ``"signal"`` (SIGTERM / Ctrl-C).
+        val_sdr: the last validation SI-SDR in dB (NaN if none was measured).
+        best_sdr: the best validation SI-SDR in dB (-inf if none).
+        checkpoint: ``last.pt``.
+        release: the ``best/`` release folder, or None when none was written.
+    """
+
+    out_dir: Path
+    step: int
+    epoch: int
+    minutes: float
+    stopped: str
+    val_sdr: float
+    best_sdr: float
+    checkpoint: Path
+    release: Path | None
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in the checkpoint."""
+
+    step: int = 0
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done in the current epoch
+    minutes: float = 0.0
+    val_sdr: float = math.nan
+    best_sdr: float = -math.inf
+
+
+# ------------------------------------------------------------------------------------ building blocks
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"`` -> this process's GPU when there is one, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (the checkpoint saves and restores all three)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(model: nn.Module, t: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (momentum), Adam or AdamW with two parameter groups: the frame net (``lr_frame``) and the rest."""
+    groups = [
+        {"params": params, "lr": t.lr_frame if name == "frame" else t.lr_rest, "name": name}
+        for name, params in model.parameter_groups().items()
+        if params
+    ]
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=t.lr_rest, momentum=t.momentum, weight_decay=t.weight_decay)
+    if t.optimizer in ("adam", "adamw"):
+        kind = torch.optim.Adam if t.optimizer == "adam" else torch.optim.AdamW
+        return kind(groups, lr=t.lr_rest, weight_decay=t.weight_decay)
+    raise ConfigError(f"train.optimizer: unknown optimizer {t.optimizer!r} (known: sgd, adam, adamw)")
+
+
+def check_train_config(cfg: Config) -> None:
+    """Fail early, with the key's name, on values the loop would only trip over later."""
+    t = cfg.train
+    checks = [
+        (
+            t.optimizer in ("sgd", "adam", "adamw"),
+            f"train.optimizer: {t.optimizer!r} (known: sgd, adam, adamw)",
+        ),
+        (t.schedule in ("constant", "cosine"), f"train.schedule: {t.schedule!r} (known: constant, cosine)"),
+        (t.batch_size >= 1, f"train.batch_size: must be at least 1, got {t.batch_size}"),
+        (2 <= cfg.data.num_mix <= 4, f"data.num_mix: must be 2, 3 or 4, got {cfg.data.num_mix}"),
+        (cfg.data.gain_min <= cfg.data.gain_max, "data.gain_min: must not exceed data.gain_max"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def lr_factor(step: int, total_steps: int, t: TrainConfig) -> float:
+    """Learning-rate multiplier at ``step``: linear warmup, then constant or cosine decay to 0."""
+    if step < t.warmup_steps:
+        return (step + 1) / t.warmup_steps
+    if t.schedule == "constant":
+        return 1.0
+    if t.schedule == "cosine":
+        done = (step - t.warmup_steps) / max(1, total_steps - t.warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
+    raise ConfigError(f"train.schedule: unknown schedule {t.schedule!r} (known: constant, cosine)")
+
+
+def set_lr(optimizer: torch.optim.Optimizer, t: TrainConfig, factor: float) -> float:
+    """Set every group's learning rate to its configured rate times ``factor``; returns the "rest" rate."""
+    for group in optimizer.param_groups:
+        group["lr"] = (t.lr_frame if group.get("name") == "frame" else t.lr_rest) * factor
+    return t.lr_rest * factor
+
+
+def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
+    """The training clips (random windows) and the validation clips (fixed windows; None without an index)."""
+    from pixelsound.dataset import ClipDataset
+
+    if not cfg.data.train_index:
+        raise ConfigError("data.train_index is empty: name the JSON-lines index of the training clips")
+    cache = cfg.data.cache_dir or None
+    train_set = ClipDataset(
+        cfg.data.train_index, cfg.audio, cfg.frames, train=True, seed=cfg.train.seed, cache_dir=cache
+    )
+    if not cfg.data.val_index or cfg.train.val_mixes <= 0:
+        return train_set, None
+    val_set = ClipDataset(cfg.data.val_index, cfg.audio, cfg.frames, train=False, seed=0, cache_dir=cache)
+    return train_set, val_set
+
+
+def make_loader(
+    dataset: Dataset, sampler: MixtureBatchSampler, cfg: Config, device: torch.device
+) -> DataLoader:
+    """A DataLoader of mixture batches; worker seeds depend only on (seed, epoch), never on global RNG."""
+    generator = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + sampler.epoch)
+    return DataLoader(
+        SkipBadItems(dataset),
+        batch_sampler=sampler,
+        collate_fn=partial(collate_mixtures, num_mix=cfg.data.num_mix),
+        num_workers=cfg.data.workers,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+    )
+
+
+# ------------------------------------------------------------------------------------ validation
+
+
+def validation_batches(val_set: Dataset, cfg: Config) -> list[dict[str, torch.Tensor]]:
+    """A fixed, seeded list of ``train.val_mixes`` mixtures (unit gains), decoded once and kept in memory."""
+    videos, categories = item_labels(val_set)
+    try:
+        rng = np.random.default_rng(VAL_SEED)
+        groups = draw_groups(videos, categories, cfg.train.val_mixes, cfg.data.num_mix, rng)  # (M, N)
+    except ValueError as err:
+        raise TrainError(f"{cfg.data.val_index}: cannot form validation mixtures: {err}") from None
+    items = {int(i): SkipBadItems(val_set)[int(i)] for i in np.unique(groups)}
+    batches = []
+    for first in range(0, len(groups), cfg.train.batch_size):
+        chunk = groups[first : first + cfg.train.batch_size].reshape(-1)
+        batch = collate_mixtures([items[int(i)] for i in chunk], cfg.data.num_mix)
+        if batch is not None:
+            batches.append(batch)
+    return batches
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module, batches: list[dict[str, torch.Tensor]], device: torch.device
+) -> tuple[float, float]:
+    """Mean SI-SDR (dB) of the separated sources, and of the mixture itself, against the true sources."""
+    from pixelsound.metrics import si_sdr
+
+    was_training = model.training
+    model.eval()
+    separated, mixture = [], []
+    for batch in batches:
+        sources = batch["sources"].to(device)  # (B, N, L)
+        mix = sources.sum(1)  # (B, L)
+        estimates = model.separate(mix, batch["frames"].to(device))  # (B, N, L)
+        separated.append(si_sdr(sources, estimates).flatten().cpu())
+        mixture.append(si_sdr(sources, mix[:, None].expand_as(sources)).flatten().cpu())
+    model.train(was_training)
+    if not batches:
+        return math.nan, math.nan
+    return float(torch.cat(separated).nanmean()), float(torch.cat(mixture).nanmean())
+
+
+# ------------------------------------------------------------------------------------ checkpoints and logs
+
+
+def save_state(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    cfg: Config,
+    p: Progress,
+    gains: torch.Generator,
+) -> None:
+    """Write ``last.pt`` atomically: weights, optimizer, config, progress and every random state."""
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "config": cfg.to_dict(),
+        **{k: getattr(p, k) for k in ("step", "epoch", "batch", "minutes", "val_sdr", "best_sdr")},
+        "rng": rng_state({"gains": gains}),
+    }
+    save_checkpoint(path, state)
+
+
+def restore_state(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, cfg: Config, gains: torch.Generator
+) -> Progress:
+    """Load ``last.pt`` into the model, optimizer and random states; the model config must match."""
+    state = load_checkpoint(path)
+    saved = config_from(state["config"], path)
+    for section in ("audio", "frames", "model"):
+        if getattr(saved, section) != getattr(cfg, section):
+            raise CheckpointError(
+                f"{path}: [{section}] of the checkpoint differs from the recipe's; cannot resume"
+            )
+    check_state_dict(model, state["model"], path)
+    model.load_state_dict(state["model"])
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except ValueError as err:
+        raise CheckpointError(f"{path}: optimizer state does not fit train.optimizer: {err}") from None
+    set_rng_state(state["rng"], {"gains": gains})
+    names = ("step", "epoch", "batch", "minutes", "val_sdr", "best_sdr")
+    return Progress(**{k: state[k] for k in names})
+
+
+def csv_start(path: Path, resume_step: int | None) -> None:
+    """Start ``log.csv``; on resume keep the rows up to the checkpoint's step (later ones are redone)."""
+    rows = []
+    if resume_step is not None and path.exists():
+        with path.open(newline="") as f:
+            rows = [
+                r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step
+            ]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in CSV_FIELDS} for r in rows)
+
+
+def csv_row(path: Path, **row: Any) -> None:
+    """Append one row to ``log.csv`` (missing fields stay empty)."""
+    with path.open("a", newline="") as f:
+        csv.DictWriter(f, CSV_FIELDS).writerow({k: _fmt(row.get(k, "")) for k in CSV_FIELDS})
+
+
+def _fmt(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def tensorboard_writer(out: Path, purge_step: int | None) -> Any:
+    """A TensorBoard SummaryWriter in ``out/tb``, or None (one log line) when tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("tensorboard is not installed; writing log.csv only")
+        return None
+    return SummaryWriter(str(out / "tb"), purge_step=purge_step)
+
+
+class StopSignals:
+    """Turn SIGTERM and the first Ctrl-C into a request to stop after the current step (and save).
+
+    A second Ctrl-C raises KeyboardInterrupt at once. Handlers are only installed in the main thread.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+        log.warning(
+            "%s: stopping after this step (Ctrl-C again to quit at once)", signal.Signals(signum).name
+        )
+
+
+# ------------------------------------------------------------------------------------ the loop
+
+
+def train_step(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    gains: torch.Tensor,
+    cfg: Config,
+    device: torch.device,
+) -> dict[str, float] | None:
+    """One optimizer step on a batch of groups; None (nothing changed) when the loss is not finite.
+
+    Args:
+        gains: this process's gains for every group of the batch before bad groups were dropped, ``(B, N)``.
+    """
+    from pixelsound.losses import mix_and_separate_loss
+
+    gains = gains[batch["group"]].to(device)  # (B, N) of the groups kept
+    sources = batch["sources"].to(device, non_blocking=True) * gains[..., None]  # (B, N, L)
+    frames = batch["frames"].to(device, non_blocking=True)  # (B, N, V, 3, H, W) uint8
+    loss, stats = mix_and_separate_loss(net, sources, frames)
+    if not distrib.all_true(bool(torch.isfinite(loss))):
+        log.warning("loss is not finite on some process; skipping this batch")
+        return None
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.train.grad_clip > 0:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        stats["grad_norm"] = float(nn.utils.clip_grad_norm_(params, cfg.train.grad_clip))
+    optimizer.step()
+    return stats
+
+
+def train(cfg: Config, resume: bool = False) -> TrainResult:
+    """Train a SoundOfPixels model by mix-and-separate; see the module docstring for the files written.
+
+    Args:
+        cfg: the full config; ``cfg.train.out_dir`` is the run's folder.
+        resume: continue from ``out_dir/last.pt`` when it exists (exactly where it stopped).
+
+    Returns:
+        :class:`TrainResult`.
+    """
+    from pixelsound.model import SoundOfPixels
+
+    t, out = cfg.train, Path(cfg.train.out_dir)
+    check_train_config(cfg)
+    device = pick_device(t.device, int(os.environ.get("LOCAL_RANK", "0")))
+    info = distrib.init(device.type)
+    if (out / LAST).exists() and not resume:
+        raise TrainError(f"{out / LAST} exists: pass --resume to continue that run, or choose another --out")
+    seed_everything(t.seed)
+    model = SoundOfPixels(cfg).to(device)
+    net = distrib.wrap(model, device)  # DDP and synchronized BatchNorm with several processes, else model
+    optimizer = build_optimizer(model, t)
+    train_set, val_set = build_datasets(cfg)
+    labels = item_labels(train_set)
+    sampler = MixtureBatchSampler(
+        *labels,
+        batch_size=t.batch_size,
+        num_mix=cfg.data.num_mix,
+        seed=t.seed,
+        steps_per_epoch=t.steps_per_epoch,
+        rank=info.rank,
+        world_size=info.world_size,
+    )
+    val_batches = validation_batches(val_set, cfg) if val_set is not None and info.is_main else []
+    gains = torch.Generator().manual_seed(t.seed)
+    p = Progress()
+    if resume and (out / LAST).exists():  # last: random states are restored after all set-up
+        p = restore_state(out / LAST, model, optimizer, cfg, gains)
+        log.info("resuming %s at epoch %d, batch %d (step %d)", out / LAST, p.epoch, p.batch, p.step)
+    run = _Run(cfg, info, device, out, model, net, optimizer, sampler, gains, p, val_batches, resume)
+    return run.loop(train_set)
+
+
+class _Run:
+    """The state of one training run, so the loop below reads top to bottom without long argument lists."""
+
+    def __init__(self, cfg, info, device, out, model, net, optimizer, sampler, gains, p, val_batches, resume):
+        self.cfg, self.info, self.device, self.out = cfg, info, device, out
+        self.model, self.net, self.optimizer, self.sampler = model, net, optimizer, sampler
+        self.gains, self.p, self.val_batches = gains, p, val_batches
+        self.total_steps = cfg.train.epochs * sampler.num_batches
+        self.released: Path | None = (out / BEST) if (out / BEST).exists() else None
+        self.csv = out / CSV_NAME
+        self.consistent = True  # model and optimizer agree with the progress counters
+        self.writer = None
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            csv_start(self.csv, p.step if resume else None)
+            self.writer = tensorboard_writer(out, p.step if resume else None)
+
+    def loop(self, train_set: Dataset) -> TrainResult:
+        """Epochs of steps until ``train.epochs`` are done, ``train.max_minutes`` pass, or a stop signal."""
+        p = self.p
+        self.started = time.monotonic() - 60 * p.minutes
+        stopped = "done"
+        with StopSignals() as signals:
+            try:
+                while p.epoch < self.cfg.train.epochs and stopped == "done":
+                    stopped, losses = self._epoch(train_set, signals)
+                    if stopped == "done":
+                        p.epoch, p.batch = p.epoch + 1, 0
+                    self._end_epoch(losses, validate_now=stopped != "signal")
+            except KeyboardInterrupt:
+                if self.consistent:
+                    self._save()
+                raise
+        distrib.barrier()
+        if self.writer is not None:
+            self.writer.close()
+        return TrainResult(
+            self.out,
+            p.step,
+            p.epoch,
+            p.minutes,
+            stopped,
+            p.val_sdr,
+            p.best_sdr,
+            self.out / LAST,
+            self.released,
+        )
+
+    def _epoch(self, train_set: Dataset, signals: StopSignals) -> tuple[str, list[float]]:
+        """The rest of the current epoch; returns ``"done"``, ``"time"`` or ``"signal"`` and the losses."""
+        cfg, t, p = self.cfg, self.cfg.train, self.p
+        self.sampler.set_epoch(p.epoch, p.batch)
+        loader = make_loader(train_set, self.sampler, cfg, self.device)
+        desc = f"epoch {p.epoch + 1}/{t.epochs}"
+        bar = tqdm(loader, desc, self.sampler.num_batches, initial=p.batch, disable=not self.info.is_main)
+        losses: list[float] = []
+        skipped = 0
+        for batch in bar:
+            # the gains of the whole global batch, drawn even when the batch is skipped, so the random stream
+            # depends neither on bad items nor on the number of processes
+            B, world = t.batch_size, self.info.world_size
+            gains = draw_gains(self.gains, B * world, cfg.data.num_mix, cfg.data.gain_min, cfg.data.gain_max)
+            lr = set_lr(self.optimizer, t, lr_factor(p.step, self.total_steps, t))
+            stats = None
+            if distrib.all_true(batch is not None):
+                self.consistent = False  # an interrupt now may leave the optimizer half-way
+                rows = gains[self.info.local_rows(B)]  # (B, N)
+                stats = train_step(self.net, self.optimizer, batch, rows, cfg, self.device)
+            p.batch += 1
+            if stats is None:
+                skipped = self._skipped(skipped + 1)
+            else:
+                p.step, skipped = p.step + 1, 0
+                losses.append(stats["loss"])
+                self._log_step(bar, losses, lr, stats)
+            self.consistent = True
+            p.minutes = (time.monotonic() - self.started) / 60
+            over_time = 0 < t.max_minutes <= p.minutes
+            if distrib.any_true(over_time or signals.received is not None):
+                bar.close()
+                return ("signal" if signals.received is not None else "time"), losses
+            if t.save_every and stats is not None and p.step % t.save_every == 0:
+                self._save()
+        bar.close()
+        return "done", losses
+
+    def _skipped(self, count: int) -> int:
+        """Count consecutive unusable batches; too many means the data, not bad luck, is broken."""
+        log.warning("skipping batch %d of epoch %d: no usable mixture", self.p.batch, self.p.epoch + 1)
+        if count >= MAX_SKIPPED:
+            raise TrainError(
+                f"{count} batches in a row had no usable mixture; check {self.cfg.data.train_index}"
+            )
+        return count
+
+    def _log_step(self, bar: tqdm, losses: list[float], lr: float, stats: dict[str, float]) -> None:
+        """Progress bar, TensorBoard and every ``log_every`` steps a CSV row (rank 0)."""
+        p, every = self.p, max(1, self.cfg.train.log_every)
+        if not self.info.is_main or p.step % every:
+            return
+        loss = float(np.mean(losses[-every:]))
+        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+        epoch = p.epoch + p.batch / self.sampler.num_batches
+        csv_row(self.csv, step=p.step, epoch=epoch, minutes=p.minutes, loss=loss, lr=lr)
+        if self.writer is not None:
+            for key, value in stats.items():
+                self.writer.add_scalar(f"train/{key}", value, p.step)
+            self.writer.add_scalar("train/lr", lr, p.step)
+
+    def _end_epoch(self, losses: list[float], validate_now: bool) -> None:
+        """Validate, log, release the best model (rank 0), and write ``last.pt``."""
+        p = self.p
+        if self.info.is_main and validate_now:
+            sdr, sdr_mix = validate(self.model, self.val_batches, self.device)
+            p.val_sdr = sdr
+            row = {
+                "step": p.step,
+                "epoch": p.epoch + p.batch / self.sampler.num_batches,
+                "minutes": p.minutes,
+            }
+            row["loss"] = float(np.mean(losses)) if losses else ""
+            row["lr"] = self.optimizer.param_groups[-1]["lr"]
+            csv_row(self.csv, **row, val_sdr=sdr, val_sdr_mix=sdr_mix)
+            if self.writer is not None and not math.isnan(sdr):
+                self.writer.add_scalar("val/si_sdr", sdr, p.step)
+                self.writer.add_scalar("val/si_sdr_mixture", sdr_mix, p.step)
+            log.info(
+                "epoch %.2f step %d: val SI-SDR %.2f dB (mixture %.2f dB)", p.epoch, p.step, sdr, sdr_mix
+            )
+            if math.isnan(sdr) or sdr > p.best_sdr:
+                p.best_sdr = sdr if not math.isnan(sdr) else p.best_sdr
+                info = {**row, "val_sdr": sdr, "val_sdr_mix": sdr_mix}
+                self.released = write_release(self.out / BEST, self.model, self.cfg, info)
+        self._save()
+
+    def _save(self) -> None:
+        """``last.pt`` from rank 0; every process waits so none runs ahead of a file being written."""
+        if self.info.is_main:
+            save_state(self.out / LAST, self.model, self.optimizer, self.cfg, self.p, self.gains)
+        distrib.barrier()
+
+
+# ------------------------------------------------------------------------------------ command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="recipe TOML file (e.g. recipes/instruments/cpu.toml)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override config values, e.g. --set train.epochs=3 data.num_mix=3",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
+    parser.add_argument("--out", help="run folder (overrides train.out_dir)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.recipe, args.overrides)
+        if args.out:
+            cfg = replace(cfg, train={"out_dir": args.out})
+        result = train(cfg, resume=args.resume)
+    except (ConfigError, CheckpointError, TrainError) as err:
+        log.error("%s", err)
+        return 2
+    finally:
+        distrib.close()
+    r = result
+    log.info(
+        "%s after %d steps, %d epochs, %.1f min: best val SI-SDR %.2f dB; checkpoint %s, release %s",
+        *(r.stopped, r.step, r.epoch, r.minutes, r.best_sdr, r.checkpoint, r.release),
+    )
+    return 0 if result.stopped != "signal" else 130
