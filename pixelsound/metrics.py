@@ -45,15 +45,20 @@ def _correlation_lags(a_f: Tensor, b_f: Tensor, n: int, lags: Tensor) -> Tensor:
 
 
 def _solve(gram: Tensor, rhs: Tensor) -> Tensor:
-    """Solve gram @ x = rhs (batched, gram symmetric positive definite); LU, then least squares, where the
-    Cholesky factorisation fails (mir_eval solves by LU with a least-squares fallback)."""
+    """Solve gram @ x = rhs, batched; gram (..., M, M) symmetric positive definite, rhs (..., M, E).
+
+    Cholesky; where it fails, LU and then least squares for singular systems (mir_eval: LU, then lstsq).
+    """
     chol, info = torch.linalg.cholesky_ex(gram)
     if not bool((info != 0).any()):
         return torch.cholesky_solve(rhs, chol)
-    x, info = torch.linalg.solve_ex(gram, rhs)
-    if bool((info != 0).any()):
-        x = torch.linalg.lstsq(gram, rhs, driver="gelsd" if gram.device.type == "cpu" else None).solution
-    return x
+    g, r = gram.reshape(-1, *gram.shape[-2:]), rhs.reshape(-1, *rhs.shape[-2:])
+    x, info = torch.linalg.solve_ex(g, r)
+    bad = (info != 0).nonzero().flatten()
+    if bad.numel():
+        driver = "gelsd" if g.device.type == "cpu" else None
+        x[bad] = torch.linalg.lstsq(g[bad], r[bad], driver=driver).solution
+    return x.reshape(rhs.shape)
 
 
 def _energy(spec: Tensor, n: int) -> Tensor:
@@ -213,14 +218,13 @@ def sdr(reference: Tensor, estimate: Tensor, filter_length: int = FILTER_LENGTH,
         raise ValueError(f"sdr: shapes differ: {tuple(reference.shape)} vs {tuple(estimate.shape)}")
     ref = reference.detach().reshape(-1, reference.shape[-1]).to(torch.float64)
     est = estimate.detach().reshape(-1, estimate.shape[-1]).to(torch.float64)
-    out = []
-    for start in range(0, ref.shape[0], chunk):
-        r, e = ref[start : start + chunk, None], est[start : start + chunk, None]  # (c, 1, L)
-        energies = _projection_energies(r, e, filter_length)  # each (c, 1, 1)
-        out.append(10 * torch.log10(energies["target"] / energies["distortion"]).flatten())
-    value = torch.cat(out) if out else ref.new_zeros(0)
-    silent = (ref == 0).all(-1) | (est == 0).all(-1)
-    return value.masked_fill(silent, float("nan")).reshape(reference.shape[:-1])
+    value = torch.full(ref.shape[:1], float("nan"), dtype=torch.float64, device=ref.device)
+    valid = ((ref != 0).any(-1) & (est != 0).any(-1)).nonzero().flatten()  # silent pairs stay NaN
+    for start in range(0, valid.numel(), chunk):
+        rows = valid[start : start + chunk]
+        energies = _projection_energies(ref[rows, None], est[rows, None], filter_length)  # each (c, 1, 1)
+        value[rows] = 10 * torch.log10(energies["target"] / energies["distortion"]).flatten()
+    return value.reshape(reference.shape[:-1])
 
 
 def si_sdr(reference: Tensor, estimate: Tensor, zero_mean: bool = True) -> Tensor:
