@@ -1,0 +1,181 @@
+"""Pictures without matplotlib: colormaps, spectrogram images, labelled grids and heatmap overlays (Pillow).
+
+Colormaps are small look-up tables interpolated from nine anchor colours sampled along ``magma`` and
+``viridis`` (perceptually ordered: lightness rises monotonically), enough for spectrograms and masks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+# nine anchors each, at 0, 1/8, ..., 1
+_ANCHORS = {
+    "magma": [
+        (0, 0, 4), (28, 16, 68), (79, 18, 123), (129, 37, 129), (181, 54, 122),
+        (229, 80, 100), (251, 135, 97), (254, 194, 135), (252, 253, 191),
+    ],
+    "viridis": [
+        (68, 1, 84), (72, 36, 117), (65, 68, 135), (53, 95, 141), (42, 120, 142),
+        (33, 145, 140), (34, 168, 132), (122, 209, 81), (253, 231, 37),
+    ],
+    "gray": [(round(255 * i / 8),) * 3 for i in range(9)],
+}  # fmt: skip
+
+
+def _lut(name: str) -> np.ndarray:
+    """256-entry uint8 RGB table for a colormap name; (256, 3)."""
+    if name not in _ANCHORS:
+        raise ValueError(f"unknown colormap {name!r} (known: {', '.join(_ANCHORS)})")
+    anchors = np.asarray(_ANCHORS[name], dtype=np.float64)  # (9, 3)
+    x = np.linspace(0, 1, 256)
+    knots = np.linspace(0, 1, len(anchors))
+    return np.stack([np.interp(x, knots, anchors[:, c]) for c in range(3)], -1).round().astype(np.uint8)
+
+
+def _numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    return (
+        x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
+    )
+
+
+def colormap(values: np.ndarray | torch.Tensor, name: str = "magma") -> np.ndarray:
+    """Map values in [0, 1] (clipped; NaN -> 0) to colours.
+
+    Shapes:
+        values (...) -> uint8 (..., 3)
+    """
+    v = np.nan_to_num(_numpy(values), nan=0.0).clip(0, 1)
+    return _lut(name)[(v * 255).round().astype(np.int64)]
+
+
+def spectrogram_image(
+    mag: np.ndarray | torch.Tensor,
+    *,
+    ref: float | None = None,
+    db_range: float = 80.0,
+    cmap: str = "magma",
+    scale: int = 1,
+) -> Image.Image:
+    """A magnitude spectrogram as a picture in dB, low frequencies at the bottom.
+
+    Args:
+        mag: linear magnitude (any frequency axis, e.g. the warped one).
+        ref: magnitude shown at the top of the colour range (default: the maximum of ``mag``); give several
+            pictures the same ``ref`` to make them comparable.
+        db_range: dB below ``ref`` that are still coloured; quieter is black.
+        cmap: colormap name.
+        scale: integer upscaling of each bin (nearest neighbour).
+
+    Shapes:
+        mag (F, T) -> image T*scale wide, F*scale high
+    """
+    m = _numpy(mag)
+    top = float(m.max()) if ref is None else float(ref)
+    db = 20 * np.log10(np.maximum(m, 1e-12) / max(top, 1e-12))
+    return array_image(colormap(1 + db / db_range, cmap)[::-1], scale)
+
+
+def mask_image(mask: np.ndarray | torch.Tensor, *, cmap: str = "viridis", scale: int = 1) -> Image.Image:
+    """A mask in [0, 1] as a picture, low frequencies at the bottom. Shapes: mask (F, T)."""
+    return array_image(colormap(mask, cmap)[::-1], scale)
+
+
+def array_image(rgb: np.ndarray, scale: int = 1) -> Image.Image:
+    """uint8 (H, W, 3) -> PIL image, upscaled by an integer factor."""
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
+    return image.resize((image.width * scale, image.height * scale), Image.NEAREST) if scale > 1 else image
+
+
+def grid_figure(
+    rows: Sequence[tuple[str, Sequence[Image.Image | None]]],
+    *,
+    col_titles: Sequence[str] = (),
+    title: str = "",
+    pad: int = 6,
+    font_size: int = 14,
+) -> Image.Image:
+    """Pictures in a grid with a label left of each row (``None`` leaves a cell empty).
+
+    Args:
+        rows: ``(label, pictures)`` per row; cells are sized by the largest picture.
+        col_titles: text above each column.
+        title: text above everything.
+        pad: pixels between cells.
+        font_size: label size (Pillow's built-in font).
+
+    Returns:
+        The figure, on a white background.
+    """
+    font = ImageFont.load_default(size=font_size)
+    pictures = [p for _, row in rows for p in row if p is not None]
+    cell_w = max((p.width for p in pictures), default=1)
+    cell_h = max((p.height for p in pictures), default=1)
+    n_cols = max((len(row) for _, row in rows), default=1)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = max((measure.textlength(label, font=font) for label, _ in rows), default=0)
+    left = int(label_w) + 2 * pad
+    line = font_size + pad
+    top = (line if title else 0) + (line if col_titles else 0) + pad
+    width = left + n_cols * (cell_w + pad)
+    figure = Image.new("RGB", (width, top + len(rows) * (cell_h + pad)), "white")
+    draw = ImageDraw.Draw(figure)
+    if title:
+        draw.text((pad, pad // 2), title, fill="black", font=font)
+    for c, text in enumerate(col_titles):
+        draw.text((left + c * (cell_w + pad), top - line), text, fill="black", font=font)
+    for r, (label, row) in enumerate(rows):
+        y = top + r * (cell_h + pad)
+        draw.text((pad, y + (cell_h - font_size) // 2), label, fill="black", font=font)
+        for c, picture in enumerate(row):
+            if picture is not None:
+                figure.paste(picture, (left + c * (cell_w + pad), y))
+    return figure
+
+
+def overlay_heatmap(
+    frame: np.ndarray | torch.Tensor,
+    heat: np.ndarray | torch.Tensor,
+    *,
+    alpha: float = 0.5,
+    cmap: str = "magma",
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> np.ndarray:
+    """Blend a coloured heatmap over an RGB frame (e.g. per-pixel loudness over the video).
+
+    Args:
+        frame: uint8 RGB frame, channels first ``(3, H, W)`` or last ``(H, W, 3)``.
+        heat: values on any grid ``(h, w)``; resized bilinearly to the frame.
+        alpha: heatmap opacity in [0, 1].
+        cmap: colormap name.
+        vmin: value shown as the bottom colour (default: the minimum of ``heat``).
+        vmax: value shown as the top colour (default: the maximum of ``heat``).
+
+    Returns:
+        uint8 ``(H, W, 3)``.
+    """
+    rgb = _numpy(frame)
+    if rgb.ndim != 3 or 3 not in (rgb.shape[0], rgb.shape[-1]):
+        raise ValueError(f"overlay_heatmap: frame must be (3, H, W) or (H, W, 3), got {rgb.shape}")
+    if rgb.shape[-1] != 3:
+        rgb = rgb.transpose(1, 2, 0)
+    h = _numpy(heat)
+    lo = float(np.nanmin(h)) if vmin is None else vmin
+    hi = float(np.nanmax(h)) if vmax is None else vmax
+    norm = (h - lo) / (hi - lo) if hi > lo else np.zeros_like(h)
+    big = Image.fromarray(norm.astype(np.float32), "F").resize((rgb.shape[1], rgb.shape[0]), Image.BILINEAR)
+    colours = colormap(np.asarray(big), cmap).astype(np.float32)
+    return (rgb * (1 - alpha) + colours * alpha).round().clip(0, 255).astype(np.uint8)
+
+
+def save_png(image: Image.Image | np.ndarray, path: str | Path) -> Path:
+    """Write a picture (PIL or uint8 (H, W, 3)) as PNG, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (array_image(image) if isinstance(image, np.ndarray) else image).save(path, format="PNG")
+    return path
