@@ -1,6 +1,7 @@
 """SoundOfPixels, the frame nets, the U-Net and the synthesizer on tiny configurations."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ import torchvision
 from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
 from pixelsound.frames import ResNetFrames, load_torchvision_weights, resnet18_trunk
 from pixelsound.model import SoundOfPixels, synthesize
+from pixelsound.separate import fade_weights, separate, separate_waveform, tensor_frames_at, window_starts
 from pixelsound.unet import AudioUNet
 
 
@@ -191,3 +193,70 @@ def test_parameter_groups_cover_everything_once():
     ids = [id(p) for g in groups.values() for p in g]
     assert len(ids) == len(set(ids)) == len(list(model.parameters()))
     assert {id(p) for p in groups["frame"]} == {id(p) for p in model.frame_net.parameters()}
+
+
+# ---------------------------------------------------------------------------------------------- separation
+
+
+def test_window_starts_cover_and_end_flush():
+    assert window_starts(100, 200, 0.25) == [0]
+    starts = window_starts(1000, 300, 0.25)
+    assert starts[0] == 0 and starts[-1] == 700
+    assert all(b - a <= 225 for a, b in zip(starts, starts[1:], strict=False))
+    weights = fade_weights(300, 75)
+    assert weights.min() > 0 and weights.max() == 1 and weights.shape == (300,)
+
+
+def test_chunked_overlap_add_is_exact_for_all_pass_masks():
+    torch.manual_seed(0)
+    model = SoundOfPixels(tiny_config()).eval()
+    with torch.no_grad():
+        model.scale.zero_()
+        model.bias.fill_(50.0)  # every mask is 1: each window's separation is its mixture
+    mix = torch.randn(4095 * 3 + 1234) * 0.1
+    videos = torch.randint(0, 256, (2, 20, 3, 32, 32), dtype=torch.uint8)  # (N, V_all, 3, H, W)
+    frames_at = tensor_frames_at(videos, fps=4.0, window_s=4095 / 8000, num_frames=2)
+    out = separate_waveform(model, mix, frames_at, overlap=0.3, batch=2)
+    assert out.shape == (2, mix.shape[0])
+    assert torch.allclose(out, mix.expand(2, -1), atol=1e-5)
+
+
+def test_chunks_see_their_own_frames():
+    videos = torch.arange(10, dtype=torch.uint8)[None, :, None, None, None].expand(2, 10, 3, 2, 2)
+    frames = tensor_frames_at(videos, fps=2.0, window_s=1.0, num_frames=2)(torch.tensor([0.0, 2.0]))
+    assert frames.shape == (2, 2, 2, 3, 2, 2)  # (C, N, V, 3, H, W)
+    assert frames[:, 0, :, 0, 0, 0].tolist() == [[0, 1], [4, 5]]  # frames at 0.25/0.75 s and 2.25/2.75 s
+
+
+def _tiny_video(path, f0, seconds=1.5, sr=8000):
+    from pixelsound.io import write_video
+
+    t = torch.arange(int(seconds * sr)) / sr
+    audio = (0.3 * torch.sin(2 * math.pi * f0 * t))[None]
+    frames = torch.full((int(seconds * 8), 3, 32, 32), int(f0) % 256, dtype=torch.uint8)
+    write_video(path, frames, 8, audio=audio, sr=sr)
+    return path
+
+
+def test_separate_cli_on_tiny_videos(tmp_path):
+    from pixelsound.checkpoint import write_release
+    from pixelsound.cli import main
+    from pixelsound.io import read_audio, write_audio
+
+    torch.manual_seed(0)
+    cfg = tiny_config()
+    write_release(tmp_path / "model", SoundOfPixels(cfg), cfg)
+    a, b = _tiny_video(tmp_path / "a.mp4", 220), _tiny_video(tmp_path / "b.mp4", 500)
+    assert (
+        main(["separate", str(a), str(b), "--model", str(tmp_path / "model"), "--out", str(tmp_path / "o")])
+        == 0
+    )
+    mix = read_audio(tmp_path / "o" / "mix.wav", 8000)
+    for name in ("0_a.wav", "1_b.wav"):
+        assert read_audio(tmp_path / "o" / name, 8000).shape == mix.shape
+    assert mix.shape[-1] > 4095  # longer than one window: went through the chunked path
+
+    write_audio(tmp_path / "m.wav", torch.zeros(1, 3000), 8000)
+    result = separate([a, b], tmp_path / "model", mix=tmp_path / "m.wav")
+    assert result.sources.shape == (2, 3000) and result.names == ["a", "b"]
+    assert main(["separate", str(a), "--model", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 1

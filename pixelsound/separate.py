@@ -1,0 +1,249 @@
+"""Separate the sounds of videos with a trained model: ``pixelsound separate VIDEO [VIDEO ...] --model M``.
+
+Given N videos, their soundtracks are mixed (or a mixture file is given with ``--mix``) and each video's own
+sound is separated from the mixture by looking at its frames. Clips longer than the model's training window
+are cut into overlapping windows, separated a few windows at a time and overlap-added with linear
+cross-fades, so memory stays bounded however long the clip is.
+
+Python API, mirroring the verb::
+
+    from pixelsound.separate import separate
+    result = separate(["a.mp4", "b.mp4"], "models/instruments")
+    result.write("out/")                     # out/mix.wav, out/0_a.wav, out/1_b.wav
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pixelsound.model import SoundOfPixels
+
+log = logging.getLogger(__name__)
+
+# frames for a batch of windows: window start times (C,) in seconds -> frames (C, N, V, 3, H, W)
+FramesAt = Callable[[Tensor], Tensor]
+
+
+@dataclass
+class Separation:
+    """Separated sources of one mixture.
+
+    Attributes:
+        sources: one waveform per video, ``(N, L)``.
+        mix: the mixture that was separated, ``(L,)``.
+        sample_rate: Hz.
+        names: a name per source (the video's file stem).
+    """
+
+    sources: Tensor
+    mix: Tensor
+    sample_rate: int
+    names: list[str]
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write ``mix.wav`` and ``{i}_{name}.wav`` per source (scaled together if anything would clip)."""
+        from pixelsound.io import write_audio
+
+        out = Path(out_dir)
+        peak = max(float(self.mix.abs().max()), float(self.sources.abs().max()), 1e-9)
+        gain = min(1.0, 0.99 / peak)
+        if gain < 1.0:
+            log.info("scaling all outputs by %.3f so that nothing clips", gain)
+        paths = [out / "mix.wav"] + [out / f"{i}_{name}.wav" for i, name in enumerate(self.names)]
+        for path, wave in zip(paths, [self.mix, *self.sources], strict=True):
+            write_audio(path, (wave * gain)[None].float(), self.sample_rate)
+        return paths
+
+
+def window_starts(length: int, window: int, overlap: float) -> list[int]:
+    """Start samples of windows covering ``length``, ``window * (1 - overlap)`` apart, the last one flush."""
+    if length <= window:
+        return [0]
+    step = max(1, round(window * (1 - overlap)))
+    count = math.ceil((length - window) / step) + 1
+    return [min(i * step, length - window) for i in range(count)]
+
+
+def fade_weights(window: int, fade: int) -> Tensor:
+    """Overlap-add weights: linear ramps of ``fade`` samples at both ends, never 0. ``(window,)``."""
+    t = torch.arange(window, dtype=torch.float32)
+    return ((torch.minimum(t + 1, window - t)) / max(fade, 1)).clamp(max=1.0)
+
+
+def frame_times(starts: Tensor, window_s: float, num_frames: int) -> Tensor:
+    """Centres of ``num_frames`` equal parts of each window (as the dataset). ``(C,)`` -> ``(C, V)``."""
+    offsets = (torch.arange(num_frames, dtype=torch.float64) + 0.5) * window_s / num_frames
+    return starts.double()[:, None] + offsets
+
+
+@torch.inference_mode()
+def separate_waveform(
+    model: SoundOfPixels, mix: Tensor, frames_at: FramesAt, *, overlap: float = 0.25, batch: int = 4
+) -> Tensor:
+    """Separate a mixture of any length, window by window.
+
+    Args:
+        model: a SoundOfPixels (put in eval mode by the caller).
+        mix: mixture ``(L,)`` at ``model.cfg.audio.sample_rate``.
+        frames_at: gives the sources' frames for windows starting at the given times (seconds).
+        overlap: fraction of the window shared by consecutive windows.
+        batch: windows separated at once.
+
+    Returns:
+        ``(N, L)`` waveforms.
+    """
+    sr, window = model.cfg.audio.sample_rate, model.cfg.audio.length
+    length = mix.shape[-1]
+    span = min(window, length)
+    starts = window_starts(length, window, overlap)
+    weights = fade_weights(span, round(span * overlap)) if len(starts) > 1 else torch.ones(span)
+    weights = weights.to(mix.device)  # (span,)
+    total, norm = None, torch.zeros(length, device=mix.device)
+    for first in range(0, len(starts), batch):
+        chunk = starts[first : first + batch]
+        pieces = torch.stack([mix[s : s + span] for s in chunk])  # (C, span)
+        frames = frames_at(torch.tensor(chunk, dtype=torch.float64) / sr).to(mix.device)  # (C, N, V, 3, H, W)
+        waves = model.separate(pieces, frames)  # (C, N, span)
+        if total is None:
+            total = mix.new_zeros(waves.shape[1], length)  # (N, L)
+        for s, wave in zip(chunk, waves, strict=True):
+            total[:, s : s + span] += wave * weights
+            norm[s : s + span] += weights
+    return total / norm
+
+
+def video_frames_at(
+    paths: Sequence[str | Path], cfg_frames, window_s: float, offset: float = 0.0
+) -> FramesAt:
+    """A :data:`FramesAt` reading each video's frames from its file (times clamped to the video's length)."""
+    from pixelsound.io import probe, read_frames
+
+    ends = [max(0.0, probe(p, scan=False).duration - 1e-3) for p in paths]
+
+    def frames_at(starts: Tensor) -> Tensor:
+        times = frame_times(starts + offset, window_s, cfg_frames.num_frames)  # (C, V)
+        per_video = []
+        for path, end in zip(paths, ends, strict=True):
+            frames, _ = read_frames(path, times=times.clamp(max=end).flatten(), size=cfg_frames.size)
+            per_video.append(frames.unflatten(0, times.shape))  # (C, V, 3, H, W)
+        return torch.stack(per_video, 1)  # (C, N, V, 3, H, W)
+
+    return frames_at
+
+
+def tensor_frames_at(videos: Tensor, fps: float, window_s: float, num_frames: int) -> FramesAt:
+    """A :data:`FramesAt` picking the frame on screen at each time from videos ``(N, V_all, 3, H, W)``."""
+
+    def frames_at(starts: Tensor) -> Tensor:
+        times = frame_times(starts, window_s, num_frames)  # (C, V)
+        index = (times * fps).floor().long().clamp(0, videos.shape[1] - 1)
+        return videos[:, index].transpose(0, 1)  # (C, N, V, 3, H, W)
+
+    return frames_at
+
+
+def _load(model: str | Path | SoundOfPixels, device: str) -> SoundOfPixels:
+    if isinstance(model, SoundOfPixels):
+        return model.to(device).eval()
+    from pixelsound.checkpoint import load_release
+
+    loaded, _ = load_release(model, device=device)
+    return loaded.eval()
+
+
+def read_mixture(
+    videos: Sequence[str | Path], sr: int, start: float = 0.0, duration: float | None = None
+) -> Tensor:
+    """Sum of the videos' mono soundtracks, cut to the shortest. ``-> (L,)``."""
+    from pixelsound.io import read_audio
+
+    tracks = [read_audio(p, sr, start=start, duration=duration)[0] for p in videos]
+    length = min(t.shape[-1] for t in tracks)
+    return torch.stack([t[:length] for t in tracks]).sum(0)
+
+
+def separate(
+    videos: Sequence[str | Path],
+    model: str | Path | SoundOfPixels,
+    *,
+    mix: str | Path | Tensor | None = None,
+    start: float = 0.0,
+    duration: float | None = None,
+    device: str = "cpu",
+    overlap: float = 0.25,
+) -> Separation:
+    """Separate each video's sound from the mixture of their soundtracks (or from a given mixture).
+
+    Args:
+        videos: N video files; each one's frames tell the model which sound to pick.
+        model: a release folder/file (:func:`pixelsound.checkpoint.load_release`) or a loaded model.
+        mix: a mixture audio file or waveform ``(L,)`` at the model's rate; default: the videos' audio summed.
+        start: seconds into the videos (and into a mixture file) to begin.
+        duration: seconds to separate (default: as long as the shortest input).
+        device: where to run.
+        overlap: fraction of each window shared with the next.
+
+    Returns:
+        :class:`Separation` with ``(N, L)`` sources.
+    """
+    net = _load(model, device)
+    cfg = net.cfg
+    sr = cfg.audio.sample_rate
+    if mix is None:
+        wave = read_mixture(videos, sr, start, duration)
+    elif isinstance(mix, Tensor):
+        wave = mix.reshape(-1).float()
+    else:
+        from pixelsound.io import read_audio
+
+        wave = read_audio(mix, sr, start=start, duration=duration)[0]
+    window_s = min(cfg.audio.length, wave.shape[-1]) / sr
+    frames_at = video_frames_at(videos, cfg.frames, window_s, offset=start)
+    sources = separate_waveform(net, wave.to(device), frames_at, overlap=overlap).cpu()
+    return Separation(sources, wave.cpu(), sr, [Path(v).stem for v in videos])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="+", help="video files whose sounds are mixed and separated")
+    parser.add_argument(
+        "--model", required=True, help="released model folder (model.safetensors + config.json)"
+    )
+    parser.add_argument("--out", required=True, help="folder for mix.wav and one wav per video")
+    parser.add_argument("--mix", help="separate this mixture audio file instead of the videos' summed audio")
+    parser.add_argument("--start", type=float, default=0.0, help="seconds into the inputs to begin")
+    parser.add_argument("--duration", type=float, help="seconds to separate (default: all)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    parser.add_argument("--overlap", type=float, default=0.25, help="window overlap fraction (0-0.9)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pixelsound.checkpoint import CheckpointError
+    from pixelsound.io import MediaError
+
+    if not 0 <= args.overlap <= 0.9:
+        log.error("--overlap must be in [0, 0.9], got %s", args.overlap)
+        return 2
+    try:
+        result = separate(
+            args.videos,
+            args.model,
+            mix=args.mix,
+            start=args.start,
+            duration=args.duration,
+            device=args.device,
+            overlap=args.overlap,
+        )
+    except (MediaError, CheckpointError) as err:
+        log.error("%s", err)
+        return 1
+    for path in result.write(args.out):
+        log.info("wrote %s", path)
+    return 0
