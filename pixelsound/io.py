@@ -11,6 +11,7 @@ Shapes follow the glossary in :mod:`pixelsound`: frames ``(V, 3, H, W)`` uint8 R
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -24,7 +25,7 @@ import av
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio.functional as AF
+import torchaudio
 
 log = logging.getLogger(__name__)
 
@@ -487,7 +488,7 @@ def read_audio(
     if mono:
         wave = wave.mean(0, keepdim=True)
     if native != sr:
-        wave = AF.resample(wave, native, sr)
+        wave = resample(wave, native, sr)
     return _cut(wave, first, sr, start, duration, header, path)
 
 
@@ -509,6 +510,22 @@ def _decode_audio(container, stream, start: float, stop: float | None, path) -> 
     if not chunks:
         raise MediaError(path, f"too short: no audio at or after {start:.2f} s")
     return np.concatenate(chunks, axis=1), first, native
+
+
+def resample(wave: torch.Tensor, orig: int, new: int) -> torch.Tensor:
+    """Band-limited resampling: ``torchaudio.functional.resample``'s sinc filter, kernel cached per rate pair.
+
+    Shapes:
+        ``(..., n) -> (..., ceil(n * new / orig))``; sample 0 stays at time 0.
+    """
+    if orig == new:
+        return wave
+    return _resampler(int(orig), int(new))(wave.float())
+
+
+@functools.lru_cache(maxsize=16)
+def _resampler(orig: int, new: int) -> torchaudio.transforms.Resample:
+    return torchaudio.transforms.Resample(orig, new)
 
 
 _SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854775808e18}
@@ -608,7 +625,7 @@ def _check_audio(audio, sr, codec: str, path) -> tuple[torch.Tensor, int]:
     if rates and sr not in rates:
         target = min((r for r in rates if r >= sr), default=max(rates))
         log.debug("%s: %s does not take %d Hz; resampling to %d Hz", path, codec, sr, target)
-        audio, sr = AF.resample(audio, sr, target), target
+        audio, sr = resample(audio, sr, target), target
     return audio.clamp(-1.0, 1.0).contiguous(), int(sr)
 
 
