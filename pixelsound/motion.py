@@ -1,0 +1,330 @@
+"""Motion curves and motion events from video frames (pure functions, no model).
+
+Everything here takes uint8 frames ``(V, 3, H, W)`` and the frame rate, and returns numpy arrays:
+
+* :func:`motion_maps` -- per-pixel motion energy of every frame ``(V, H, W)``: the absolute grey-level
+  difference to the previous frame (``method="diff"``) or a Lucas-Kanade optical-flow magnitude in pixels per
+  frame (``method="flow"``);
+* :func:`motion_curve` / :func:`region_curves` -- the mean of those maps over the whole frame or inside a
+  region (a boolean mask ``(H, W)`` or a box ``(x0, y0, x1, y1)`` in pixels), optionally smoothed in time;
+* :func:`onset_curve` -- the half-wave rectified rise of a motion curve: sharp where movement *starts*;
+* :func:`pick_events` / :func:`motion_events` -- peaks picked with a prominence threshold
+  (``scipy.signal.find_peaks``), refined to sub-frame precision, as :class:`Events` (times in s, strengths).
+
+Time convention: value ``i`` of a motion curve measures the change between frames ``i - 1`` and ``i``, so it
+is placed half-way between them, at :func:`curve_times` ``= t0 + (i - 0.5) / fps`` (value 0 is always 0).
+Audio onsets and motion events compared on this clock have no half-frame bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as fn
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import find_peaks
+from torch import Tensor
+
+Region = np.ndarray | Tensor | tuple[float, float, float, float] | None
+GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights
+FLOW_MAX_SIDE = 96  # optical flow runs on frames downscaled to at most this side (small motions, cheap)
+
+
+@dataclass(frozen=True)
+class Events:
+    """Events found on a curve.
+
+    Attributes:
+        times: event times in seconds, increasing, ``(E,)``.
+        strengths: curve height at each event (the curve's units), ``(E,)``.
+        prominences: how far each peak stands above its surroundings, ``(E,)``.
+    """
+
+    times: np.ndarray
+    strengths: np.ndarray
+    prominences: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {
+            "times": [round(float(t), 4) for t in self.times],
+            "strengths": [round(float(s), 5) for s in self.strengths],
+        }
+
+
+def _check_frames(frames: Tensor | np.ndarray) -> Tensor:
+    frames = torch.as_tensor(frames)
+    if frames.dim() != 4 or frames.shape[1] != 3:
+        raise ValueError(f"frames must be (V, 3, H, W), got {tuple(frames.shape)}")
+    if frames.shape[0] < 1:
+        raise ValueError("frames: need at least one frame")
+    return frames
+
+
+def grey(frames: Tensor | np.ndarray) -> Tensor:
+    """Grey levels in [0, 1]. Shapes: uint8 ``(V, 3, H, W)`` -> float32 ``(V, H, W)``."""
+    frames = _check_frames(frames)
+    scale = 255.0 if frames.dtype == torch.uint8 or float(frames.max()) > 1.5 else 1.0
+    frames = frames.float() / scale
+    weights = torch.tensor(GREY, dtype=frames.dtype).view(1, 3, 1, 1)
+    return (frames * weights).sum(1)
+
+
+def _blur(images: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of ``(V, H, W)`` images (reflect padding)."""
+    if sigma <= 0:
+        return images
+    radius = max(1, int(round(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=images.dtype)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    out = images[:, None]  # (V, 1, H, W)
+    out = fn.conv2d(fn.pad(out, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
+    out = fn.conv2d(fn.pad(out, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
+    return out[:, 0]
+
+
+def _difference_maps(levels: Tensor) -> Tensor:
+    """``|I_i - I_{i-1}|`` with frame 0 set to 0. Shapes: ``(V, H, W)`` -> ``(V, H, W)``."""
+    out = torch.zeros_like(levels)
+    out[1:] = (levels[1:] - levels[:-1]).abs()
+    return out
+
+
+def _flow_maps(levels: Tensor, window: int = 5) -> Tensor:
+    """Lucas-Kanade flow magnitude between consecutive frames (pixels/frame at the given resolution).
+
+    Shapes:
+        ``(V, H, W)`` -> ``(V, H, W)``, frame 0 set to 0
+    """
+    out = torch.zeros_like(levels)
+    if levels.shape[0] < 2:
+        return out
+    prev, cur = levels[:-1], levels[1:]  # (V-1, H, W)
+    mean = 0.5 * (prev + cur)
+    iy, ix = torch.gradient(mean, dim=(1, 2))
+    it = cur - prev
+    products = torch.stack([ix * ix, ix * iy, iy * iy, ix * it, iy * it], 1)  # (V-1, 5, H, W)
+    sums = fn.avg_pool2d(products, window, stride=1, padding=window // 2, count_include_pad=False)
+    sxx, sxy, syy, sxt, syt = sums.unbind(1)
+    trace = sxx + syy
+    det = sxx * syy - sxy * sxy + 1e-4 * trace + 1e-9  # Tikhonov-damped: flat areas give ~0 flow
+    u = -(syy * sxt - sxy * syt) / det
+    v = -(sxx * syt - sxy * sxt) / det
+    out[1:] = torch.sqrt(u * u + v * v)
+    return out
+
+
+def motion_maps(frames: Tensor | np.ndarray, *, method: str = "diff", blur: float = 1.0) -> np.ndarray:
+    """Per-pixel motion energy of each frame relative to the one before it.
+
+    Args:
+        frames: video frames, uint8 ``(V, 3, H, W)``.
+        method: ``"diff"`` (absolute grey-level difference, in [0, 1]) or ``"flow"`` (Lucas-Kanade optical
+            flow magnitude in pixels per frame of the input resolution; computed on frames downscaled to at
+            most ``FLOW_MAX_SIDE`` and upsampled back).
+        blur: Gaussian blur (pixels) applied to the grey frames first; damps noise and compression artefacts.
+
+    Returns:
+        float32 maps, value 0 for the first frame.
+
+    Shapes:
+        ``(V, 3, H, W)`` -> ``(V, H, W)``
+    """
+    levels = _blur(grey(frames), blur)  # (V, H, W)
+    if method == "diff":
+        return _difference_maps(levels).numpy()
+    if method != "flow":
+        raise ValueError(f"motion method must be 'diff' or 'flow', got {method!r}")
+    h, w = levels.shape[-2:]
+    factor = min(1.0, FLOW_MAX_SIDE / max(h, w))
+    small = levels
+    if factor < 1.0:
+        small = fn.interpolate(levels[:, None], scale_factor=factor, mode="area")[:, 0]
+    flow = _flow_maps(_blur(small, 1.0)) / factor  # back to input-resolution pixels
+    if factor < 1.0:
+        flow = fn.interpolate(flow[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+    return flow.numpy()
+
+
+def region_mask(region: Region, height: int, width: int) -> np.ndarray:
+    """A boolean ``(H, W)`` mask from ``None`` (whole frame), a box ``(x0, y0, x1, y1)`` or a mask.
+
+    A box is in pixels, ``x1``/``y1`` exclusive; a mask of another size is resized (nearest).
+    """
+    if region is None:
+        return np.ones((height, width), dtype=bool)
+    if isinstance(region, (tuple, list)):
+        if len(region) != 4:
+            raise ValueError(f"a box region is (x0, y0, x1, y1), got {region!r}")
+        x0, y0, x1, y1 = (int(round(float(c))) for c in region)
+        mask = np.zeros((height, width), dtype=bool)
+        mask[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
+    else:
+        mask = torch.as_tensor(np.asarray(region)).float()
+        if mask.dim() != 2:
+            raise ValueError(f"a mask region must be (H, W), got {tuple(mask.shape)}")
+        if tuple(mask.shape) != (height, width):
+            mask = fn.interpolate(mask[None, None], size=(height, width), mode="nearest")[0, 0]
+        mask = mask.numpy() > 0.5
+    if not mask.any():
+        raise ValueError(f"region {region if isinstance(region, (tuple, list)) else 'mask'} covers no pixel")
+    return mask
+
+
+def smooth(curve: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing along the last axis (``sigma`` in samples; 0 leaves the curve as is)."""
+    curve = np.asarray(curve, dtype=np.float64)
+    return gaussian_filter1d(curve, sigma, axis=-1, mode="nearest") if sigma > 0 else curve
+
+
+def region_curves(maps: np.ndarray, regions: list, *, smooth_frames: float = 0.0) -> np.ndarray:
+    """Mean motion energy inside each region, per frame.
+
+    Args:
+        maps: per-pixel motion from :func:`motion_maps`, ``(V, H, W)``.
+        regions: masks ``(H, W)``, boxes ``(x0, y0, x1, y1)`` or ``None`` (whole frame).
+        smooth_frames: Gaussian smoothing in time (frames).
+
+    Returns:
+        ``(R, V)`` float64 curves.
+    """
+    v, h, w = maps.shape
+    masks = np.stack([region_mask(r, h, w) for r in regions]).reshape(len(regions), -1)  # (R, H*W)
+    flat = maps.reshape(v, -1).astype(np.float64)  # (V, H*W)
+    curves = (masks @ flat.T) / masks.sum(1, keepdims=True)  # (R, V)
+    return smooth(curves, smooth_frames)
+
+
+def motion_curve(
+    frames: Tensor | np.ndarray,
+    fps: float,
+    *,
+    region: Region = None,
+    method: str = "diff",
+    smooth_s: float = 0.0,
+    blur: float = 1.0,
+) -> np.ndarray:
+    """Motion energy per frame, over the whole frame or inside a region.
+
+    Args:
+        frames: uint8 ``(V, 3, H, W)``.
+        fps: frame rate (used for ``smooth_s``).
+        region: ``None`` (whole frame), a box ``(x0, y0, x1, y1)`` in pixels, or a mask ``(H, W)``.
+        method: ``"diff"`` or ``"flow"``, see :func:`motion_maps`.
+        smooth_s: Gaussian smoothing in seconds (0: none).
+        blur: spatial blur in pixels before measuring motion.
+
+    Returns:
+        ``(V,)`` float64; value ``i`` is the motion from frame ``i - 1`` to ``i`` (see :func:`curve_times`).
+    """
+    maps = motion_maps(frames, method=method, blur=blur)
+    return region_curves(maps, [region], smooth_frames=smooth_s * fps)[0]
+
+
+def onset_curve(curve: np.ndarray) -> np.ndarray:
+    """Half-wave rectified rise ``max(0, c_i - c_{i-1})``: peaks where movement starts.
+
+    Shapes:
+        ``(..., V)`` -> ``(..., V)``
+    """
+    curve = np.asarray(curve, dtype=np.float64)
+    rise = np.zeros_like(curve)
+    rise[..., 1:] = np.maximum(0.0, np.diff(curve, axis=-1))
+    return rise
+
+
+def curve_times(num_frames: int, fps: float, t0: float = 0.0) -> np.ndarray:
+    """Time of each motion-curve value: ``t0 + (i - 0.5) / fps`` (value 0 at ``t0``). ``-> (V,)``."""
+    times = t0 + (np.arange(num_frames) - 0.5) / fps
+    if num_frames:
+        times[0] = t0
+    return times
+
+
+def _parabolic(curve: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Sub-sample offset in [-0.5, 0.5] of each peak from a parabola through it and its neighbours."""
+    offsets = np.zeros(len(peaks))
+    inner = (peaks > 0) & (peaks < len(curve) - 1)
+    p = peaks[inner]
+    left, mid, right = curve[p - 1], curve[p], curve[p + 1]
+    denom = left - 2 * mid + right
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.where(np.abs(denom) > 1e-12, 0.5 * (left - right) / denom, 0.0)
+    offsets[inner] = np.clip(off, -0.5, 0.5)
+    return offsets
+
+
+def pick_events(
+    curve: np.ndarray,
+    rate: float,
+    *,
+    prominence: float = 0.1,
+    min_interval: float = 0.1,
+    t0: float = 0.0,
+    centre: float = -0.5,
+    refine: bool = True,
+) -> Events:
+    """Peaks of a curve with a prominence threshold relative to the curve's range.
+
+    Args:
+        curve: ``(S,)`` values sampled at ``rate`` per second.
+        rate: samples per second (video fps for motion curves).
+        prominence: a peak must stand this fraction of ``max - min`` above its surroundings.
+        min_interval: at least this many seconds between events (the stronger one is kept).
+        t0: time of sample 0.
+        centre: where sample ``i`` sits, in samples: ``-0.5`` for motion curves (see :func:`curve_times`),
+            ``0`` for curves sampled at their own instants (audio onset envelopes).
+        refine: move each peak by parabolic interpolation (sub-sample precision).
+
+    Returns:
+        :class:`Events` (empty for a flat curve).
+    """
+    curve = np.nan_to_num(np.asarray(curve, dtype=np.float64))
+    span = float(curve.max() - curve.min()) if curve.size else 0.0
+    if curve.size < 3 or span <= 1e-12:
+        return Events(np.zeros(0), np.zeros(0), np.zeros(0))
+    padded = np.concatenate([[curve.min()], curve, [curve.min()]])  # a peak at either end still counts
+    distance = max(1, int(round(min_interval * rate)))
+    peaks, props = find_peaks(padded, prominence=prominence * span, distance=distance)
+    peaks = peaks - 1
+    offsets = _parabolic(curve, peaks) if refine else np.zeros(len(peaks))
+    positions = peaks + offsets + centre
+    times = t0 + np.maximum(positions, 0.0) / rate
+    return Events(times, curve[peaks], props["prominences"])
+
+
+def motion_events(
+    frames: Tensor | np.ndarray,
+    fps: float,
+    *,
+    region: Region = None,
+    method: str = "diff",
+    prominence: float = 0.1,
+    min_interval: float = 0.1,
+    t0: float = 0.0,
+    use_onsets: bool = True,
+) -> Events:
+    """When things move: peaks of the (rising) motion curve inside a region.
+
+    Args:
+        frames: uint8 ``(V, 3, H, W)``.
+        fps: frame rate.
+        region: see :func:`motion_curve`.
+        method: ``"diff"`` or ``"flow"``.
+        prominence: see :func:`pick_events`.
+        min_interval: seconds between events at least.
+        t0: time of frame 0 (e.g. the first timestamp returned by ``io.read_frames``).
+        use_onsets: pick peaks of :func:`onset_curve` (movement starting) rather than of motion itself.
+
+    Returns:
+        :class:`Events` with times in seconds and strengths in the curve's units.
+    """
+    curve = motion_curve(frames, fps, region=region, method=method)
+    if use_onsets:
+        curve = onset_curve(curve)
+    return pick_events(curve, fps, prominence=prominence, min_interval=min_interval, t0=t0, centre=-0.5)
