@@ -47,6 +47,7 @@ _AUDIO_WRITERS = {
     ".wav": ("wav", "pcm_s16le"),
     ".flac": ("flac", "flac"),
     ".m4a": ("ipod", "aac"),
+    ".mp4": ("mp4", "aac"),
     ".mp3": ("mp3", "libmp3lame"),
 }
 _EVEN_CODECS = {"libx264", "mpeg4"}
@@ -123,10 +124,76 @@ def _sniff(path: Path) -> str | None:
     return None
 
 
+def _truncation(path: Path, kind: str | None) -> str | None:
+    """Why the container's own size fields say the file is cut short, or None (mp4/mov, matroska, RIFF)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if kind == "mp4/mov":
+            return _mp4_truncation(fh, size)
+        if kind == "matroska/webm":
+            return _ebml_truncation(fh, size)
+        if kind == "RIFF (avi/wav)":
+            declared = 8 + int.from_bytes(fh.read(8)[4:8], "little")
+            return f"RIFF size says {declared} bytes, file has {size}" if declared > size + 1 else None
+    return None
+
+
+def _mp4_truncation(fh, size: int) -> str | None:
+    """Walk the top-level boxes; one that runs past the end of the file means a truncated file."""
+    offset = 0
+    while offset < size:
+        fh.seek(offset)
+        head = fh.read(16)
+        if len(head) < 8:
+            return f"box header cut at byte {offset}"
+        length, name = int.from_bytes(head[:4], "big"), head[4:8].decode("latin-1")
+        if length == 1:
+            length = int.from_bytes(head[8:16], "big") if len(head) == 16 else size + 1
+        elif length == 0:  # runs to the end of the file
+            return None
+        if length < 8 or offset + length > size:
+            return f"'{name}' box ends at byte {offset + length}, file has {size}"
+        offset += length
+    return None
+
+
+def _ebml_truncation(fh, size: int) -> str | None:
+    """Check the EBML header and the Segment's declared size against the file size."""
+    offset = 0
+    for _ in range(2):  # EBML header, then Segment
+        fh.seek(offset)
+        head = fh.read(12)
+        id_len = _vint_length(head[0]) if head else 0
+        if not id_len or len(head) < id_len + 1:
+            return f"element header cut at byte {offset}"
+        size_len = _vint_length(head[id_len])
+        if not size_len or len(head) < id_len + size_len:
+            return f"element header cut at byte {offset}"
+        raw = int.from_bytes(head[id_len : id_len + size_len], "big")
+        value = raw & ((1 << (7 * size_len)) - 1)
+        if value == (1 << (7 * size_len)) - 1:  # unknown size (live stream): cannot tell
+            return None
+        end = offset + id_len + size_len + value
+        if end > size:
+            return f"element at byte {offset} ends at byte {end}, file has {size}"
+        offset = end
+    return None
+
+
+def _vint_length(first: int) -> int:
+    for n in range(8):
+        if first & (0x80 >> n):
+            return n + 1
+    return 0
+
+
 @contextmanager
 def _open(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
     """Open a file for reading; every PyAV failure inside the block becomes a MediaError naming the file."""
     path = _check_file(path)
+    cut = _truncation(path, _sniff(path))
+    if cut:
+        raise MediaError(path, f"truncated file ({cut})")
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except av.FFmpegError as err:
@@ -330,11 +397,16 @@ def _frame_targets(container, stream, times, fps, start, duration, path) -> np.n
         return targets
     if fps <= 0:
         raise MediaError(path, f"fps must be > 0, got {fps}")
+    end = _header_duration(container, stream)
     if duration is None:
-        end = _header_duration(container, stream)
         if end is None:
             raise MediaError(path, "video duration unknown; give duration or times")
         duration = end - start
+    elif end is not None and start + duration > end + WINDOW_TOLERANCE:
+        raise MediaError(
+            path,
+            f"too short: window {start:.2f}-{start + duration:.2f} s asked, video ends at {end:.2f} s",
+        )
     count = int(round(duration * fps))
     if count <= 0:
         raise MediaError(
@@ -466,7 +538,8 @@ def read_audio(
     Args:
         path: a file with an audio stream.
         sr: output sample rate (resampled with ``torchaudio.functional.resample``).
-        start: window start in seconds.
+        start: window start in seconds (exact when resampling; rounded to the nearest sample when the file is
+            already at ``sr``).
         duration: window length in seconds; None reads to the end of the stream.
         mono: average the channels.
 
@@ -484,12 +557,34 @@ def read_audio(
         stop = None if duration is None else start + duration + 0.2
         wave, first, native = _decode_audio(container, stream, start, stop, path)
         header = _header_duration(container, stream)
-    wave = torch.from_numpy(wave)  # (C, n) at the native rate
+    wave = torch.from_numpy(wave)  # (C, n) at the native rate, sample 0 at time `first`
     if mono:
         wave = wave.mean(0, keepdim=True)
-    if native != sr:
-        wave = resample(wave, native, sr)
-    return _cut(wave, first, sr, start, duration, header, path)
+    wave = _resample_from(wave, native, sr, first, start)  # sample 0 now at `start`
+    return _cut(wave, sr, start, start + wave.shape[1] / sr, duration, header, path)
+
+
+def _resample_from(wave: torch.Tensor, native: int, sr: int, first: float, start: float) -> torch.Tensor:
+    """Resample so that output sample 0 falls exactly at ``start`` (input sample 0 is at ``first``).
+
+    Output samples lie on the grid ``first + n0 / native + j / sr``; n0 is picked (by its residue modulo the
+    rates' ratio) so that the grid hits ``start`` exactly, with some real signal before it for the filter.
+    Time before the stream's first sample is silence.
+    """
+    lcm = native * sr // math.gcd(native, sr)
+    a, b = lcm // native, lcm // sr  # one native / one output sample, in units of 1 / lcm seconds
+    u = round((start - first) * lcm)  # where `start` is, in the same units
+    if native == sr:
+        offset = round(u / a)
+        return F.pad(wave, (-offset, 0)) if offset < 0 else wave[:, offset:]
+    context = math.ceil(0.02 * native) + 64  # native samples before `start` fed to the filter
+    pad = max(0, context + b - u // a)
+    if pad:
+        wave, u = F.pad(wave, (pad, 0)), u + pad * a
+    latest = u // a - context
+    n0 = latest - (latest - u * pow(a, -1, b)) % b  # n0 * a == u (mod b): the output grid hits `start`
+    out = resample(wave[:, n0:], native, sr)
+    return out[:, (u - n0 * a) // b :]
 
 
 def _decode_audio(container, stream, start: float, stop: float | None, path) -> tuple[np.ndarray, float, int]:
@@ -545,9 +640,8 @@ def _planar_float(frame) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _cut(wave, first, sr, start, duration, header, path) -> torch.Tensor:
-    """Exact window of a resampled wave whose sample 0 is at time ``first``."""
-    data_end = first + wave.shape[1] / sr
+def _cut(wave, sr, start, data_end, duration, header, path) -> torch.Tensor:
+    """Exact window of a wave whose sample 0 is at ``start`` and whose decoded data ends at ``data_end``."""
     end = min(data_end, header) if header else data_end  # drop encoder end padding past the header's duration
     if duration is None:
         duration = end - start
@@ -563,10 +657,8 @@ def _cut(wave, first, sr, start, duration, header, path) -> torch.Tensor:
         raise MediaError(
             path, f"too short: window {start:.2f}-{start + duration:.2f} s asked, audio ends at {end:.2f} s"
         )
-    length, offset = int(round(duration * sr)), int(round((start - first) * sr))
-    if offset < 0:  # the stream starts after the asked start: silence before it
-        wave, offset = F.pad(wave, (-offset, 0)), 0
-    out = wave[:, offset : offset + length]
+    length = int(round(duration * sr))
+    out = wave[:, :length]
     if out.shape[1] < length:
         out = F.pad(out, (0, length - out.shape[1]))
     return out.contiguous()
@@ -663,6 +755,7 @@ def write_video(
     times: Sequence[float] | None = None,
     crf: int = 20,
     preset: str = "veryfast",
+    rotation: int = 0,
 ) -> None:
     """Encode a video (h264 + AAC in mp4; the suffix picks other containers), written atomically.
 
@@ -681,6 +774,8 @@ def write_video(
         times: per-frame timestamps in seconds (increasing) for a variable frame rate (millisecond precision).
         crf: h264 constant rate factor (lower is better; 20 is visually lossless for our use).
         preset: x264 speed preset ("ultrafast" encodes about 2x faster, files about 3x larger).
+        rotation: display rotation metadata in degrees counter-clockwise (a multiple of 90; players and
+            :func:`read_frames` turn the frames by it).
 
     Raises:
         MediaError: bad input tensors or an encoder failure.
@@ -694,6 +789,8 @@ def write_video(
         audio, sr = _check_audio(audio, sr, acodec, path)
     with _output(path, fmt) as container:
         vstream, pts, seconds = _add_video(container, vcodec, fps, times, frames, (crf, preset), path)
+        if rotation % 360:
+            vstream.set_display_rotation(rotation)
         astream = _add_audio(container, acodec, sr, audio.shape[0]) if audio is not None else None
         images = frames.permute(0, 2, 3, 1).contiguous().numpy()  # (V, H, W, 3)
         wave = audio.numpy() if audio is not None else None
@@ -744,7 +841,7 @@ def _add_video(
 
 
 def write_audio(path: str | os.PathLike, audio: torch.Tensor, sr: int) -> None:
-    """Write audio atomically: ``.wav`` (pcm_s16le, the default), ``.flac``, ``.m4a`` (AAC), ``.mp3``.
+    """Write audio atomically: ``.wav`` (pcm_s16le, default), ``.flac``, ``.m4a``/``.mp4`` (AAC), ``.mp3``.
 
     Args:
         path: output file; its folder is created.
