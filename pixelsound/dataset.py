@@ -247,7 +247,7 @@ def _image_frames(record: dict, times: np.ndarray, size: int) -> torch.Tensor:
     loaded: dict[int, torch.Tensor] = {}
     for k in np.unique(picks):
         with Image.open(files[k]) as image:
-            array = np.asarray(image.convert("RGB"))  # (H, W, 3)
+            array = np.array(image.convert("RGB"))  # (H, W, 3), a writable copy
         loaded[int(k)] = media.resize_frames(torch.from_numpy(array).permute(2, 0, 1)[None], size)[0]
     return torch.stack([loaded[int(k)] for k in picks])
 

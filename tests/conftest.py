@@ -1,8 +1,9 @@
 """Shared fixtures: tiny media made in tmp_path with pixelsound.io (others may ADD fixtures at the end).
 
 ``make_clip(folder, name, ...)`` writes a small video (coloured frames whose left half carries a grey level
-telling the frames apart, see ``frame_level``) with a sine tone, or an audio-only file. ``bad_media`` crafts
-one real file per failure case. ``media`` bundles the helpers (``tone``, ``clip_frames``, ``frame_level``).
+telling the frames apart, see ``frame_level``) with a sine tone, or an audio-only file. ``bad_media``
+crafts one real file per failure case; ``make_sop_tree`` lays out an original Sound-of-Pixels tree.
+``media`` bundles the helpers (``tone``, ``tone_at``, ``clip_frames``, ``frame_level``, ``snr_db``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from pixelsound import io
 
@@ -125,3 +127,29 @@ def bad_media(tmp_path) -> dict[str, Path]:
     files["no_video"] = _make_clip(folder, "audio_only.mp4", video=False)
     files["short"] = _make_clip(folder, "short.mp4", seconds=0.5)
     return files
+
+
+def _make_sop_tree(folder: str | Path, count: int = 16) -> list[str]:
+    """An original Sound-of-Pixels layout under ``folder``; returns its CSV lines (paths relative to folder).
+
+    ``audio/<cat>/vid_<cat>.<mp3|wav>`` (2 s tones: violin 440 Hz mp3, flute 660 Hz wav) and
+    ``frames/<cat>/vid_<cat>.mp4/000001.jpg ...``: ``count`` 40x30 jpgs, red channel 15 * k in frame k.
+    """
+    folder = Path(folder)
+    lines = []
+    for category, ext, freq in (("violin", "mp3", 440.0), ("flute", "wav", 660.0)):
+        audio = folder / "audio" / category / f"vid_{category}.{ext}"
+        audio.parent.mkdir(parents=True)
+        io.write_audio(audio, tone(2.0, 11025, freq), 11025)
+        frames = folder / "frames" / category / f"vid_{category}.mp4"
+        frames.mkdir(parents=True)
+        for k in range(count):
+            Image.new("RGB", (40, 30), (k * 15, 100, 50)).save(frames / f"{k + 1:06d}.jpg", quality=95)
+        lines.append(f"audio/{category}/vid_{category}.{ext},frames/{category}/vid_{category}.mp4,{count}")
+    return lines
+
+
+@pytest.fixture
+def make_sop_tree():
+    """``make_sop_tree(folder, count=16) -> CSV lines`` of a tiny original Sound-of-Pixels layout."""
+    return _make_sop_tree
