@@ -3,17 +3,18 @@
 Everything here takes uint8 frames ``(V, 3, H, W)`` and the frame rate, and returns numpy arrays:
 
 * :func:`motion_maps` -- per-pixel motion energy of every frame ``(V, H, W)``: the absolute grey-level
-  difference to the previous frame (``method="diff"``) or a Lucas-Kanade optical-flow magnitude in pixels per
-  frame (``method="flow"``);
+  difference to the previous frame (``method="diff"``), a Lucas-Kanade optical-flow magnitude in pixels per
+  frame (``method="flow"``), or the difference to the rest pose (``method="displacement"``);
 * :func:`motion_curve` / :func:`region_curves` -- the mean of those maps over the whole frame or inside a
   region (a boolean mask ``(H, W)`` or a box ``(x0, y0, x1, y1)`` in pixels), optionally smoothed in time;
 * :func:`onset_curve` -- the half-wave rectified rise of a motion curve: sharp where movement *starts*;
 * :func:`pick_events` / :func:`motion_events` -- peaks picked with a prominence threshold
   (``scipy.signal.find_peaks``), refined to sub-frame precision, as :class:`Events` (times in s, strengths).
 
-Time convention: value ``i`` of a motion curve measures the change between frames ``i - 1`` and ``i``, so it
-is placed half-way between them, at :func:`curve_times` ``= t0 + (i - 0.5) / fps`` (value 0 is always 0).
-Audio onsets and motion events compared on this clock have no half-frame bias.
+Time convention: value ``i`` of a motion curve measures the change from frame ``i - 1`` to frame ``i``; a
+change that first shows in frame ``i`` happened within half a frame of that frame's time (the nearest frame
+shows it: frames are snapshots centred on their timestamps, and the instruments builder renders that way), so
+the value is placed at :func:`curve_times` ``= t0 + i / fps`` and covers ``(i - 0.5, i + 0.5] / fps``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from torch import Tensor
 Region = np.ndarray | Tensor | tuple[float, float, float, float] | None
 GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights
 FLOW_MAX_SIDE = 96  # optical flow runs on frames downscaled to at most this side (small motions, cheap)
+REST_SAMPLES = 64  # frames whose median is the rest pose (per chunk) for method="displacement"
 
 
 @dataclass(frozen=True)
@@ -119,18 +121,39 @@ def _flow_maps(levels: Tensor, window: int = 5) -> Tensor:
     return out
 
 
-def motion_maps(frames: Tensor | np.ndarray, *, method: str = "diff", blur: float = 1.0) -> np.ndarray:
-    """Per-pixel motion energy of each frame relative to the one before it.
+def _displacement_maps(levels: Tensor, rest_frames: int) -> Tensor:
+    """``|I_i - rest|``, rest the per-pixel median of the frames around (chunks of ``rest_frames``).
+
+    Shapes:
+        ``(V, H, W)`` -> ``(V, H, W)``
+    """
+    out = torch.empty_like(levels)
+    for start in range(0, levels.shape[0], rest_frames):
+        chunk = levels[start : start + rest_frames]
+        pick = torch.linspace(0, len(chunk) - 1, min(len(chunk), REST_SAMPLES)).round().long()
+        rest = chunk[pick].median(0).values  # (H, W)
+        out[start : start + rest_frames] = (chunk - rest).abs()
+    return out
+
+
+def motion_maps(
+    frames: Tensor | np.ndarray, *, method: str = "diff", blur: float = 1.0, rest_frames: int = 240
+) -> np.ndarray:
+    """Per-pixel motion energy of each frame.
 
     Args:
         frames: video frames, uint8 ``(V, 3, H, W)``.
-        method: ``"diff"`` (absolute grey-level difference, in [0, 1]) or ``"flow"`` (Lucas-Kanade optical
-            flow magnitude in pixels per frame of the input resolution; computed on frames downscaled to at
-            most ``FLOW_MAX_SIDE`` and upsampled back).
+        method: ``"diff"``: absolute grey-level difference to the previous frame, in [0, 1] (0 for frame 0);
+            ``"flow"``: Lucas-Kanade optical-flow magnitude from the previous frame, in pixels per frame of
+            the input resolution (computed on frames downscaled to at most ``FLOW_MAX_SIDE``; 0 for frame 0);
+            ``"displacement"``: absolute difference to the rest pose (the per-pixel median of the frames
+            around), in [0, 1] -- for things that move about a place (instruments, drums, machines), its
+            :func:`onset_curve` rises exactly when a movement starts, not when it returns.
         blur: Gaussian blur (pixels) applied to the grey frames first; damps noise and compression artefacts.
+        rest_frames: ``"displacement"``: frames per chunk sharing one rest pose.
 
     Returns:
-        float32 maps, value 0 for the first frame.
+        float32 maps.
 
     Shapes:
         ``(V, 3, H, W)`` -> ``(V, H, W)``
@@ -138,8 +161,10 @@ def motion_maps(frames: Tensor | np.ndarray, *, method: str = "diff", blur: floa
     levels = _blur(grey(frames), blur)  # (V, H, W)
     if method == "diff":
         return _difference_maps(levels).numpy()
+    if method == "displacement":
+        return _displacement_maps(levels, rest_frames).numpy()
     if method != "flow":
-        raise ValueError(f"motion method must be 'diff' or 'flow', got {method!r}")
+        raise ValueError(f"motion method must be 'diff', 'flow' or 'displacement', got {method!r}")
     h, w = levels.shape[-2:]
     factor = min(1.0, FLOW_MAX_SIDE / max(h, w))
     small = levels
@@ -215,7 +240,7 @@ def motion_curve(
         frames: uint8 ``(V, 3, H, W)``.
         fps: frame rate (used for ``smooth_s``).
         region: ``None`` (whole frame), a box ``(x0, y0, x1, y1)`` in pixels, or a mask ``(H, W)``.
-        method: ``"diff"`` or ``"flow"``, see :func:`motion_maps`.
+        method: ``"diff"``, ``"flow"`` or ``"displacement"``, see :func:`motion_maps`.
         smooth_s: Gaussian smoothing in seconds (0: none).
         blur: spatial blur in pixels before measuring motion.
 
@@ -239,11 +264,8 @@ def onset_curve(curve: np.ndarray) -> np.ndarray:
 
 
 def curve_times(num_frames: int, fps: float, t0: float = 0.0) -> np.ndarray:
-    """Time of each motion-curve value: ``t0 + (i - 0.5) / fps`` (value 0 at ``t0``). ``-> (V,)``."""
-    times = t0 + (np.arange(num_frames) - 0.5) / fps
-    if num_frames:
-        times[0] = t0
-    return times
+    """Time of each motion-curve value: ``t0 + i / fps`` (see the module's time convention). ``-> (V,)``."""
+    return t0 + np.arange(num_frames) / fps
 
 
 def _parabolic(curve: np.ndarray, peaks: np.ndarray) -> np.ndarray:
@@ -266,7 +288,7 @@ def pick_events(
     prominence: float = 0.1,
     min_interval: float = 0.1,
     t0: float = 0.0,
-    centre: float = -0.5,
+    centre: float = 0.0,
     refine: bool = True,
 ) -> Events:
     """Peaks of a curve with a prominence threshold relative to the curve's range.
@@ -277,8 +299,8 @@ def pick_events(
         prominence: a peak must stand this fraction of ``max - min`` above its surroundings.
         min_interval: at least this many seconds between events (the stronger one is kept).
         t0: time of sample 0.
-        centre: where sample ``i`` sits, in samples: ``-0.5`` for motion curves (see :func:`curve_times`),
-            ``0`` for curves sampled at their own instants (audio onset envelopes).
+        centre: where sample ``i`` sits relative to ``t0 + i / rate``, in samples (0 for motion curves and
+            onset envelopes, see :func:`curve_times`).
         refine: move each peak by parabolic interpolation (sub-sample precision).
 
     Returns:
@@ -315,7 +337,7 @@ def motion_events(
         frames: uint8 ``(V, 3, H, W)``.
         fps: frame rate.
         region: see :func:`motion_curve`.
-        method: ``"diff"`` or ``"flow"``.
+        method: ``"diff"``, ``"flow"`` or ``"displacement"``.
         prominence: see :func:`pick_events`.
         min_interval: seconds between events at least.
         t0: time of frame 0 (e.g. the first timestamp returned by ``io.read_frames``).
@@ -327,4 +349,4 @@ def motion_events(
     curve = motion_curve(frames, fps, region=region, method=method)
     if use_onsets:
         curve = onset_curve(curve)
-    return pick_events(curve, fps, prominence=prominence, min_interval=min_interval, t0=t0, centre=-0.5)
+    return pick_events(curve, fps, prominence=prominence, min_interval=min_interval, t0=t0)

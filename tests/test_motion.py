@@ -25,7 +25,7 @@ def test_diff_events_at_jump_frames():
     jumps = [5, 12, 20, 27]
     frames = jumping_square(32, jumps)
     events = motion.motion_events(frames, fps, use_onsets=False)
-    expected = (np.array(jumps) - 0.5) / fps  # change between frame i-1 and i sits half-way
+    expected = np.array(jumps) / fps  # a change first seen in frame i is placed at frame i's time
     assert len(events) == len(jumps)
     np.testing.assert_allclose(events.times, expected, atol=0.5 / fps)
     assert (events.strengths > 0).all()
@@ -40,7 +40,7 @@ def test_flow_events_and_magnitude():
     curve = maps.reshape(24, -1).max(1)
     assert set(np.argsort(curve)[-3:]) == set(jumps)
     events = motion.motion_events(frames, fps, method="flow", use_onsets=False)
-    np.testing.assert_allclose(events.times, (np.array(jumps) - 0.5) / fps, atol=0.5 / fps)
+    np.testing.assert_allclose(events.times, np.array(jumps) / fps, atol=0.5 / fps)
 
 
 def test_region_sees_only_its_own_motion():
