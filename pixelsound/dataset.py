@@ -41,9 +41,11 @@ class ClipDataset(torch.utils.data.Dataset):
     """Windows of solo clips: ``{"frames": uint8 (V, 3, H, W), "audio": float32 (L,), "category": int,
     "index": int, "start": float}``.
 
-    A file that fails at read time is logged (``logging.warning`` naming it and the reason), remembered as bad
-    and replaced by another item, so an epoch never stops on one file; only when every clip fails is a
-    :class:`DatasetError` raised. ``"index"`` is the item actually returned (the replacement, if any).
+    Only solo material is used: records whose "kind" is not "solo" (the builder's duets), records without
+    audio or video, and clips shorter than the window are dropped (logged). A file that fails at read time
+    is logged (``logging.warning`` naming it and the reason), remembered as bad and replaced by another
+    item, so an epoch never stops on one file; only when every clip fails is a :class:`DatasetError` raised.
+    ``"index"`` is the item actually returned (the replacement, if any).
 
     Args:
         records_or_index_path: an index file (see :mod:`pixelsound.index`) or its records.
@@ -91,10 +93,15 @@ class ClipDataset(torch.utils.data.Dataset):
             self.cache_dir.mkdir(parents=True, exist_ok=True)
 
     def _usable(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Records with audio and video, long enough for a window; the others are logged and dropped."""
+        """Solo records (no "kind" or kind "solo") with audio and video, long enough for a window.
+
+        The others are dropped with a log line saying how many and why.
+        """
         kept, dropped = [], Counter()
         for r in records:
-            if not r.get("has_audio", True) or not r.get("has_video", True):
+            if r.get("kind", "solo") != "solo":  # e.g. the builder's duet clips: not solo material
+                dropped[f"kind {r['kind']!r}, not solo"] += 1
+            elif not r.get("has_audio", True) or not r.get("has_video", True):
                 dropped["without audio or video"] += 1
             elif float(r.get("duration", 0.0)) + media.WINDOW_TOLERANCE < self.window:
                 dropped[f"shorter than the {self.window:.2f} s window"] += 1

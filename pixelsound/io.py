@@ -254,14 +254,20 @@ def _scan(container, streams, path) -> _Scan:
                 scan.first = t if scan.first is None else min(scan.first, t)
                 scan.last = t if scan.last is None else max(scan.last, t)
         if s.index in unchecked:
-            frames = packet.decode()
-            if frames:
-                unchecked.discard(s.index)
-                if s.type == "video":
-                    scan.rotation = int(round(frames[0].rotation or 0))
+            _check_decodes(scan, unchecked, s, packet.decode())
+    for s in streams:  # decoders holding frames back (reordering, tiny files): flush them
+        if s.index in unchecked:
+            _check_decodes(scan, unchecked, s, s.codec_context.decode(None))
     if unchecked:
         raise MediaError(path, "corrupt data: a stream yields no decodable frame")
     return scan
+
+
+def _check_decodes(scan: _Scan, unchecked: set[int], stream, frames: list) -> None:
+    if frames:
+        unchecked.discard(stream.index)
+        if stream.type == "video":
+            scan.rotation = int(round(frames[0].rotation or 0))
 
 
 def probe(path: str | os.PathLike, *, scan: bool = True) -> MediaInfo:
@@ -283,8 +289,6 @@ def probe(path: str | os.PathLike, *, scan: bool = True) -> MediaInfo:
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:
             raise MediaError(path, "no audio or video stream")
-        if video is not None:
-            video.thread_type = "AUTO"
         streams = [s for s in (video, audio) if s is not None]
         found = _scan(container, streams, path) if scan else None
         durations = [_stream_duration(container, s, found, path) for s in streams]

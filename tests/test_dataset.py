@@ -120,12 +120,15 @@ def test_unusable_records_dropped_with_warning(clips, caplog):
     records = index.read_index(path)
     records.append(dict(records[0], duration=0.2))
     records.append(dict(records[0], has_audio=False))
+    records.append(dict(records[0], kind="duet"))
+    records[0]["kind"] = "solo"
     with caplog.at_level(logging.WARNING, logger="pixelsound.dataset"):
         data = ClipDataset(records, AUDIO, FRAMES, train=False)
     assert len(data) == 3
     assert "shorter than the 0.50 s window" in caplog.text and "without audio or video" in caplog.text
+    assert "kind 'duet', not solo" in caplog.text
     with pytest.raises(DatasetError, match="no usable clip"):
-        ClipDataset(records[-2:], AUDIO, FRAMES, train=False)
+        ClipDataset(records[-3:], AUDIO, FRAMES, train=False)
 
 
 def test_cache_hit_is_identical_and_does_not_decode(clips, tmp_path, monkeypatch, media):
