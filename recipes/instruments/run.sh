@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reproduce the bundled model from nothing but installed packages, in numbered stages:
+#   bash recipes/instruments/run.sh          # all stages
+#   bash recipes/instruments/run.sh 2        # only stage 2 (train); extra args go to that stage
+# 1 data      build the instruments set (FluidR3 audio, emoji styles; OpenMoji held out) -> data/instruments
+# 2 train     the CPU preset, 60 minutes of training on 2 cores (resumes if killed) -> runs/instruments
+# 3 evaluate  2- and 3-mixes on the test split and on the held-out drawing style -> runs/instruments/eval-*
+# 4 release   copy the best weights and two test clips into pixelsound/assets (the README's main job)
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/../.."
+DATA=${DATA:-data/instruments}
+RUN=${RUN:-runs/instruments}
+PS=${PIXELSOUND:-.venv/bin/pixelsound}
+stage=${1:-all}
+shift || true
+
+if [[ $stage == all || $stage == 1 ]]; then
+    $PS data instruments --out "$DATA" --clips 1000 --seed 0 "$@"
+fi
+if [[ $stage == all || $stage == 2 ]]; then
+    resume=()
+    [[ -f $RUN/last.pt ]] && resume=(--resume)
+    $PS train recipes/instruments/config.toml --set train.out_dir="$RUN" \
+        --set data.train_index="$DATA/train.jsonl" --set data.val_index="$DATA/val.jsonl" "${resume[@]}" "$@"
+fi
+if [[ $stage == all || $stage == 3 ]]; then
+    for split in test test_style; do
+        $PS evaluate "$RUN/best" "$DATA/$split.jsonl" --mixes 2 3 --count 200 --seed 0 --out "$RUN/eval-$split" "$@"
+    done
+fi
+if [[ $stage == all || $stage == 4 ]]; then
+    .venv/bin/python recipes/instruments/release.py --run "$RUN" --data "$DATA"
+fi
