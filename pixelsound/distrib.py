@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -87,6 +88,22 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model)
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes whose gradient is the sum over processes of the gradients (d sum / d x_r = 1)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class SyncBatchNormGloo(nn.modules.batchnorm._BatchNorm):
     """BatchNorm whose training statistics are those of the batch of all processes (works with gloo on CPU).
 
@@ -101,14 +118,12 @@ class SyncBatchNormGloo(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         dims = [0, *range(2, x.dim())]
         count = torch.tensor([float(x.numel() // x.shape[1])])
         dist.all_reduce(count)
-        mean = all_reduce(x.sum(dims)) / count  # (C,)
+        mean = _AllReduceSum.apply(x.sum(dims)) / count  # (C,)
         shape = [1, -1] + [1] * (x.dim() - 2)
-        var = all_reduce(((x - mean.view(shape)) ** 2).sum(dims)) / count  # (C,) biased
+        var = _AllReduceSum.apply(((x - mean.view(shape)) ** 2).sum(dims)) / count  # (C,) biased
         if self.track_running_stats:
             self._update_running(mean.detach(), var.detach(), count.item())
         y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)

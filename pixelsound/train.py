@@ -290,9 +290,7 @@ def restore_state(
     saved = config_from(state["config"], path)
     for section in ("audio", "frames", "model"):
         if getattr(saved, section) != getattr(cfg, section):
-            raise CheckpointError(
-                f"{path}: [{section}] of the checkpoint differs from the recipe's; cannot resume"
-            )
+            raise CheckpointError(f"{path}: its [{section}] differs from the recipe's; cannot resume")
     check_state_dict(model, state["model"], path)
     model.load_state_dict(state["model"])
     try:

@@ -1,0 +1,341 @@
+"""Mixture batches, the training loop, exact resume after SIGKILL, DDP equivalence and the CLI."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import pixelsound.train as T
+from pixelsound import cli
+from pixelsound.checkpoint import CheckpointError, load_checkpoint, load_release
+from pixelsound.config import from_dict, replace
+from pixelsound.mixing import MixtureBatchSampler, collate_mixtures, draw_gains, draw_groups
+from pixelsound.model import SoundOfPixels
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+TINY = {
+    "audio": {"sample_rate": 8000, "length": 1023, "n_fft": 126, "hop": 32, "log_bins": 32},
+    "frames": {"num_frames": 1, "size": 32},
+    "model": {"k": 4, "frame_layers": 2, "frame_width": 8, "unet_depth": 2, "unet_channels": 8},
+    "data": {"train_index": "train.jsonl", "val_index": "val.jsonl", "num_mix": 2},
+    "train": {
+        "batch_size": 2,
+        "epochs": 2,
+        "steps_per_epoch": 3,
+        "val_mixes": 2,
+        "log_every": 1,
+        "optimizer": "sgd",
+        "lr_frame": 0.01,
+        "lr_rest": 0.05,
+        "grad_clip": 5.0,
+        "seed": 1,
+    },
+}
+
+
+def tiny_cfg(out, **sections):
+    data = json.loads(json.dumps(TINY))
+    for name, values in sections.items():
+        data[name].update(values)
+    data["train"]["out_dir"] = str(out)
+    return from_dict(data)
+
+
+# --------------------------------------------------------------------------- a stand-in clip data set
+
+
+class StandInClips(torch.utils.data.Dataset):
+    """ClipDataset's interface on synthetic tones: item i is video i, category i % 3; ``bad`` items raise.
+
+    Training windows start at a random offset drawn from torch's global generator (as a data set may), so the
+    tests also check that resuming restores that state.
+    """
+
+    def __init__(self, n, audio, frames, train, bad=(), nan=()):
+        self.n, self.audio, self.frames, self.train = n, audio, frames, train
+        self.bad, self.nan = set(bad), set(nan)
+        self.categories = ["drum", "flute", "piano"]
+        self.records = [{"path": f"v{i}.mp4", "category": self.categories[i % 3]} for i in range(n)]
+
+    def __len__(self):
+        return self.n
+
+    def category_of(self, i):
+        return i % 3
+
+    def __getitem__(self, i):
+        if i in self.bad:
+            raise RuntimeError(f"v{i}.mp4: broken file")
+        c, sr = i % 3, self.audio.sample_rate
+        offset = int(torch.randint(0, 400, ())) if self.train else 0
+        t = (torch.arange(self.audio.length) + offset) / sr
+        audio = 0.3 * torch.sin(2 * math.pi * (300 * (c + 1) + 17 * i) * t)
+        if i in self.nan:
+            audio[5] = float("nan")
+        size = self.frames.size
+        frames = torch.full((self.frames.num_frames, 3, size, size), 30, dtype=torch.uint8)
+        frames[:, c] = 220
+        frames[:, :, : 4 + i % 7] = 90
+        return {"frames": frames, "audio": audio.float(), "category": c, "index": i}
+
+
+def standin_datasets(cfg, bad=(), nan=(), fixed_windows=False):
+    return (
+        StandInClips(18, cfg.audio, cfg.frames, not fixed_windows, bad, nan),
+        StandInClips(9, cfg.audio, cfg.frames, False),
+    )
+
+
+@pytest.fixture
+def standin(monkeypatch):
+    monkeypatch.setattr(T, "build_datasets", standin_datasets)
+
+
+def params_of(checkpoint):
+    return load_checkpoint(checkpoint)["model"]
+
+
+def max_difference(a, b):
+    assert a.keys() == b.keys()
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+
+
+# --------------------------------------------------------------------------- mixing
+
+
+def test_groups_take_different_videos_and_categories():
+    videos = [f"video{i // 2}" for i in range(40)]  # two clips per video
+    categories = [(i // 2) % 4 for i in range(40)]
+    groups = draw_groups(videos, categories, 200, 3, np.random.default_rng(0))
+    assert groups.shape == (200, 3)
+    for group in groups:
+        assert len({videos[i] for i in group}) == 3
+        assert len({categories[i] for i in group}) == 3
+    counts = np.bincount(groups.ravel(), minlength=40)
+    assert counts.min() >= 8 and counts.max() <= 22  # about 15 each: every clip is used
+
+
+def test_groups_fall_back_to_different_videos_when_categories_are_few():
+    videos = [f"video{i}" for i in range(10)]
+    groups = draw_groups(videos, [i % 2 for i in range(10)], 50, 3, np.random.default_rng(0))
+    assert all(len(set(g)) == 3 for g in groups.tolist())
+    unknown = draw_groups(videos, [-1] * 10, 50, 4, np.random.default_rng(0))
+    assert all(len(set(g)) == 4 for g in unknown.tolist())
+    with pytest.raises(ValueError, match="at least 3 different videos"):
+        draw_groups(["a", "a", "b"], [0, 1, 2], 1, 3, np.random.default_rng(0))
+
+
+def test_sampler_splits_global_batches_and_resumes_mid_epoch():
+    labels = ([f"v{i}" for i in range(30)], [i % 5 for i in range(30)])
+    one = MixtureBatchSampler(*labels, batch_size=4, num_mix=2, seed=3, steps_per_epoch=5)
+    ranks = [
+        MixtureBatchSampler(*labels, batch_size=2, num_mix=2, seed=3, steps_per_epoch=5, rank=r, world_size=2)
+        for r in range(2)
+    ]
+    for epoch in (0, 1):
+        for s in (one, *ranks):
+            s.set_epoch(epoch)
+        whole = list(one)
+        assert len(whole) == 5 and all(len(b) == 4 * 2 for b in whole)
+        assert [a + b for a, b in zip(*ranks, strict=True)] == whole  # 2 x B/2 == 1 x B
+    one.set_epoch(1, start_batch=3)
+    assert len(one) == 2 and list(one) == whole[3:]
+    one.set_epoch(0)
+    assert list(one) != whole  # epochs differ
+    auto = MixtureBatchSampler(*labels, batch_size=4, num_mix=3)
+    assert auto.num_batches == 30 // (3 * 4)  # one pass: each clip once
+
+
+def test_collate_stacks_groups_and_drops_bad_ones():
+    def item(i, length=100):
+        return {"frames": torch.zeros(2, 3, 8, 8, dtype=torch.uint8), "audio": torch.ones(length), "index": i}
+
+    items = [item(0), item(1), item(2), None, item(4), item(5), item(6), item(7, length=50)]
+    batch = collate_mixtures(items, num_mix=2)
+    assert batch["sources"].shape == (2, 2, 100) and batch["frames"].shape == (2, 2, 2, 3, 8, 8)
+    assert batch["group"].tolist() == [0, 2] and batch["index"].tolist() == [[0, 1], [4, 5]]
+    assert batch["category"].tolist() == [[-1, -1], [-1, -1]]
+    assert collate_mixtures([None, item(1)], num_mix=2) is None
+    gains = draw_gains(torch.Generator().manual_seed(0), 64, 3, 0.5, 1.5)
+    assert gains.shape == (64, 3) and 0.5 <= gains.min() and gains.max() <= 1.5
+
+
+# --------------------------------------------------------------------------- the loop, in process
+
+
+def test_training_writes_checkpoint_release_and_logs_and_skips_bad_items(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(T, "build_datasets", lambda cfg: standin_datasets(cfg, bad={0, 4, 7}, nan={5}))
+    cfg = tiny_cfg(tmp_path / "run", train={"epochs": 1, "steps_per_epoch": 4, "save_every": 2})
+    result = T.train(cfg)
+    assert "v4.mp4: broken file" in caplog.text and "audio has NaN" in caplog.text
+    # with this seed both paths happen: a bad group dropped from a batch, and a batch with no good group
+    assert caplog.text.count("skipping a mixture") == 4 and caplog.text.count("no usable mixture") == 1
+    assert result.stopped == "done" and result.epoch == 1 and result.step == 4 - 1
+    assert math.isfinite(result.val_sdr) and result.best_sdr == result.val_sdr
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix" and len(rows) == 1 + result.step + 1
+    model, _ = load_release(result.release)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, params_of(result.checkpoint)[key], rtol=0, atol=0)
+    assert load_checkpoint(result.checkpoint)["batch"] == 0  # the epoch is complete
+    info = json.loads((result.release / "config.json").read_text())["info"]
+    assert info["val_sdr"] == pytest.approx(result.val_sdr)
+    with pytest.raises(T.TrainError, match="last.pt exists: pass --resume"):
+        T.train(cfg)
+
+
+def test_sigterm_stops_saves_and_resume_equals_uninterrupted(tmp_path, monkeypatch, standin):
+    full = T.train(tiny_cfg(tmp_path / "full"))
+    step = T.train_step
+    calls = []
+
+    def step_then_sigterm(*args, **kwargs):
+        stats = step(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 4:  # the first step of epoch 2
+            os.kill(os.getpid(), signal.SIGTERM)
+        return stats
+
+    monkeypatch.setattr(T, "train_step", step_then_sigterm)
+    stopped = T.train(tiny_cfg(tmp_path / "cut"))
+    assert stopped.stopped == "signal" and stopped.step == 4
+    state = load_checkpoint(stopped.checkpoint)
+    assert (state["epoch"], state["batch"], state["step"]) == (1, 1, 4)
+    monkeypatch.setattr(T, "train_step", step)
+    resumed = T.train(tiny_cfg(tmp_path / "cut"), resume=True)
+    assert resumed.step == full.step == 6
+    assert max_difference(params_of(resumed.checkpoint), params_of(full.checkpoint)) == 0.0
+    assert resumed.best_sdr == pytest.approx(full.best_sdr, abs=1e-6)
+    steps = [line.split(",")[0] for line in (tmp_path / "cut" / "log.csv").read_text().splitlines()[1:]]
+    assert steps == [
+        line.split(",")[0] for line in (tmp_path / "full" / "log.csv").read_text().splitlines()[1:]
+    ]
+
+
+def test_max_minutes_stops_with_a_release_and_bad_config_fails_early(tmp_path, standin):
+    result = T.train(tiny_cfg(tmp_path / "run", train={"max_minutes": 1e-6, "optimizer": "adamw"}))
+    assert result.stopped == "time" and result.step == 1 and (result.release / "model.safetensors").exists()
+    with pytest.raises(CheckpointError, match=r"last\.pt: its \[model\] differs"):
+        T.train(tiny_cfg(tmp_path / "run", model={"k": 6}), resume=True)
+    with pytest.raises(T.ConfigError, match="train.schedule"):
+        T.train(tiny_cfg(tmp_path / "other", train={"schedule": "sawtooth"}))
+
+
+def test_lr_schedule():
+    t = tiny_cfg("x", train={"schedule": "cosine", "warmup_steps": 4}).train
+    factors = [T.lr_factor(s, 14, t) for s in range(14)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0] and factors[4] == 1.0
+    assert all(a >= b for a, b in zip(factors[4:], factors[5:], strict=False)) and factors[-1] < 0.05
+
+
+def test_cli_train_smoke(tmp_path, standin):
+    recipe = tmp_path / "tiny.toml"
+    lines = []
+    for section, values in TINY.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    recipe.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    args = ["train", str(recipe), "--out", str(out)]
+    assert cli.main([*args, "--set", "train.epochs=1", "train.steps_per_epoch=2"]) == 0
+    assert (out / "last.pt").is_file() and (out / "best" / "model.safetensors").is_file()
+    assert (out / "best" / "config.json").is_file() and (out / "log.csv").read_text().startswith("step,epoch")
+    assert cli.main(args) == 2  # would overwrite a run: refused
+    assert cli.main([*args, "--resume", "--set", "train.epochs=2", "train.steps_per_epoch=2"]) == 0
+    assert load_checkpoint(out / "last.pt")["epoch"] == 2
+
+
+# --------------------------------------------------------------------------- subprocesses: SIGKILL and DDP
+
+RUNNER = """
+import json, os, sys, time
+import torch
+torch.set_num_threads(1)
+sys.path.insert(0, {tests!r})
+import test_train
+import pixelsound.train as T
+from pixelsound.config import from_dict
+
+fixed = bool(os.environ.get("FIXED_WINDOWS"))
+T.build_datasets = lambda cfg: test_train.standin_datasets(cfg, fixed_windows=fixed)
+stall = int(os.environ.get("STALL_AT_STEP", "0"))
+step = T.train_step
+calls = []
+
+def stalling_step(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == stall:  # stand still, before this step, until killed
+        open(os.environ["STALL_MARKER"], "w").close()
+        time.sleep(600)
+    return step(*args, **kwargs)
+
+T.train_step = stalling_step
+cfg = from_dict(json.loads(open(sys.argv[1]).read()))
+T.train(cfg, resume="--resume" in sys.argv)
+"""
+
+
+def start_runner(tmp_path, cfg, *extra, env=None, torchrun=False):
+    runner = tmp_path / "runner.py"
+    runner.write_text(RUNNER.format(tests=str(TESTS)))
+    config = tmp_path / f"{Path(cfg.train.out_dir).name}.json"
+    config.write_text(cfg.to_json())
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    head = [sys.executable]
+    if torchrun:
+        head += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    return subprocess.Popen([*head, str(runner), str(config), *extra], env=env, cwd=tmp_path)
+
+
+def finish(proc, timeout=240):
+    assert proc.wait(timeout=timeout) == 0, f"runner exited with {proc.returncode}"
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reaches_the_same_parameters(tmp_path):
+    cfg_full = tiny_cfg(tmp_path / "full", train={"save_every": 2})
+    cfg_cut = tiny_cfg(tmp_path / "cut", train={"save_every": 2})
+    marker = tmp_path / "stalled"
+    full = start_runner(tmp_path, cfg_full)
+    cut = start_runner(tmp_path, cfg_cut, env={"STALL_AT_STEP": "6", "STALL_MARKER": str(marker)})
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists() and cut.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the run to be killed did not reach step 6"
+    finally:
+        cut.send_signal(signal.SIGKILL)
+        cut.wait()
+    state = load_checkpoint(tmp_path / "cut" / "last.pt")  # written at step 4, mid-epoch 2
+    assert (state["step"], state["epoch"], state["batch"]) == (4, 1, 1)
+    finish(full)
+    finish(start_runner(tmp_path, cfg_cut, "--resume"))
+    resumed, uninterrupted = params_of(tmp_path / "cut" / "last.pt"), params_of(tmp_path / "full" / "last.pt")
+    assert max_difference(resumed, uninterrupted) <= 1e-6
+
+
+@pytest.mark.slow
+def test_two_processes_with_half_batches_equal_one_process(tmp_path):
+    adam = {"optimizer": "adam", "lr_frame": 1e-3, "lr_rest": 1e-3}  # (a large lr amplifies rounding)
+    one = tiny_cfg(tmp_path / "one", train={"batch_size": 2, **adam})
+    two = replace(one, train={"batch_size": 1, "out_dir": str(tmp_path / "two")})
+    fixed = {"FIXED_WINDOWS": "1"}  # the same clip windows whichever process reads them
+    procs = [start_runner(tmp_path, one, env=fixed), start_runner(tmp_path, two, env=fixed, torchrun=True)]
+    for proc in procs:
+        finish(proc)
+    a, b = params_of(tmp_path / "one" / "last.pt"), params_of(tmp_path / "two" / "last.pt")
+    T.seed_everything(one.train.seed)
+    initial = SoundOfPixels(one).state_dict()
+    assert max_difference(a, initial) > 1e-3  # training moved the weights ...
+    assert max_difference(a, b) <= 1e-5  # ... the same way with 2 processes as with one
