@@ -86,7 +86,13 @@ def frame_times(starts: Tensor, window_s: float, num_frames: int) -> Tensor:
 
 @torch.inference_mode()
 def separate_waveform(
-    model: SoundOfPixels, mix: Tensor, frames_at: FramesAt, *, overlap: float = 0.25, batch: int = 4
+    model: SoundOfPixels,
+    mix: Tensor,
+    frames_at: FramesAt,
+    *,
+    overlap: float = 0.25,
+    batch: int = 4,
+    bf16: bool = False,
 ) -> Tensor:
     """Separate a mixture of any length, window by window.
 
@@ -96,6 +102,7 @@ def separate_waveform(
         frames_at: gives the sources' frames for windows starting at the given times (seconds).
         overlap: fraction of the window shared by consecutive windows.
         batch: windows separated at once.
+        bf16: run the nets under bfloat16 autocast (faster on CPUs with AVX-512 BF16; STFTs stay float32).
 
     Returns:
         ``(N, L)`` waveforms.
@@ -111,7 +118,8 @@ def separate_waveform(
         chunk = starts[first : first + batch]
         pieces = torch.stack([mix[s : s + span] for s in chunk])  # (C, span)
         frames = frames_at(torch.tensor(chunk, dtype=torch.float64) / sr).to(mix.device)  # (C, N, V, 3, H, W)
-        waves = model.separate(pieces, frames)  # (C, N, span)
+        with torch.autocast(mix.device.type, dtype=torch.bfloat16, enabled=bf16):
+            waves = model.separate(pieces, frames).float()  # (C, N, span)
         if total is None:
             total = mix.new_zeros(waves.shape[1], length)  # (N, L)
         for s, wave in zip(chunk, waves, strict=True):
@@ -179,6 +187,7 @@ def separate(
     duration: float | None = None,
     device: str = "cpu",
     overlap: float = 0.25,
+    bf16: bool = False,
 ) -> Separation:
     """Separate each video's sound from the mixture of their soundtracks (or from a given mixture).
 
@@ -190,6 +199,7 @@ def separate(
         duration: seconds to separate (default: as long as the shortest input).
         device: where to run.
         overlap: fraction of each window shared with the next.
+        bf16: bfloat16 autocast for the nets.
 
     Returns:
         :class:`Separation` with ``(N, L)`` sources.
@@ -207,7 +217,7 @@ def separate(
         wave = read_audio(mix, sr, start=start, duration=duration)[0]
     window_s = min(cfg.audio.length, wave.shape[-1]) / sr
     frames_at = video_frames_at(videos, cfg.frames, window_s, offset=start)
-    sources = separate_waveform(net, wave.to(device), frames_at, overlap=overlap).cpu()
+    sources = separate_waveform(net, wave.to(device), frames_at, overlap=overlap, bf16=bf16).cpu()
     return Separation(sources, wave.cpu(), sr, [Path(v).stem for v in videos])
 
 
@@ -222,6 +232,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="seconds to separate (default: all)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     parser.add_argument("--overlap", type=float, default=0.25, help="window overlap fraction (0-0.9)")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on recent CPUs, GPUs)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -240,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
             duration=args.duration,
             device=args.device,
             overlap=args.overlap,
+            bf16=args.bf16,
         )
     except (MediaError, CheckpointError) as err:
         log.error("%s", err)
