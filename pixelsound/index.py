@@ -211,6 +211,9 @@ def scan(
             rejects.append({"path": str(path.resolve()), "reason": err.reason})
         except IndexFileError as err:
             rejects.append({"path": str(path.resolve()), "reason": str(err)})
+        except Exception as err:  # a bad file never stops the scan; the reason goes to the rejects
+            log.debug("%s: unexpected failure", path, exc_info=True)
+            rejects.append({"path": str(path.resolve()), "reason": f"unexpected {type(err).__name__}: {err}"})
     return records, rejects
 
 

@@ -99,7 +99,8 @@ class MediaInfo:
 # --------------------------------------------------------------------------------------------- opening
 
 
-def _check_file(path: str | os.PathLike) -> Path:
+def _check_file(path: str | os.PathLike) -> tuple[Path, str | None]:
+    """The path, checked to be a readable non-empty file, and its container family (see ``_sniff``)."""
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "file not found")
@@ -107,13 +108,16 @@ def _check_file(path: str | os.PathLike) -> Path:
         raise MediaError(path, "not a regular file")
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
-    return path
+    try:
+        with open(path, "rb") as fh:
+            kind = _sniff(fh.read(12))
+        return path, kind
+    except OSError as err:
+        raise MediaError(path, f"cannot read ({err.strerror or err})") from None
 
 
-def _sniff(path: Path) -> str | None:
-    """Container family recognised from the first bytes, or None."""
-    with open(path, "rb") as fh:
-        head = fh.read(12)
+def _sniff(head: bytes) -> str | None:
+    """Container family recognised from a file's first bytes, or None."""
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide"):
         return "mp4/mov"
     for magic, name in _MAGIC.items():
@@ -190,14 +194,16 @@ def _vint_length(first: int) -> int:
 @contextmanager
 def _open(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
     """Open a file for reading; every PyAV failure inside the block becomes a MediaError naming the file."""
-    path = _check_file(path)
-    cut = _truncation(path, _sniff(path))
+    path, kind = _check_file(path)
+    try:
+        cut = _truncation(path, kind)
+    except OSError as err:
+        raise MediaError(path, f"cannot read ({err.strerror or err})") from None
     if cut:
         raise MediaError(path, f"truncated file ({cut})")
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except av.FFmpegError as err:
-        kind = _sniff(path)
         if kind is None:
             raise MediaError(path, f"not a media file (unrecognised content; {_why(err)})") from None
         raise MediaError(path, f"corrupt or truncated {kind} file ({_why(err)})") from None
