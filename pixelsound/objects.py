@@ -1,21 +1,21 @@
 """Sounding objects, localization heatmaps and their metrics on duets.
 
 **Objects.** Each grid cell's sound is described by its energy per (band, time bin) (from
-:mod:`pixelsound.pixels`). Cells that carry energy are clustered by the cosine distance between the square roots
-of these descriptors (agglomerative, average linkage); the number of groups is the one with the best silhouette,
-provided the groups sound different enough (cosine distance between group centroids); otherwise there is one
-object. Groups with too small a share of the energy are dropped. Each object has a region (its cells), a sound
-(the region's mean mask applied to the mixture), a heatmap, and a category when category prototypes (a visual
-vector per class) are known.
+:mod:`pixelsound.pixels`). Cells that carry energy are clustered by the cosine distance between the square
+roots of these descriptors (agglomerative, average linkage); the number of groups is the one with the best
+silhouette, provided the groups sound different enough (cosine distance between group centroids); otherwise
+there is one object. Groups with too small a share of the energy are dropped. Each object has a region (its
+cells), a sound (the region's mean mask applied to the mixture), a heatmap, and a category when category
+prototypes (a visual vector per class) are known.
 
 **Heatmaps.** Overall: each cell's energy over the loudest cell's. Per object: each cell's energy times the
 square of its (clipped) cosine similarity to the object's centroid, over its maximum.
 
 **Metrics** (DSOL / LVS protocols): :func:`ciou` binarizes a heatmap (above ``0.2 x max`` as DSOL's duet
 evaluation, or above the median as LVS) and scores it against a ground-truth mask,
-``|A and G| / (|G| + |A and not G|)``; :func:`success_auc` is the area under the success-rate curve over cIoU
-thresholds 0, 0.05, ..., 1. :func:`duet_metrics` runs both on builder duets, with the SDR of the sound made from
-each instrument's true region (and of the object matched to it) against the instrument's stem.
+``|A and G| / (|G| + |A and not G|)``; :func:`success_auc` is the area under the success-rate curve over
+cIoU thresholds 0, 0.05, ..., 1. :func:`duet_metrics` runs both on builder duets, with the SDR of the sound
+made from each instrument's true region (and of the object matched to it) against the instrument's stem.
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ def release_prototypes(path: str | Path) -> dict[str, Tensor] | None:
     return {str(k): torch.tensor(v, dtype=torch.float32) for k, v in found.items()}
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def prototypes_from_index(
     index: str | Path, model: SoundOfPixels, *, per_category: int = 8, split: str | None = None
 ) -> dict[str, Tensor]:
@@ -462,12 +462,15 @@ def summarize_duets(per_clip: list[dict]) -> dict[str, object]:
     cious = [c["ciou"] for c in per_clip]
     lvs = [c["ciou_lvs"] for c in per_clip]
     rates = success_rates(cious)
+
+    def mean(x: np.ndarray) -> float | None:
+        return float(np.nanmean(x)) if np.isfinite(x).any() else None
+
     region = np.array([v for c in per_clip for v in c["sdr_region"]], dtype=np.float64)
     found = np.array([v for c in per_clip for v in c["sdr_object"]], dtype=np.float64)
     return {
         "clips": len(per_clip), "ciou": float(np.mean(cious)), "ciou@0.3": float(rates[6]),
         "ciou@0.5": float(rates[10]), "auc": success_auc(cious), "ciou_lvs": float(np.mean(lvs)),
-        "auc_lvs": success_auc(lvs), "sdr_region": float(np.nanmean(region)) if np.isfinite(region).any() else None,
-        "sdr_object": float(np.nanmean(found)) if np.isfinite(found).any() else None,
+        "auc_lvs": success_auc(lvs), "sdr_region": mean(region), "sdr_object": mean(found),
         "objects": float(np.mean([c["objects"] for c in per_clip])), "per_clip": per_clip,
     }  # fmt: skip

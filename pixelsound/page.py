@@ -21,8 +21,8 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,7 +157,8 @@ def page_data(result, *, codec: Codec, rate: int, wavs: list[str] | None = None)
     seconds = page_len / sr
     facts = [
         ["video", html.escape(Path(result.source).name)], ["length", f"{result.duration:.1f} s"],
-        ["grid", f"{h} × {w} cells"], ["cell sounds", f"first {seconds:.1f} s at {rate} Hz, {codec.bits}-bit"],
+        ["grid", f"{h} × {w} cells"],
+        ["cell sounds", f"first {seconds:.1f} s at {rate} Hz, {codec.bits}-bit"],
         ["model rate", f"{sr} Hz"],
     ]  # fmt: skip
     return {

@@ -1,9 +1,10 @@
 """The sound of every pixel: ``pixelsound pixels VIDEO [--model M] --out DIR``.
 
 Given per-pixel visual features ``(K, h, w)`` instead of one clip vector, the model's synthesizer
-(:func:`pixelsound.model.synthesize`) gives a mask for every grid cell in one ``einsum``: ``(h, w, F, T)``. This
-module runs the frame net and the audio net once per time chunk, synthesizes the masks of all cells at once, and
-turns masks into waveforms (unwarp, multiply the mixture's STFT, invert) for one cell, a region, or every cell.
+(:func:`pixelsound.model.synthesize`) gives a mask for every grid cell in one ``einsum``: ``(h, w, F, T)``.
+This module runs the frame net and the audio net once per time chunk, synthesizes the masks of all cells at
+once, and turns masks into waveforms (unwarp, multiply the mixture's STFT, invert) for one cell, a region, or
+every cell.
 
 Definitions used throughout:
 
@@ -33,6 +34,7 @@ import argparse
 import json
 import logging
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,18 +129,21 @@ class Chunk:
 # ----------------------------------------------------------------------------------------- pure helpers
 
 
-def chunk_starts(total: int, chunk: int, overlap: float) -> list[int]:
-    """Start samples of chunks covering ``total`` samples, evenly spaced, the last one flush with the end.
+def chunk_plan(total: int, chunk: int, overlap: float, align: int = 1) -> list[tuple[int, int]]:
+    """``(start, length)`` of chunks covering ``total`` samples, evenly spaced.
 
-    Consecutive chunks share at least ``overlap * chunk`` samples. Returns ``[0]`` when one chunk suffices.
+    Starts are multiples of ``align`` (the STFT hop, so every chunk's frames fall on the whole video's frame
+    grid); each chunk is ``chunk`` long except the last, which runs to the end (up to ``align - 1`` longer).
+    Consecutive chunks share at least ``overlap * chunk`` samples; one chunk when ``total <= chunk``.
     """
     if not 0 <= overlap <= 0.5:
         raise ValueError(f"overlap must be in [0, 0.5], got {overlap}")
     if total <= chunk:
-        return [0]
+        return [(0, total)]
     step = max(1, int(chunk * (1 - overlap)))
     count = math.ceil((total - chunk) / step) + 1
-    return [round(i * (total - chunk) / (count - 1)) for i in range(count)]
+    starts = sorted({int(i * (total - chunk) / (count - 1)) // align * align for i in range(count)})
+    return [(s, chunk) for s in starts[:-1]] + [(starts[-1], total - starts[-1])]
 
 
 def _ramp(n: int, overlap: int) -> Tensor:
@@ -150,23 +155,23 @@ def _ramp(n: int, overlap: int) -> Tensor:
     return ((t + 0.5 - lo) / width).clamp(0, 1)
 
 
-def overlap_weights(starts: list[int], chunk: int) -> list[Tensor]:
-    """Cross-fade weights for chunks at ``starts``: 0 in the outer quarters of each overlap, 1 outside overlaps,
-    linear in between, so every sample's weights sum to one and chunk edges never count.
+def overlap_weights(plan: list[tuple[int, int]]) -> list[Tensor]:
+    """Cross-fade weights for the chunks of a :func:`chunk_plan`: 0 in the outer quarters of each overlap,
+    1 outside overlaps, linear in between, so every sample's weights sum to one and chunk edges never count.
 
     Returns:
-        One float32 ``(chunk,)`` weight per chunk.
+        One float32 ``(length,)`` weight per chunk.
     """
     weights = []
-    for i, start in enumerate(starts):
-        left = starts[i - 1] + chunk - start if i > 0 else 0
-        right = start + chunk - starts[i + 1] if i + 1 < len(starts) else 0
-        weights.append(torch.minimum(_ramp(chunk, left), _ramp(chunk, right).flip(0)))
-    total = torch.zeros(starts[-1] + chunk, dtype=torch.float64)
-    for start, w in zip(starts, weights, strict=True):
-        total[start : start + chunk] += w
+    for i, (start, length) in enumerate(plan):
+        left = sum(plan[i - 1]) - start if i > 0 else 0
+        right = start + length - plan[i + 1][0] if i + 1 < len(plan) else 0
+        weights.append(torch.minimum(_ramp(length, left), _ramp(length, right).flip(0)))
+    total = torch.zeros(sum(plan[-1]), dtype=torch.float64)
+    for (start, length), w in zip(plan, weights, strict=True):
+        total[start : start + length] += w
     total = total.clamp_min(1e-12)
-    return [(w / total[s : s + chunk]).float() for s, w in zip(starts, weights, strict=True)]
+    return [(w / total[s : s + n]).float() for (s, n), w in zip(plan, weights, strict=True)]
 
 
 def istft(spec_: Tensor, n_fft: int, hop: int, length: int) -> Tensor:
@@ -175,7 +180,7 @@ def istft(spec_: Tensor, n_fft: int, hop: int, length: int) -> Tensor:
     The overlap-add is a sum of ``ceil(n_fft / hop)`` shifted views instead of a ``fold``.
 
     Shapes:
-        spec_ complex ``(N, F_lin, T)`` or ``(N, T, F_lin)`` given as ``spec_.transpose(1, 2)`` -> ``(N, length)``
+        spec_ complex ``(N, F_lin, T)`` (any strides) -> ``(N, length)``
     """
     n, _, frames_t = spec_.shape
     window = torch.hann_window(n_fft, dtype=spec_.real.dtype)
@@ -225,11 +230,17 @@ class _Kit:
         a = model.cfg.audio
         self.model, self.n_fft, self.hop = model, a.n_fft, a.hop
         device = model.unwarp_matrix.device
-        self.unwarp = model.unwarp_matrix.float().to_sparse_csr()  # (F_lin, F), ~2 non-zeros a row
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            self.unwarp = model.unwarp_matrix.float().to_sparse_csr()  # (F_lin, F), ~2 non-zeros a row
         self.bands = band_matrix(model, bands).to(device)  # (F_lin, bands)
 
     def spectra(self, masks: Tensor, mix_spec: Tensor) -> Tensor:
-        """Masked mixture STFT laid out for the inverse FFT. ``(N, F, T)``, ``(F_lin, T)`` -> ``(N, T, F_lin)``."""
+        """Masked mixture STFT, laid out for the inverse FFT.
+
+        Shapes:
+            masks ``(N, F, T)``, mix_spec ``(F_lin, T)`` -> ``(N, T, F_lin)``
+        """
         n, f, t = masks.shape
         flat = masks.permute(1, 0, 2).reshape(f, n * t)  # (F, N*T)
         linear = (self.unwarp @ flat).view(-1, n, t).permute(1, 2, 0)  # (N, T, F_lin)
@@ -449,7 +460,7 @@ class PixelsResult:
         total = self.energy.sum((2, 3))
         return total / total.max().clamp_min(1e-20)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def region_audio(self, region: Tensor) -> Tensor:
         """Sound of a region (weighted mean of its cells' masks applied to the mixture).
 
@@ -477,7 +488,7 @@ class PixelsResult:
         region[row, col] = 1.0
         return self.region_audio(region)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def all_cells(self, start: int = 0, stop: int | None = None) -> Tensor:
         """Every cell's sound over samples ``[start, stop)`` (memory: h * w * (stop - start) floats).
 
@@ -492,13 +503,13 @@ class PixelsResult:
                 _add_cell_waves(kit, c, out, start, self.options.cell_batch)
         return out.view(*self.grid, -1)
 
-    def write(self, out_dir: str | Path, *, video: bool = True, page: bool = True) -> dict[str, object]:
-        """Write the outputs of the ``pixels`` verb into ``out_dir``; returns the JSON summary written."""
-        return write_outputs(self, out_dir, video=video, page=page)
+    def write(self, out_dir: str | Path, **kwargs) -> dict[str, object]:
+        """Write the outputs of the ``pixels`` verb into ``out_dir`` (see :func:`write_outputs`)."""
+        return write_outputs(self, out_dir, **kwargs)
 
 
 def _add_cell_waves(kit: _Kit, c: Chunk, out: Tensor, offset: int, batch: int) -> None:
-    """Add every cell's weighted sound in chunk ``c`` to ``out (h*w, n)``, which starts at sample ``offset``."""
+    """Add every cell's weighted sound in chunk ``c`` to ``out (h*w, n)``, beginning at sample ``offset``."""
     masks = cell_masks(kit.model, c.visual, c.audio).flatten(0, 1)  # (h*w, F, T)
     lo, hi = max(c.start, offset), min(c.start + c.length, offset + out.shape[1])
     for first in range(0, masks.shape[0], batch):
@@ -578,20 +589,20 @@ def read_chunks(
     """
     cfg, sr = model.cfg, source.sample_rate
     size = min(source.length, round(opts.chunk_seconds * sr) if opts.chunk_seconds > 0 else cfg.audio.length)
-    starts = chunk_starts(source.length, size, opts.overlap)
-    weights = overlap_weights(starts, size)
+    plan = chunk_plan(source.length, size, opts.overlap, align=cfg.audio.hop)
+    weights = overlap_weights(plan)
     device = model.warp_matrix.device
 
     def encode_all() -> Iterator[Chunk]:
-        for start, weight in zip(starts, weights, strict=True):
-            mix = source.audio(start, size).to(device)
-            frames = source.frames(_frame_times(start, size, sr, cfg.frames.num_frames), cfg.frames.size)
+        for (start, length), weight in zip(plan, weights, strict=True):
+            mix = source.audio(start, length).to(device)
+            frames = source.frames(_frame_times(start, length, sr, cfg.frames.num_frames), cfg.frames.size)
             yield Chunk(start, weight, *encode_chunk(model, mix, frames.to(device), opts.grid), mix=mix)
 
-    return len(starts), encode_all()
+    return len(plan), encode_all()
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def analyse(
     model: SoundOfPixels,
     chunks: Iterable[Chunk],
@@ -685,7 +696,11 @@ def display_size(size: tuple[int, int], max_side: int = 320) -> tuple[int, int]:
 
 
 def smoothed_heat(result: PixelsResult, seconds: float = 0.5) -> Tensor:
-    """Amplitude (square root of energy) of each cell over time, averaged over ``seconds``. ``(n_bins, h, w)``."""
+    """Amplitude (square root of energy) of each cell over time, averaged over ``seconds``.
+
+    Shapes:
+        -> ``(n_bins, h, w)``
+    """
     heat = result.heat().clamp_min(0).sqrt()  # (n_bins, h, w)
     span = max(1, round(seconds / result.bin_seconds)) | 1
     flat = heat.flatten(1).T[:, None]  # (h*w, 1, n_bins)
