@@ -226,6 +226,15 @@ def _stream(container, kind: str, path) -> av.stream.Stream:
     return streams[0]
 
 
+def _origin(container) -> float:
+    """Time zero of a file in its streams' timeline: the container's start time (ffmpeg's convention).
+
+    Usually 0; an mp3 with an encoder-delay tag starts at the delay (e.g. 0.1 s), whose first real sample is
+    our time 0. Streams starting later than others keep their offset (A/V sync).
+    """
+    return container.start_time / 1e6 if container.start_time is not None else 0.0
+
+
 def _header_duration(container, stream) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -248,11 +257,11 @@ class _Scan:
 
 def _scan(container, streams, path) -> _Scan:
     """Demux every packet (decoding one frame per stream) to count frames and find where the data ends."""
-    scan, unchecked = _Scan(), {s.index for s in streams}
+    scan, unchecked, origin = _Scan(), {s.index for s in streams}, _origin(container)
     for packet in container.demux(streams):
         s = packet.stream
         if packet.pts is not None:
-            t = float(packet.pts * packet.time_base)
+            t = float(packet.pts * packet.time_base) - origin
             end = t + float((packet.duration or 0) * packet.time_base)
             scan.ends[s.index] = max(scan.ends.get(s.index, end), end)
             if s.type == "video":
@@ -427,22 +436,24 @@ def _frame_targets(container, stream, times, fps, start, duration, path) -> np.n
 
 def _decode_from(container, stream, t: float, margin: float = 0.0) -> Iterator:
     """Decoded frames of ``stream`` from at or before ``t - margin`` (seeks when t is far from the start)."""
+    origin = _origin(container)
     if t - margin > 2 * _PREROLL:
-        container.seek(int((t - margin - _PREROLL) / stream.time_base), stream=stream, backward=True)
+        container.seek(int((t - margin - _PREROLL + origin) / stream.time_base), stream=stream, backward=True)
         frames = container.decode(stream)
         first = next(frames, None)
-        if first is not None and (first.time is None or first.time <= t - margin + 1e-6):
+        if first is not None and (first.time is None or first.time - origin <= t - margin + 1e-6):
             yield first
             yield from frames
             return
         log.debug("%s: seek to %.2f s overshot; decoding from the start", container.name, t)
-        container.seek(0, stream=stream, backward=True)
+        container.seek(stream.start_time or 0, stream=stream, backward=True)
     yield from container.decode(stream)
 
 
 def _frame_time(frame, prev: tuple | None, stream) -> float:
+    """Seconds from the file's time zero (see ``_origin``); extrapolated from the previous frame."""
     if frame.time is not None:
-        return float(frame.time)
+        return float(frame.time) - _origin(stream.container)
     return 0.0 if prev is None else prev[1] + _frame_length(prev[0], stream)
 
 
@@ -606,7 +617,7 @@ def _decode_audio(container, stream, start: float, stop: float | None, path) -> 
         if chunks and x.shape[0] != chunks[0].shape[0]:
             raise MediaError(path, "audio channel layout changes mid-stream")
         if first is None:
-            first = float(frame.time) if frame.time is not None else 0.0
+            first = float(frame.time) - _origin(container) if frame.time is not None else 0.0
         native = frame.sample_rate or native
         chunks.append(x)
         count += x.shape[1]

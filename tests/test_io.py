@@ -111,6 +111,18 @@ def test_audio_round_trip_exact_length(
         assert media.snr_db(reference, audio[c]) > 20  # a one-sample shift would give ~12 dB
 
 
+@pytest.mark.parametrize("name", ["a.mp3", "a.m4a", "a.flac", "a.wav"])
+def test_encoder_delay_is_compensated(tmp_path, name):
+    clicks = torch.zeros(1, 22050)
+    clicks[0, [5000, 15000]] = 0.9
+    io.write_audio(tmp_path / name, clicks, 11025)  # mp3 and AAC add encoder delay (priming) and padding
+    audio = io.read_audio(tmp_path / name, 11025)
+    assert audio.shape == (1, 22050)
+    assert sorted(audio[0].abs().topk(2).indices.tolist()) == [5000, 15000]
+    window = io.read_audio(tmp_path / name, 22050, start=1.2, duration=0.5)  # seek + resample
+    assert int(window[0].abs().argmax()) == 2 * 15000 - round(1.2 * 22050)
+
+
 def test_audio_to_the_end_trims_encoder_padding(tmp_path, make_clip):
     path = make_clip(tmp_path, "c.mp4", seconds=1.0, sr=11025)
     assert io.read_audio(path, 11025).shape == (1, 11025)
