@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +332,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: sidecar; folder with --from-sop-csv)",
     )
     parser.add_argument("--sop-fps", type=float, default=SOP_FPS, help="frame rate of a SoP frames folder")
+    parser.add_argument(
+        "--split",
+        type=float,
+        nargs=3,
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="also write OUT.train/.val/.test.jsonl, split by video with these fractions",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -358,10 +366,47 @@ def run(args: argparse.Namespace) -> int:
         print(f"pixelsound index: {err}")
         return 2
     write_index(args.out, records)
+    if args.split:
+        for name, part in split_by_video(records, args.split).items():
+            write_index(split_file(args.out, name), part)
+            print(f"{name}: {len(part)} files -> {split_file(args.out, name)}")
     rejects_path = rejects_file(args.out)
     _write_rejects(rejects_path, rejects)
     print(summary(records, rejects, args.out, rejects_path))
     return 0
+
+
+def video_key(record: dict[str, Any]) -> str:
+    """What identifies a record's video: its file stem (MUSIC: the YouTube id; SoP: the audio file's stem)."""
+    return Path(record.get("audio_path") or record["path"]).stem
+
+
+def split_by_video(records: list[dict[str, Any]], fractions: Sequence[float]) -> dict[str, list[dict]]:
+    """Split records into train / val / test so that all clips of one video land in the same split.
+
+    A video's split is a pure function of its key (a hash), so adding videos never moves the others.
+
+    Args:
+        records: index records.
+        fractions: three non-negative shares (train, val, test), normalized to sum to 1.
+    """
+    total = sum(fractions)
+    if len(fractions) != 3 or min(fractions) < 0 or total <= 0:
+        raise IndexFileError(f"--split needs three non-negative fractions, got {list(fractions)}")
+    edges = [fractions[0] / total, (fractions[0] + fractions[1]) / total]
+    parts: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
+    for record in records:
+        digest = hashlib.sha1(video_key(record).encode()).digest()
+        u = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+        name = "train" if u < edges[0] else "val" if u < edges[1] else "test"
+        parts[name].append({**record, "split": name})
+    return parts
+
+
+def split_file(index_path: str | os.PathLike, name: str) -> Path:
+    """``index.jsonl`` -> ``index.train.jsonl`` (and .val, .test)."""
+    index_path = Path(index_path)
+    return index_path.with_name(f"{index_path.stem}.{name}{index_path.suffix}")
 
 
 def rejects_file(index_path: str | os.PathLike) -> Path:

@@ -158,3 +158,48 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert cli.main(["index", str(tmp_path / "nowhere"), "-o", str(tmp_path / "i.jsonl")]) == 2
     assert "not a folder" in capsys.readouterr().out
     assert cli.main(["index", "-o", str(tmp_path / "i.jsonl")]) == 2
+
+
+def test_split_by_video_is_stable_and_keeps_videos_together():
+    from pixelsound.index import split_by_video
+
+    records = [{"path": f"/m/{cat}/vid{i:03d}.mp4", "category": cat} for i in range(200) for cat in ("a",)]
+    records += [{"path": "/m/b/vid007.mp4", "category": "b"}]  # same video id as a/vid007: same split
+    parts = split_by_video(records, [0.8, 0.1, 0.1])
+    assert sum(len(p) for p in parts.values()) == len(records)
+    assert 120 < len(parts["train"]) < 190 and parts["val"] and parts["test"]
+    where = {r["path"]: name for name, part in parts.items() for r in part}
+    assert where["/m/a/vid007.mp4"] == where["/m/b/vid007.mp4"]
+    again = split_by_video(records[:50], [0.8, 0.1, 0.1])  # fewer videos: nobody moves
+    assert all(where[r["path"]] == name for name, part in again.items() for r in part)
+    assert all(r["split"] == name for name, part in parts.items() for r in part)
+
+
+def test_index_verb_writes_splits(tmp_path, make_clip):
+    from pixelsound.cli import main
+
+    for i in range(6):
+        make_clip(tmp_path / "videos" / "flute", f"v{i}.mp4")
+    out = tmp_path / "index.jsonl"
+    assert (
+        main(
+            [
+                "index",
+                str(tmp_path / "videos"),
+                "-o",
+                str(out),
+                "--category-from",
+                "folder",
+                "--split",
+                "0.5",
+                "0.25",
+                "0.25",
+            ]
+        )
+        == 0
+    )
+    from pixelsound.index import read_index
+
+    counts = [len(read_index(tmp_path / f"index.{n}.jsonl")) for n in ("train", "val", "test")]
+    assert sum(counts) == 6
+    assert {r["category"] for r in read_index(tmp_path / "index.train.jsonl")} <= {"flute"}
