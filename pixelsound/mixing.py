@@ -7,7 +7,10 @@ at a time by :class:`MixtureBatchSampler`; :func:`collate_mixtures` stacks a bat
 
 Grouping is a pure function of ``(seed, epoch)``: every process of a distributed run draws the same global
 list of groups and takes its own contiguous slice of each global batch, so 2 processes with batch B/2 see
-exactly the groups that 1 process with batch B sees.
+exactly the groups that 1 process with batch B sees. Each requested item also carries a key, ``(epoch,
+position in the epoch's global list)``; a dataset offering ``draw(i, key)`` (see :class:`MixtureItems`) takes
+its randomness (the random window) from that key alone, so a resumed run, a multi-process run and DataLoader
+workers all read exactly the same windows.
 """
 
 from __future__ import annotations
@@ -109,12 +112,13 @@ def draw_groups(
     return groups
 
 
-class MixtureBatchSampler(torch.utils.data.Sampler[list[int]]):
-    """Batch sampler yielding ``B * N`` item indices per batch: B groups of N clips to be mixed.
+class MixtureBatchSampler(torch.utils.data.Sampler[list[tuple[int, tuple[int, int]]]]):
+    """Batch sampler yielding ``B * N`` requests ``(item, key)`` per batch: B groups of N clips to be mixed.
 
-    Use it as a DataLoader ``batch_sampler`` with :func:`collate_mixtures`. The groups of an epoch are a pure
-    function of ``(seed, epoch)``; ``set_epoch(epoch, start_batch)`` picks the epoch and where in it to start,
-    which is all a resumed run needs.
+    Use it as a DataLoader ``batch_sampler`` over :class:`MixtureItems` with :func:`collate_mixtures`. The
+    groups of an epoch are a pure function of ``(seed, epoch)``; ``set_epoch(epoch, start_batch)`` picks the
+    epoch and where in it to start, which is all a resumed run needs. ``key = (epoch, position)`` numbers
+    the draw in the epoch's global list, the same whatever the number of processes.
 
     Args:
         videos, categories: see :func:`item_labels`.
@@ -159,30 +163,36 @@ class MixtureBatchSampler(torch.utils.data.Sampler[list[int]]):
     def __len__(self) -> int:
         return self.num_batches - self.start_batch
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[tuple[int, tuple[int, int]]]]:
         groups = self.epoch_groups(self.epoch)
-        global_batch = self.batch_size * self.world_size
+        global_batch, n = self.batch_size * self.world_size, self.num_mix
         for b in range(self.start_batch, self.num_batches):
-            first = b * global_batch + self.rank * self.batch_size
-            yield groups[first : first + self.batch_size].reshape(-1).tolist()
+            first = b * global_batch + self.rank * self.batch_size  # this process's first group
+            items = groups[first : first + self.batch_size].reshape(-1).tolist()
+            yield [(item, (self.epoch, first * n + k)) for k, item in enumerate(items)]
 
 
-class SkipBadItems(torch.utils.data.Dataset):
-    """Wrap a dataset so an item that raises becomes None (logged) instead of ending the epoch.
+class MixtureItems(torch.utils.data.Dataset):
+    """What the DataLoader reads: one solo clip per request, and never an exception.
 
-    The clip dataset already replaces unreadable files; this is the last line of defence, and
-    :func:`collate_mixtures` drops the group of a None item.
+    A request is ``i`` or ``(i, key)`` (from :class:`MixtureBatchSampler`). With a key, a dataset that offers
+    ``draw(i, key)`` is asked for that draw: its randomness (the random window) then follows from the key
+    alone, which makes resumed and distributed runs exact; other datasets get ``dataset[i]``. An item that
+    raises becomes None (logged) and :func:`collate_mixtures` drops its group; the clip dataset already
+    replaces unreadable files, so this is the last line of defence.
     """
 
     def __init__(self, dataset: torch.utils.data.Dataset) -> None:
         self.dataset = dataset
+        self.keyed = callable(getattr(dataset, "draw", None))
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, i: int) -> Any:
+    def __getitem__(self, request: int | tuple[int, tuple[int, ...]]) -> Any:
+        i, key = request if isinstance(request, tuple) else (request, None)
         try:
-            return self.dataset[i]
+            return self.dataset.draw(i, key) if key is not None and self.keyed else self.dataset[i]
         except Exception as err:  # any failure of one item must not stop training
             log.warning("item %d could not be loaded: %s: %s", i, type(err).__name__, err)
             return None

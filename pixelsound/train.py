@@ -18,7 +18,10 @@ Exact resume: the groups of an epoch are a pure function of (seed, epoch), the g
 saved in the checkpoint with every other random state, the DataLoader draws its worker seeds from its own
 per-epoch generator (never the global one), and the checkpoint records how many batches of the epoch were
 done; so a run killed at any point and resumed from its last checkpoint computes the same steps as one that
-never stopped (given a data set whose random windows follow the saved random states, e.g. ``workers = 0``).
+never stopped. The data set's random windows must not depend on process-local state either: each request
+carries a key (epoch, position of the draw in the epoch) and a data set offering ``draw(i, key)`` draws
+the window from it (:class:`pixelsound.mixing.MixtureItems`); one without it is exact only as far as its
+own randomness allows.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from pixelsound.checkpoint import (
 from pixelsound.config import Config, ConfigError, TrainConfig, load_config, replace
 from pixelsound.mixing import (
     MixtureBatchSampler,
-    SkipBadItems,
+    MixtureItems,
     collate_mixtures,
     draw_gains,
     draw_groups,
@@ -208,7 +211,7 @@ def make_loader(
     """A DataLoader of mixture batches; worker seeds depend only on (seed, epoch), never on global RNG."""
     generator = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + sampler.epoch)
     return DataLoader(
-        SkipBadItems(dataset),
+        MixtureItems(dataset),
         batch_sampler=sampler,
         collate_fn=partial(collate_mixtures, num_mix=cfg.data.num_mix),
         num_workers=cfg.data.workers,
@@ -228,7 +231,7 @@ def validation_batches(val_set: Dataset, cfg: Config) -> list[dict[str, torch.Te
         groups = draw_groups(videos, categories, cfg.train.val_mixes, cfg.data.num_mix, rng)  # (M, N)
     except ValueError as err:
         raise TrainError(f"{cfg.data.val_index}: cannot form validation mixtures: {err}") from None
-    items = {int(i): SkipBadItems(val_set)[int(i)] for i in np.unique(groups)}
+    items = {int(i): MixtureItems(val_set)[int(i)] for i in np.unique(groups)}
     batches = []
     for first in range(0, len(groups), cfg.train.batch_size):
         chunk = groups[first : first + cfg.train.batch_size].reshape(-1)
@@ -494,6 +497,8 @@ class _Run:
         """The rest of the current epoch; returns ``"done"``, ``"time"`` or ``"signal"`` and the losses."""
         cfg, t, p = self.cfg, self.cfg.train, self.p
         self.sampler.set_epoch(p.epoch, p.batch)
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(p.epoch)
         loader = make_loader(train_set, self.sampler, cfg, self.device)
         desc = f"epoch {p.epoch + 1}/{t.epochs}"
         bar = tqdm(loader, desc, self.sampler.num_batches, initial=p.batch, disable=not self.info.is_main)
