@@ -137,6 +137,21 @@ class SoundOfPixels(nn.Module):
         logits = self.synthesize(visual, audio)  # (B, N, F, T)
         return Output(torch.sigmoid(logits), logits, mix_mag, mix_spec)
 
+    def pixel_masks(self, mix: Tensor, frames: Tensor) -> Tensor:
+        """The mask each pixel (feature-grid cell) of one video would put on the mixture.
+
+        Args:
+            mix: mixture ``(B, L)``.
+            frames: one video's frames ``(B, V, 3, H, W)``.
+
+        Returns:
+            Masks in [0, 1] on the warped grid, ``(B, h, w, F, T)``.
+        """
+        _, mix_mag = self.spectrogram(mix)  # (B, F, T)
+        audio = self.encode_audio(mix_mag)  # (B, K, F, T)
+        pixels = self.pixel_features(frames)  # (B, K, h, w)
+        return torch.sigmoid(self.synthesize(pixels, audio))  # (B, h, w, F, T)
+
     def apply_masks(self, masks: Tensor, mix_spec: Tensor, length: int) -> Tensor:
         """Unwarp masks, apply them to the mixture STFT (keeping its phase) and invert.
 

@@ -118,6 +118,19 @@ def test_per_pixel_form_equals_clip_form_for_constant_pixels():
     assert torch.allclose(per_pixel, clip[:, :, None].expand_as(per_pixel), atol=1e-6)
 
 
+def test_pixel_masks_are_the_synthesizer_per_pixel():
+    torch.manual_seed(0)
+    model = SoundOfPixels(tiny_config()).eval()
+    mix, frames = inputs(b=2, n=1)
+    with torch.inference_mode():
+        masks = model.pixel_masks(mix, frames[:, 0])  # (B, h, w, F, T)
+        audio = model.encode_audio(model.spectrogram(mix)[1])
+        pixels = model.pixel_features(frames[:, 0])  # (B, K, h, w)
+        one = torch.sigmoid(model.synthesize(pixels[:, :, 2, 1][:, None], audio))[:, 0]
+    assert masks.shape == (2, 4, 4, 64, 4095 // 64 + 1)
+    assert torch.allclose(masks[:, 2, 1], one, atol=1e-6)
+
+
 @pytest.mark.parametrize("model_kw", [{}, SPACETIME], ids=["resnet18", "spacetime"])
 def test_batch_consistency(model_kw):
     torch.manual_seed(0)
