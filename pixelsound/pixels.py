@@ -31,10 +31,10 @@ Python API, mirroring the verb::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +65,8 @@ class PixelsOptions:
         chunk_seconds: length of a time chunk (0: the model's training window ``cfg.audio.length``).
         overlap: share of a chunk overlapping the next one (at most 0.5).
         grid: ``(h, w)`` grid the per-pixel features are resized to (bilinear); None keeps the frame net's.
-        cell_batch: cells turned into waveforms at once (bounds memory; the masks come from one einsum).
+        cell_batch: cells turned into waveforms at once (0: as many as fit in about 256 MB of intermediate
+            spectra); bounds memory, while the masks of all cells still come from one einsum.
         bin_seconds: time resolution of the energies behind heatmaps.
         bands: log-spaced frequency bands of the per-cell energies (the cells' sound descriptors).
         page_seconds: seconds of every cell's sound kept for the listening page (0: none).
@@ -76,7 +77,7 @@ class PixelsOptions:
     chunk_seconds: float = 0.0
     overlap: float = 0.25
     grid: tuple[int, int] | None = None
-    cell_batch: int = 64
+    cell_batch: int = 0
     bin_seconds: float = 0.1
     bands: int = 16
     page_seconds: float = 30.0
@@ -177,32 +178,38 @@ def overlap_weights(plan: list[tuple[int, int]]) -> list[Tensor]:
 def istft(spec_: Tensor, n_fft: int, hop: int, length: int) -> Tensor:
     """Inverse STFT equal to :func:`pixelsound.spec.istft` (Hann window, centred), faster for many rows.
 
-    The overlap-add is a sum of ``ceil(n_fft / hop)`` shifted views instead of a ``fold``.
+    The overlap-add is a sum of ``ceil(n_fft / hop)`` shifted slices instead of a ``fold``.
 
     Shapes:
-        spec_ complex ``(N, F_lin, T)`` (any strides) -> ``(N, length)``
+        spec_ complex ``(N, F_lin, T)`` -> ``(N, length)`` (fastest with memory laid out ``(N, T, F_lin)``)
     """
     n, _, frames_t = spec_.shape
-    window = torch.hann_window(n_fft, dtype=spec_.real.dtype)
-    frames = torch.fft.irfft(spec_.transpose(1, 2), n=n_fft) * window  # (N, T, n_fft)
+    window, envelope = _window_envelope(n_fft, hop, frames_t, str(spec_.device))
+    frames = torch.fft.irfft(spec_.transpose(1, 2), n=n_fft).mul_(window)  # (N, T, n_fft)
     parts = -(-n_fft // hop)
-    frames = F.pad(frames, (0, parts * hop - n_fft)).view(n, frames_t, parts, hop)
     out = frames.new_zeros(n, frames_t + parts - 1, hop)
     for j in range(parts):
-        out[:, j : j + frames_t] += frames[:, :, j]
-    envelope = _envelope(window, hop, frames_t, parts)
+        piece = frames[:, :, j * hop : (j + 1) * hop]  # the last piece may be shorter than hop
+        out[:, j : j + frames_t, : piece.shape[-1]] += piece
     begin = n_fft // 2
-    wave = out.flatten(1)[:, begin : begin + length] / envelope[begin : begin + length]
+    wave = out.view(n, -1)[:, begin : begin + length] / envelope[begin : begin + length]
     return F.pad(wave, (0, length - wave.shape[1]))
 
 
-def _envelope(window: Tensor, hop: int, frames_t: int, parts: int) -> Tensor:
-    """Overlap-added squared window (what the inverse STFT divides by). ``((T + parts - 1) * hop,)``."""
-    sq = F.pad(window**2, (0, parts * hop - window.shape[0])).view(parts, hop)
+@functools.lru_cache(maxsize=8)
+def _window_envelope(n_fft: int, hop: int, frames_t: int, device: str) -> tuple[Tensor, Tensor]:
+    """Hann window and its overlap-added square (what the inverse STFT divides by), cached.
+
+    Shapes:
+        -> ``(n_fft,)``, ``((T + parts - 1) * hop,)``
+    """
+    window = torch.hann_window(n_fft, device=device)
+    parts = -(-n_fft // hop)
+    sq = F.pad(window**2, (0, parts * hop - n_fft)).view(parts, hop)
     env = window.new_zeros(frames_t + parts - 1, hop)
     for j in range(parts):
         env[j : j + frames_t] += sq[j]
-    return env.flatten().clamp_min(1e-11)
+    return window, env.flatten().clamp_min(1e-11)
 
 
 def band_matrix(model: SoundOfPixels, bands: int) -> Tensor:
@@ -224,35 +231,43 @@ def band_matrix(model: SoundOfPixels, bands: int) -> Tensor:
 
 
 class _Kit:
-    """Per-model constants for masks -> waveforms: the sparse unwarp matrix, band matrix, STFT sizes."""
+    """Per-model constants for masks -> waveforms: the unwarp and band matrices, STFT sizes."""
 
     def __init__(self, model: SoundOfPixels, bands: int):
         a = model.cfg.audio
         self.model, self.n_fft, self.hop = model, a.n_fft, a.hop
-        device = model.unwarp_matrix.device
-        with warnings.catch_warnings():  # "sparse CSR support is in beta"
-            warnings.simplefilter("ignore", UserWarning)
-            self.unwarp = model.unwarp_matrix.float().to_sparse_csr()  # (F_lin, F), ~2 non-zeros a row
-        self.bands = band_matrix(model, bands).to(device)  # (F_lin, bands)
+        self.unwarp_t = model.unwarp_matrix.float().T.contiguous()  # (F, F_lin): one GEMM per batch
+        self.bands = band_matrix(model, bands).to(model.unwarp_matrix.device)  # (F_lin, bands)
 
-    def spectra(self, masks: Tensor, mix_spec: Tensor) -> Tensor:
-        """Masked mixture STFT, laid out for the inverse FFT.
+    def linear(self, masks: Tensor) -> Tensor:
+        """Masks on the linear frequency grid, frames first. ``(N, F, T)`` -> ``(N, T, F_lin)``."""
+        return torch.matmul(masks.transpose(1, 2), self.unwarp_t)
+
+    def waves(self, linear: Tensor, mix_spec: Tensor, length: int) -> Tensor:
+        """Apply linear masks to the mixture STFT and invert.
 
         Shapes:
-            masks ``(N, F, T)``, mix_spec ``(F_lin, T)`` -> ``(N, T, F_lin)``
+            linear ``(N, T, F_lin)``, mix_spec ``(F_lin, T)`` -> ``(N, length)``
         """
-        n, f, t = masks.shape
-        flat = masks.permute(1, 0, 2).reshape(f, n * t)  # (F, N*T)
-        linear = (self.unwarp @ flat).view(-1, n, t).permute(1, 2, 0)  # (N, T, F_lin)
-        return linear * mix_spec.transpose(0, 1)  # (N, T, F_lin)
-
-    def waves(self, spectra: Tensor, length: int) -> Tensor:
-        """``(N, T, F_lin)`` -> ``(N, length)``."""
+        spectra = linear * mix_spec.T  # (N, T, F_lin) complex, contiguous
         return istft(spectra.transpose(1, 2), self.n_fft, self.hop, length)
 
-    def band_energy(self, spectra: Tensor) -> Tensor:
-        """``(N, T, F_lin)`` -> ``(N, bands, T)`` energy per band and STFT frame."""
-        return (spectra.real**2 + spectra.imag**2).matmul(self.bands).transpose(1, 2)
+    def band_energy(self, linear: Tensor, mix_spec: Tensor) -> Tensor:
+        """Energy ``|M X|^2`` per band and STFT frame.
+
+        Shapes:
+            linear ``(N, T, F_lin)``, mix_spec ``(F_lin, T)`` -> ``(N, bands, T)``
+        """
+        power = mix_spec.abs().square().T  # (T, F_lin)
+        return (linear.square() * power).matmul(self.bands).transpose(1, 2)
+
+
+def batch_size(opts: PixelsOptions, mix_spec: Tensor, budget: int = 256 * 2**20) -> int:
+    """Cells per batch: ``opts.cell_batch``, or (when 0) as many as keep a batch under ``budget`` bytes."""
+    if opts.cell_batch > 0:
+        return opts.cell_batch
+    per_cell = mix_spec.numel() * 8 * 3  # complex spectra + real frames + linear masks, roughly
+    return max(1, budget // per_cell)
 
 
 def cell_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor) -> Tensor:
@@ -474,8 +489,9 @@ class PixelsResult:
         kit = _Kit(self.model, self.options.bands)
         out = torch.zeros(len(regions), self.length)
         for c in self.chunks:
-            masks = region_masks(self.model, c.visual, c.audio, regions, self.options.cell_batch)  # (R, F, T)
-            waves = kit.waves(kit.spectra(masks, c.mix_spec), c.length).cpu()  # (R, Lc)
+            batch = batch_size(self.options, c.mix_spec)
+            masks = region_masks(self.model, c.visual, c.audio, regions, batch)  # (R, F, T)
+            waves = kit.waves(kit.linear(masks), c.mix_spec, c.length).cpu()  # (R, Lc)
             out[:, c.start : c.start + c.length] += waves * c.weight
         return out[0] if torch.as_tensor(region).dim() == 2 else out
 
@@ -500,7 +516,7 @@ class PixelsResult:
         out = torch.zeros(self.grid[0] * self.grid[1], stop - start)
         for c in self.chunks:
             if c.start < stop and c.start + c.length > start:
-                _add_cell_waves(kit, c, out, start, self.options.cell_batch)
+                _add_cell_waves(kit, c, out, start, batch_size(self.options, c.mix_spec))
         return out.view(*self.grid, -1)
 
     def write(self, out_dir: str | Path, **kwargs) -> dict[str, object]:
@@ -513,7 +529,7 @@ def _add_cell_waves(kit: _Kit, c: Chunk, out: Tensor, offset: int, batch: int) -
     masks = cell_masks(kit.model, c.visual, c.audio).flatten(0, 1)  # (h*w, F, T)
     lo, hi = max(c.start, offset), min(c.start + c.length, offset + out.shape[1])
     for first in range(0, masks.shape[0], batch):
-        waves = kit.waves(kit.spectra(masks[first : first + batch], c.mix_spec), c.length).cpu() * c.weight
+        waves = kit.waves(kit.linear(masks[first : first + batch]), c.mix_spec, c.length).cpu() * c.weight
         out[first : first + batch, lo - offset : hi - offset] += waves[:, lo - c.start : hi - c.start]
 
 
@@ -554,20 +570,21 @@ class _Pass:
         self.visual_sum, self.count = None, 0
 
     def add(self, c: Chunk) -> None:
-        kit, batch = self.kit, self.opts.cell_batch
+        kit, batch = self.kit, batch_size(self.opts, c.mix_spec)
         masks = cell_masks(kit.model, c.visual, c.audio).flatten(0, 1)  # (h*w, F, T): one einsum
         t = torch.arange(masks.shape[-1])
         frame_weight = c.weight[(t * kit.hop).clamp(max=c.length - 1)].to(masks.device)  # (T,)
         bins = ((c.start + t * kit.hop) // self.bin).clamp(max=self.energy.shape[-1] - 1)
         page = self.cells is not None and c.start < self.cells.shape[1]
         for first in range(0, masks.shape[0], batch):
-            spectra = kit.spectra(masks[first : first + batch], c.mix_spec)  # (n, T, F_lin)
-            energy = (kit.band_energy(spectra) * frame_weight).cpu()  # (n, bands, T)
+            linear = kit.linear(masks[first : first + batch])  # (n, T, F_lin)
+            energy = (kit.band_energy(linear, c.mix_spec) * frame_weight).cpu()  # (n, bands, T)
             self.energy[first : first + batch].index_add_(2, bins, energy)
             if page:
-                waves = kit.waves(spectra, c.length).cpu() * c.weight  # (n, Lc)
+                waves = kit.waves(linear, c.mix_spec, c.length).cpu()  # (n, Lc)
                 stop = min(c.length, self.cells.shape[1] - c.start)
-                self.cells[first : first + batch, c.start : c.start + stop] += waves[:, :stop]
+                cells = self.cells[first : first + batch, c.start : c.start + stop]
+                cells.addcmul_(waves[:, :stop], c.weight[:stop])
         self.mixture[c.start : c.start + c.length] += c.mix.cpu() * c.weight
         visual = c.visual.cpu()
         self.visual_sum = visual.clone() if self.visual_sum is None else self.visual_sum + visual
