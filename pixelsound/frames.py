@@ -208,6 +208,11 @@ def build_frame_net(cfg: Config) -> nn.Module:
     if m.frame_net == "resnet18":
         return ResNetFrames(m.k, m.frame_layers, m.frame_width, m.frame_weights)
     if m.frame_net == "spacetime":
+        if m.frame_weights:
+            raise ValueError(
+                f"model.frame_weights ({m.frame_weights}) are torchvision ResNet-18 weights; "
+                "the spacetime frame net cannot use them"
+            )
         return SpacetimeFrames(
             m.k,
             cfg.frames.num_frames,

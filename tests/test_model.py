@@ -198,6 +198,8 @@ def test_bad_inputs_give_clear_errors():
         model(mix, frames[:, 0])
     with pytest.raises(ValueError, match="unknown frame net"):
         SoundOfPixels(dataclasses.replace(tiny_config(), model=ModelConfig(frame_net="vit")))
+    with pytest.raises(ValueError, match="r18.pt.*spacetime"):
+        SoundOfPixels(tiny_config(**SPACETIME, frame_weights="r18.pt"))
 
 
 def test_parameter_groups_cover_everything_once():
