@@ -32,8 +32,9 @@ _WINDOW = 64  # how far ahead in the shuffled stream a compatible partner is loo
 def item_labels(dataset: Any) -> tuple[list[str], list[int]]:
     """The video and category of every item of a dataset, without decoding anything.
 
-    The video is the record's ``"video"`` entry when the index has one (clips cut from one video share it),
-    else its ``"path"``; without records every item counts as its own video. Categories come from
+    The video is the record's ``"video"`` entry when the index has one, else
+    :func:`pixelsound.index.video_key` (the file stem: clips cut from one video share it, as the train / val /
+    test split assumes); without records every item counts as its own video. Categories come from
     ``dataset.category_of(i)`` (-1: unknown).
 
     Returns:
@@ -42,7 +43,9 @@ def item_labels(dataset: Any) -> tuple[list[str], list[int]]:
     n = len(dataset)
     records = getattr(dataset, "records", None)
     if records is not None and len(records) == n:
-        videos = [str(r.get("video") or r.get("path") or i) for i, r in enumerate(records)]
+        from pixelsound.index import video_key
+
+        videos = [str(r.get("video") or video_key(r)) for r in records]
     else:
         videos = [str(i) for i in range(n)]
     category_of = getattr(dataset, "category_of", None)

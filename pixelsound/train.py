@@ -201,7 +201,14 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
     )
     if not cfg.data.val_index or cfg.train.val_mixes <= 0:
         return train_set, None
-    val_set = ClipDataset(cfg.data.val_index, cfg.audio, cfg.frames, train=False, seed=0, cache_dir=cache)
+    val_set = ClipDataset(
+        cfg.data.val_index,
+        cfg.audio,
+        cfg.frames,
+        train=False,
+        cache_dir=cache,
+        categories=train_set.categories,
+    )
     return train_set, val_set
 
 

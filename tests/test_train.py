@@ -256,21 +256,44 @@ def test_lr_schedule():
     assert all(a >= b for a, b in zip(factors[4:], factors[5:], strict=False)) and factors[-1] < 0.05
 
 
-def test_cli_train_smoke(tmp_path, standin):
-    recipe = tmp_path / "tiny.toml"
+@pytest.fixture
+def clip_index(tmp_path, make_clip):
+    """Real media: six 1 s clips of three categories (tones and colours), split into train / val indexes."""
+    from pixelsound import index
+
+    colors = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
+    for k in range(6):
+        path = make_clip(tmp_path / "clips", f"c{k}.mp4", freq=300.0 + 150 * k, color=colors[k % 3], sr=8000)
+        path.with_suffix(".json").write_text(json.dumps({"category": ["drum", "flute", "piano"][k % 3]}))
+    records, rejects = index.scan(tmp_path / "clips")
+    assert not rejects and len(records) == 6
+    index.write_index(tmp_path / "train.jsonl", records)
+    index.write_index(tmp_path / "val.jsonl", records[:3])
+    return tmp_path / "train.jsonl", tmp_path / "val.jsonl"
+
+
+def test_cli_train_smoke_on_real_clips(tmp_path, clip_index):
+    train_index, val_index = clip_index
+    data = {**TINY["data"], "train_index": str(train_index), "val_index": str(val_index)}
     lines = []
-    for section, values in TINY.items():
+    for section, values in {**TINY, "data": data}.items():
         lines.append(f"[{section}]")
         lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    recipe = tmp_path / "tiny.toml"
     recipe.write_text("\n".join(lines) + "\n")
     out = tmp_path / "run"
     args = ["train", str(recipe), "--out", str(out)]
     assert cli.main([*args, "--set", "train.epochs=1", "train.steps_per_epoch=2"]) == 0
     assert (out / "last.pt").is_file() and (out / "best" / "model.safetensors").is_file()
-    assert (out / "best" / "config.json").is_file() and (out / "log.csv").read_text().startswith("step,epoch")
+    assert (out / "best" / "config.json").is_file()
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix" and len(rows) == 1 + 2 + 1
+    assert math.isfinite(float(rows[-1].split(",")[-1]))  # the mixture's SI-SDR on the validation mixes
     assert cli.main(args) == 2  # would overwrite a run: refused
     assert cli.main([*args, "--resume", "--set", "train.epochs=2", "train.steps_per_epoch=2"]) == 0
     assert load_checkpoint(out / "last.pt")["epoch"] == 2
+    model, cfg = load_release(out / "best")
+    assert cfg.data.train_index == str(train_index) and cfg.model.k == 4
 
 
 # --------------------------------------------------------------------------- subprocesses: SIGKILL and DDP
@@ -319,14 +342,26 @@ def finish(proc, timeout=240):
     assert proc.wait(timeout=timeout) == 0, f"runner exited with {proc.returncode}"
 
 
+def train_here_single_threaded(cfg):
+    """Train in this process with one intra-op thread, as the runners do (same kernels, same rounding)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return T.train(cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
-def test_resume_after_sigkill_reaches_the_same_parameters(tmp_path):
+def test_resume_after_sigkill_reaches_the_same_parameters(tmp_path, monkeypatch):
     cfg_full = tiny_cfg(tmp_path / "full", train={"save_every": 2})
     cfg_cut = tiny_cfg(tmp_path / "cut", train={"save_every": 2})
     marker = tmp_path / "stalled"
-    full = start_runner(tmp_path, cfg_full)
     cut = start_runner(tmp_path, cfg_cut, env={"STALL_AT_STEP": "6", "STALL_MARKER": str(marker)})
     try:
+        with monkeypatch.context() as patch:  # the uninterrupted run, here, while the other one starts
+            patch.setattr(T, "build_datasets", standin_datasets)
+            train_here_single_threaded(cfg_full)
         deadline = time.monotonic() + 240
         while not marker.exists() and cut.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -336,20 +371,21 @@ def test_resume_after_sigkill_reaches_the_same_parameters(tmp_path):
         cut.wait()
     state = load_checkpoint(tmp_path / "cut" / "last.pt")  # written at step 4, mid-epoch 2
     assert (state["step"], state["epoch"], state["batch"]) == (4, 1, 1)
-    finish(full)
     finish(start_runner(tmp_path, cfg_cut, "--resume"))
     resumed, uninterrupted = params_of(tmp_path / "cut" / "last.pt"), params_of(tmp_path / "full" / "last.pt")
     assert max_difference(resumed, uninterrupted) <= 1e-6
 
 
 @pytest.mark.slow
-def test_two_processes_with_half_batches_equal_one_process(tmp_path):
+def test_two_processes_with_half_batches_equal_one_process(tmp_path, monkeypatch):
     # SGD, as the paper: Adam divides tiny gradients by their own size, turning rounding into O(lr) steps
     one = tiny_cfg(tmp_path / "one", train={"batch_size": 2, "optimizer": "sgd"})
     two = replace(one, train={"batch_size": 1, "out_dir": str(tmp_path / "two")})
-    procs = [start_runner(tmp_path, one), start_runner(tmp_path, two, torchrun=True)]
-    for proc in procs:
-        finish(proc)
+    two_processes = start_runner(tmp_path, two, torchrun=True)
+    with monkeypatch.context() as patch:  # the single process, here, while the pair runs
+        patch.setattr(T, "build_datasets", standin_datasets)
+        train_here_single_threaded(one)
+    finish(two_processes)
     a, b = params_of(tmp_path / "one" / "last.pt"), params_of(tmp_path / "two" / "last.pt")
     T.seed_everything(one.train.seed)
     initial = SoundOfPixels(one).state_dict()
