@@ -50,6 +50,7 @@ def _write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     """Write through ``write(fileobj)`` into a temp file beside ``path``, fsync, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"  # same folder: same disk
     try:
         with tmp.open("xb") as f:  # a new file, with the usual permissions (umask)
@@ -69,6 +70,20 @@ def _write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     except OSError:
         pass
     return path
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files of ``path`` left by writers that were killed (their process no longer exists)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 :].split(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import logging
 import math
 import os
@@ -56,6 +57,7 @@ from pixelsound.checkpoint import (
     save_checkpoint,
     set_rng_state,
     write_release,
+    write_text_atomic,
 )
 from pixelsound.config import Config, ConfigError, TrainConfig, load_config, replace
 from pixelsound.mixing import (
@@ -301,6 +303,14 @@ def restore_state(
     for section in ("audio", "frames", "model"):
         if getattr(saved, section) != getattr(cfg, section):
             raise CheckpointError(f"{path}: its [{section}] differs from the recipe's; cannot resume")
+    changed = [
+        f"{section}.{key}"
+        for section in ("data", "train")
+        for key, value in getattr(saved, section).__dict__.items()
+        if getattr(getattr(cfg, section), key) != value
+    ]
+    if changed:
+        log.warning("%s: resuming with changed %s (the run may not repeat exactly)", path, ", ".join(changed))
     check_state_dict(model, state["model"], path)
     model.load_state_dict(state["model"])
     try:
@@ -313,17 +323,18 @@ def restore_state(
 
 
 def csv_start(path: Path, resume_step: int | None) -> None:
-    """Start ``log.csv``; on resume keep the rows up to the checkpoint's step (later ones are redone)."""
+    """Start ``log.csv``; on resume keep the rows up to the checkpoint's step (the later ones are redone)."""
     rows = []
     if resume_step is not None and path.exists():
         with path.open(newline="") as f:
-            rows = [
-                r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step
-            ]
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows({k: r.get(k, "") for k in CSV_FIELDS} for r in rows)
+            rows = [r for r in csv.DictReader(f) if (r.get("step") or "").isdigit()]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, CSV_FIELDS)
+    writer.writeheader()
+    writer.writerows(
+        {k: r.get(k, "") for k in CSV_FIELDS} for r in rows if int(r["step"]) <= (resume_step or 0)
+    )
+    write_text_atomic(text.getvalue(), path)
 
 
 def csv_row(path: Path, **row: Any) -> None:
@@ -455,7 +466,21 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
 class _Run:
     """The state of one training run, so the loop below reads top to bottom without long argument lists."""
 
-    def __init__(self, cfg, info, device, out, model, net, optimizer, sampler, gains, p, val_batches, resume):
+    def __init__(
+        self,
+        cfg: Config,
+        info: distrib.DistInfo,
+        device: torch.device,
+        out: Path,
+        model: nn.Module,
+        net: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        sampler: MixtureBatchSampler,
+        gains: torch.Generator,
+        p: Progress,
+        val_batches: list[dict[str, torch.Tensor]],
+        resume: bool,
+    ) -> None:
         self.cfg, self.info, self.device, self.out = cfg, info, device, out
         self.model, self.net, self.optimizer, self.sampler = model, net, optimizer, sampler
         self.gains, self.p, self.val_batches = gains, p, val_batches

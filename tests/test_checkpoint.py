@@ -79,6 +79,9 @@ def test_atomic_save_killed_mid_write_leaves_old_file(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert torch.load(path, weights_only=True) == {"step": 1}  # the target is whole: old content
+    assert len(list(tmp_path.glob(".last.pt.*.tmp"))) == 1  # the killed writer's temp file ...
+    save_atomic({"step": 2}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "writing"]  # ... is cleaned up next time
 
 
 def test_rng_state_round_trip_through_weights_only_file(tmp_path):
