@@ -24,10 +24,8 @@ SPLITS = ("train", "val", "test", "test_style", "duet_test", "silent_test")
 
 
 def tiny(out: Path, clips: int = 12, seed: int = 0, workers: int = 1, **kw) -> BuildConfig:
-    kw = {"duet_fraction": 0.17, "silent_fraction": 0.17, **kw}
-    return BuildConfig(
-        out=out, clips=clips, seed=seed, workers=workers, size=SIZE, fps=FPS, seconds=SECONDS, **kw
-    )
+    kw = {"duet_fraction": 0.17, "silent_fraction": 0.17, "size": SIZE, **kw}
+    return BuildConfig(out=out, clips=clips, seed=seed, workers=workers, fps=FPS, seconds=SECONDS, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +244,16 @@ def test_missing_fluidsynth_or_reserved_soundfont_is_refused(tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, "fluidsynth", None)  # import fails as when libfluidsynth is absent
     with pytest.raises(instruments.SynthError, match="Debian package 'fluidsynth'"):
         instruments.check_soundfont()
+
+
+def test_bad_settings_are_refused(tmp_path, caplog):
+    with pytest.raises(ValueError, match="even size"):
+        tiny(tmp_path, size=65)
+    from pixelsound import cli
+
+    with caplog.at_level(logging.ERROR):
+        assert cli.main(["data", "instruments", "--out", str(tmp_path), "--clips", "0"]) == 1
+    assert "clips >= 1" in caplog.text
 
 
 def test_missing_style_assets_say_what_to_install(tmp_path, monkeypatch):
