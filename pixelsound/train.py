@@ -533,7 +533,14 @@ class _Run:
             train_set.set_epoch(p.epoch)
         loader = make_loader(train_set, self.sampler, cfg, self.device)
         desc = f"epoch {p.epoch + 1}/{t.epochs}"
-        bar = tqdm(loader, desc, self.sampler.num_batches, initial=p.batch, disable=not self.info.is_main)
+        bar = tqdm(
+            loader,
+            desc,
+            self.sampler.num_batches,
+            initial=p.batch,
+            disable=not self.info.is_main,
+            mininterval=1.0,
+        )
         losses: list[float] = []
         skipped = 0
         for batch in bar:
