@@ -286,16 +286,21 @@ def draw_frames(
     masks = np.zeros((n, v, h, w), bool)
     boxes = np.zeros((n, v, 4), np.int64)
     bases = [_prepare(img, p) for img, p in zip(sprites, places, strict=True)]
+    posed: dict[tuple[int, int, float], tuple[Image.Image, int, int, np.ndarray]] = {}
     for t in range(v):
         canvas = Image.fromarray(bg)
         for i, (img, p) in enumerate(zip(bases, places, strict=True)):
-            im, x, y = _clip(*_pose(img, p, float(env[i, t]), float(sign[i, t])), p.region)
+            level = round(float(env[i, t]) * 200)  # poses 1/200 of a pulse apart look the same: reuse them
+            key = (i, level, float(sign[i, t]) if level else 0.0)
+            if key not in posed:
+                im, x, y = _clip(*_pose(img, p, level / 200, key[2]), p.region)
+                posed[key] = (im, x, y, np.asarray(im.getchannel("A")) > 127)
+            im, x, y, alpha = posed[key]
             canvas.paste(im, (x, y), im)
-            alpha = np.asarray(im.getchannel("A")) > 127
             masks[i, t, y : y + im.height, x : x + im.width] = alpha
-            ys, xs = np.nonzero(masks[i, t])
+            ys, xs = np.nonzero(alpha)
             if len(xs):
-                boxes[i, t] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+                boxes[i, t] = (x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1)
         frames[t] = np.asarray(canvas)
     return frames, masks, boxes
 
