@@ -320,8 +320,7 @@ def ciou(heatmap: Tensor | np.ndarray, gt: Tensor | np.ndarray, *, threshold: fl
     Returns:
         ``sum(A * G) / (sum(G) + sum(A * (G == 0)))`` with A the binarized heatmap.
     """
-    gt = torch.as_tensor(np.asarray(gt), dtype=torch.float64)
-    heat = torch.as_tensor(np.asarray(heatmap), dtype=torch.float64)
+    gt, heat = _float64(gt), _float64(heatmap)
     if heat.dim() != 2 or gt.dim() != 2:
         raise ValueError(f"ciou: heatmap and gt must be 2-D, got {tuple(heat.shape)} and {tuple(gt.shape)}")
     heat = F.interpolate(heat[None, None], size=tuple(gt.shape), mode="bilinear", align_corners=False)[0, 0]
@@ -367,8 +366,14 @@ def match_objects(heatmaps: list[Tensor], gts: list[Tensor]) -> list[int | None]
 
 def mask_on_grid(mask: Tensor | np.ndarray, grid: tuple[int, int]) -> Tensor:
     """Share of each grid cell covered by a pixel mask ``(H, W)`` -> ``(h, w)`` in [0, 1]."""
-    m = torch.as_tensor(np.asarray(mask), dtype=torch.float32)
-    return F.adaptive_avg_pool2d(m[None, None], grid)[0, 0]
+    return F.adaptive_avg_pool2d(_float64(mask)[None, None], grid)[0, 0].float()
+
+
+def _float64(x: Tensor | np.ndarray) -> Tensor:
+    """A detached float64 tensor from a tensor or an array."""
+    return (
+        x.detach().double() if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float64)
+    )
 
 
 def duet_scores(result: PixelsResult, gts: list[Tensor], stems: Tensor) -> dict[str, object]:
