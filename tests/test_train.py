@@ -273,6 +273,26 @@ def clip_index(tmp_path, make_clip):
     return tmp_path / "train.jsonl", tmp_path / "val.jsonl"
 
 
+@pytest.mark.xfail(
+    not hasattr(__import__("pixelsound.dataset").dataset.ClipDataset, "draw"),
+    reason="ClipDataset has no draw(i, key) yet: its windows depend on a per-process call counter, so a "
+    "resumed or multi-process run does not read the same windows (requested from the media owner)",
+    strict=True,
+)
+def test_real_clip_windows_follow_the_draw_key(clip_index):
+    from pixelsound.dataset import ClipDataset
+
+    cfg = tiny_cfg("x")
+
+    def window(key, warm_up):
+        data = ClipDataset(clip_index[0], cfg.audio, cfg.frames, train=True, seed=1)
+        for _ in range(warm_up):  # other draws before this one (as in a run that started earlier)
+            MixtureItems(data)[(0, (0, 99))]
+        return MixtureItems(data)[(2, key)]["start"]
+
+    assert window((3, 5), warm_up=0) == window((3, 5), warm_up=2)
+
+
 def test_cli_train_smoke_on_real_clips(tmp_path, clip_index):
     train_index, val_index = clip_index
     data = {**TINY["data"], "train_index": str(train_index), "val_index": str(val_index)}
