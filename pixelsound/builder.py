@@ -80,9 +80,9 @@ class BuildConfig:
 
     def __post_init__(self):
         bad_size = self.size < 32 or self.size % 2 == 1  # h264 (yuv420p) needs even sizes
-        if self.clips < 1 or bad_size or self.fps <= 0 or self.seconds <= 0.5 or self.sample_rate < 8000:
+        if self.clips < 1 or bad_size or self.fps <= 0 or self.seconds <= 0.5 or self.sample_rate < 11025:
             raise ValueError(
-                "need clips >= 1, an even size >= 32, fps > 0, seconds > 0.5, sample_rate >= 8000; got "
+                "need clips >= 1, an even size >= 32, fps > 0, seconds > 0.5, sample_rate >= 11025; got "
                 f"clips={self.clips} size={self.size} fps={self.fps} seconds={self.seconds} "
                 f"sample_rate={self.sample_rate}"
             )
