@@ -67,22 +67,29 @@ class Codec:
         blocks = -(-samples // self.block)
         return blocks * (1 + self.block * self.bits // 8)
 
-    def encode(self, x: np.ndarray) -> bytes:
+    def encode(self, x: np.ndarray, rows_at_once: int = 16) -> bytes:
         """Encode rows of samples; each row takes :meth:`bytes_per` bytes (scales first, then codes).
+
+        Rows are encoded ``rows_at_once`` at a time, so memory stays a few times one batch of rows.
 
         Shapes:
             x ``(N, n)`` float -> ``N * bytes_per(n)`` bytes
         """
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float32)
+        return b"".join(
+            self._encode_rows(x[i : i + rows_at_once]) for i in range(0, x.shape[0], rows_at_once)
+        )
+
+    def _encode_rows(self, x: np.ndarray) -> bytes:
         rows, n = x.shape
         blocks = -(-n // self.block)
         x = np.pad(x, ((0, 0), (0, blocks * self.block - n))).reshape(rows, blocks, self.block)
-        peak = np.abs(x).max(-1)  # (N, blocks)
+        peak = np.abs(x).max(-1).astype(np.float64)  # (N, blocks)
         code = np.ceil(SCALE_STEPS * np.log2(np.maximum(peak, 1e-30)) + 128 - 1e-9)
         code = np.clip(code, 0, 255).astype(np.uint8)
-        y = np.clip(x / self.scale_table()[code][..., None], -1, 1)
-        c = np.sign(y) * np.log1p(self.mu * np.abs(y)) / np.log1p(self.mu)
-        q = np.round((c + 1) / 2 * (2**self.bits - 1)).astype(np.uint8).reshape(rows, -1)
+        y = np.clip(x / self.scale_table()[code][..., None].astype(np.float32), -1, 1)
+        c = np.sign(y) * (np.log1p(self.mu * np.abs(y)) / np.float32(np.log1p(self.mu)))
+        q = np.rint((c + 1) * np.float32((2**self.bits - 1) / 2)).astype(np.uint8).reshape(rows, -1)
         if self.bits == 4:
             q = q[:, 0::2] | (q[:, 1::2] << 4)
         return np.concatenate([code, q], axis=1).tobytes()
@@ -120,10 +127,14 @@ def encode_sounds(sounds: Tensor, sample_rate: int, rate: int, codec: Codec) -> 
     """
     import torchaudio.functional as AF
 
-    x = sounds.float()
-    if rate != sample_rate:
-        x = AF.resample(x, sample_rate, rate)
-    return base64.b64encode(codec.encode(x.numpy())).decode("ascii"), int(x.shape[-1])
+    parts, samples = [], 0
+    for first in range(0, sounds.shape[0], 16):  # 16 sounds at a time bounds the memory
+        x = sounds[first : first + 16].float()
+        if rate != sample_rate:
+            x = AF.resample(x, sample_rate, rate)
+        parts.append(codec.encode(x.numpy()))
+        samples = int(x.shape[-1])
+    return base64.b64encode(b"".join(parts)).decode("ascii"), samples
 
 
 def _template() -> str:
