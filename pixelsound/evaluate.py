@@ -231,10 +231,11 @@ def mix_figure(
         "estimate": model.spectrogram(estimates["model"])[1],
     }
     top = float(mags["mixture"].max())
-    rows = [(name, [plots.spectrogram_image(m, ref=top) for m in mag]) for name, mag in mags.items()]
+    zoom = max(1, 160 // mags["mixture"].shape[-2])  # small grids drawn 2x or more
+    rows = [(k, [plots.spectrogram_image(m, ref=top, scale=zoom) for m in mag]) for k, mag in mags.items()]
     rows[0] = ("mixture", rows[0][1] + [None] * (n - 1))
-    rows.append(("model mask", [plots.mask_image(m) for m in masks["model"]]))
-    rows.append(("ideal binary mask", [plots.mask_image(m) for m in masks["ibm"]]))
+    rows.append(("model mask", [plots.mask_image(m, scale=zoom) for m in masks["model"]]))
+    rows.append(("ideal binary mask", [plots.mask_image(m, scale=zoom) for m in masks["ibm"]]))
     return plots.grid_figure(rows, col_titles=labels, title=title)
 
 
@@ -268,8 +269,8 @@ def _mix_record(dataset: Any, n: int, group: np.ndarray) -> dict[str, Any]:
 
 def _evaluate_mix(
     model: torch.nn.Module, items: _Items, record: dict[str, Any], hard: bool
-) -> tuple[dict[str, Any] | None, tuple | None]:
-    """Score one mix; returns (record with scores, or None if skipped, what a figure needs)."""
+) -> tuple[dict[str, Any], tuple | None]:
+    """Score one mix: (record with ``scores``, what a figure needs), or (record with ``reason``, None)."""
     got = [items[i] for i in record["items"]]
     replaced = [i for i, item in zip(record["items"], got, strict=True) if int(item["index"]) != i]
     if replaced:
@@ -349,7 +350,7 @@ def _run_mixes(
         if fig_dir is not None and drawn.get(n, 0) < figures:
             sdrs = result["scores"]["model"]["sdr"]
             labels = [
-                f"{c or 'source ' + str(k + 1)}: SDR {s:.1f} dB"
+                f"{c or 'source ' + str(k + 1)}\nSDR {s:.1f} dB"
                 for k, (c, s) in enumerate(zip(result["categories"] or [None] * n, sdrs, strict=True))
             ]
             title = f"{n}-mix {drawn.get(n, 0)}: items {record['items']}"

@@ -103,7 +103,7 @@ def grid_figure(
 
     Args:
         rows: ``(label, pictures)`` per row; cells are sized by the largest picture.
-        col_titles: text above each column.
+        col_titles: text above each column ("\\n" starts another line; lines too wide are shortened).
         title: text above everything.
         pad: pixels between cells.
         font_size: label size (Pillow's built-in font).
@@ -116,18 +116,18 @@ def grid_figure(
     cell_w = max((p.width for p in pictures), default=1)
     cell_h = max((p.height for p in pictures), default=1)
     n_cols = max((len(row) for _, row in rows), default=1)
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    label_w = max((measure.textlength(label, font=font) for label, _ in rows), default=0)
-    left = int(label_w) + 2 * pad
-    line = font_size + pad
-    top = (line if title else 0) + (line if col_titles else 0) + pad
-    width = left + n_cols * (cell_w + pad)
-    figure = Image.new("RGB", (width, top + len(rows) * (cell_h + pad)), "white")
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = max((draw.textlength(label, font=font) for label, _ in rows), default=0)
+    left, line = int(label_w) + 2 * pad, font_size + pad // 2
+    heads = [_fit(text, cell_w, font, draw).split("\n") for text in col_titles]
+    top = (line + pad if title else 0) + max((len(h) for h in heads), default=0) * line + pad
+    figure = Image.new("RGB", (left + n_cols * (cell_w + pad), top + len(rows) * (cell_h + pad)), "white")
     draw = ImageDraw.Draw(figure)
     if title:
         draw.text((pad, pad // 2), title, fill="black", font=font)
-    for c, text in enumerate(col_titles):
-        draw.text((left + c * (cell_w + pad), top - line), text, fill="black", font=font)
+    for c, head in enumerate(heads):
+        for k, text in enumerate(head):
+            draw.text((left + c * (cell_w + pad), top - pad - (len(head) - k) * line), text, "black", font)
     for r, (label, row) in enumerate(rows):
         y = top + r * (cell_h + pad)
         draw.text((pad, y + (cell_h - font_size) // 2), label, fill="black", font=font)
@@ -135,6 +135,16 @@ def grid_figure(
             if picture is not None:
                 figure.paste(picture, (left + c * (cell_w + pad), y))
     return figure
+
+
+def _fit(text: str, width: int, font: ImageFont.ImageFont, draw: ImageDraw.ImageDraw) -> str:
+    """Each line of text shortened (with an ellipsis) to fit in width pixels."""
+    lines = []
+    for line in text.split("\n"):
+        while len(line) > 1 and draw.textlength(line, font=font) > width:
+            line = line[:-2] + "…"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def overlay_heatmap(
