@@ -162,3 +162,18 @@ def test_cli_evaluates_a_release(index_path, tmp_path, capsys, caplog) -> None:
     assert (release / "eval" / "figures" / "mix2_000.png").is_file()
     code = cli_main(["evaluate", str(release), index_path, "--split", "valid", "--out", str(tmp_path / "x")])
     assert code == 2 and "no clip has split 'valid'" in caplog.text
+
+
+def test_plots_colormap_and_overlay() -> None:
+    from pixelsound import plots
+
+    ramp = plots.colormap(np.linspace(0, 1, 9), "magma").astype(float)  # (9, 3)
+    lightness = ramp @ [0.2126, 0.7152, 0.0722]
+    assert np.all(np.diff(lightness) > 0)  # perceptually ordered: darker to lighter
+    frame = torch.full((3, 20, 30), 100, dtype=torch.uint8)
+    heat = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(plots.overlay_heatmap(frame, heat, alpha=0.0), np.full((20, 30, 3), 100))
+    full = plots.overlay_heatmap(frame, heat, alpha=1.0, cmap="gray")
+    assert full.shape == (20, 30, 3) and full[0, 0, 0] < 30 and full[0, -1, 0] > 225  # resized to the frame
+    with pytest.raises(ValueError, match="colormap"):
+        plots.colormap(np.zeros(3), "jet")
