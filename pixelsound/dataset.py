@@ -126,7 +126,17 @@ class ClipDataset(torch.utils.data.Dataset):
         self.epoch = epoch
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        rng = self._rng(i)
+        return self._get(i, self._rng(i))
+
+    def draw(self, i: int, key: tuple[int, ...]) -> dict[str, Any]:
+        """Item i with its random window drawn from ``key`` alone (the training sampler's (epoch, position)).
+
+        Unlike ``dataset[i]`` this does not depend on which process or worker reads the item, nor on what it
+        read before, so resumed and distributed runs read the same windows.
+        """
+        return self._get(i, np.random.default_rng([self.seed, *key, i]))
+
+    def _get(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
         first_error = None
         for j in self._candidates(i, rng):
             try:

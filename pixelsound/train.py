@@ -407,7 +407,8 @@ def train_step(
     gains = gains[batch["group"]].to(device)  # (B, N) of the groups kept
     sources = batch["sources"].to(device, non_blocking=True) * gains[..., None]  # (B, N, L)
     frames = batch["frames"].to(device, non_blocking=True)  # (B, N, V, 3, H, W) uint8
-    loss, stats = mix_and_separate_loss(net, sources, frames)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.bf16):
+        loss, stats = mix_and_separate_loss(net, sources, frames)
     if not distrib.all_true(bool(torch.isfinite(loss))):
         log.warning("loss is not finite on some process; skipping this batch")
         return None

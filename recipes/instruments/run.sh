@@ -7,6 +7,7 @@
 # 3 evaluate  2- and 3-mixes on the test split and on the held-out drawing style -> runs/instruments/eval-*
 # 4 release   copy the best weights and two test clips into pixelsound/assets (the README's main job)
 set -euo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # idle OpenMP threads sleep instead of spinning
 cd "$(dirname "$(readlink -f "$0")")/../.."
 DATA=${DATA:-data/instruments}
 RUN=${RUN:-runs/instruments}

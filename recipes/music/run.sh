@@ -6,6 +6,7 @@
 # 2 train     the paper's preset (GPU; scale out with torchrun: NPROC=8 bash recipes/music/run.sh 2)
 # 3 evaluate  2- and 3-mixes on the test split against mixture and oracle masks
 set -euo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # idle OpenMP threads sleep instead of spinning
 cd "$(dirname "$(readlink -f "$0")")/../.."
 DATA=${DATA:-data/music}
 RUN=${RUN:-runs/music}
