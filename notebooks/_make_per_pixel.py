@@ -50,7 +50,7 @@ One clip from the instruments builder: a duet with clean stems and a mask per in
     (
         "code",
         """size, seconds = (64, 2.0) if TINY else (224, 6.0)
-build = builder.BuildConfig(out=WORK / "duet_data", clips=1, size=size, seconds=seconds, sample_rate=8000)
+build = builder.BuildConfig(out=WORK / "duet_data", clips=1, size=size, seconds=seconds, sample_rate=11025)
 plan = builder.ClipPlan(0, "duet", False, "duet_test", TRAIN_STYLES[0], ("violin", "drum"))
 record = builder.make_clip(plan, build)
 video = record["path"]
