@@ -189,6 +189,7 @@ def build_page(
     wavs: list[str] | None = None,
     title: str | None = None,
     width: int = 640,
+    poster: str = "",
 ) -> str:
     """The listening page as HTML text.
 
@@ -200,6 +201,8 @@ def build_page(
         wavs: per object, a file name to link.
         title: page title (default: the video's name).
         width: displayed video width in CSS pixels.
+        poster: picture shown before the video plays (an address or a ``data:`` URI); also what a page without
+            a video shows.
     """
     codec = codec or Codec()
     data = page_data(result, codec=codec, rate=page_rate(result.sample_rate, rate), wavs=wavs)
@@ -210,8 +213,10 @@ def build_page(
     for key, value in (
         ("TITLE", html.escape(title or f"The sound of every pixel: {Path(result.source).name}")),
         ("WIDTH", str(int(width))),
+        ("ASPECT", f"{result.size[1]} / {result.size[0]}"),
+        ("POSTER", html.escape(poster, quote=True)),
         ("NOTE", html.escape(note)),
-        ("VIDEO_SRC", html.escape(video_src, quote=True)),
+        ("VIDEO_SRC", f'src="{html.escape(video_src, quote=True)}"' if video_src else ""),
     ):
         page = page.replace("{{" + key + "}}", value)
     return page.replace("{{DATA}}", text)
@@ -222,6 +227,7 @@ def write_page(
     path: str | Path,
     *,
     video: str | Path | None,
+    poster: str | Path | None = None,
     inline_limit: int = INLINE_VIDEO_BYTES,
     **kwargs,
 ) -> dict[str, object]:
@@ -231,6 +237,7 @@ def write_page(
         result: per-pixel separation with every cell's sound.
         path: the page file.
         video: the overlay video (best in the same folder as the page), or None.
+        poster: a PNG shown before the video plays (inlined), e.g. the overall heatmap.
         inline_limit: bigger videos are referenced by their name relative to the page.
         **kwargs: passed to :func:`build_page`.
 
@@ -248,6 +255,10 @@ def write_page(
             )
         else:
             src = Path(os.path.relpath(video.resolve(), path.parent.resolve())).as_posix()
+    if poster is not None:
+        kwargs["poster"] = "data:image/png;base64," + base64.b64encode(Path(poster).read_bytes()).decode(
+            "ascii"
+        )
     h, w = result.size
     kwargs.setdefault("width", round(min(640, 540 * w / max(h, 1))))
     text = build_page(result, src, **kwargs)

@@ -295,7 +295,7 @@ def region_masks(
         visual ``(K, h, w)``, audio ``(K, F, T)``, regions ``(R, h, w)`` -> ``(R, F, T)``
     """
     k, h, w = visual.shape
-    weights = regions.reshape(len(regions), h * w).to(audio.dtype)  # (R, h*w)
+    weights = regions.reshape(len(regions), h * w).to(audio)  # (R, h*w), on the nets' device
     used = weights.abs().sum(0).nonzero().flatten()
     total = audio.new_zeros(len(regions), *audio.shape[1:])
     for first in range(0, used.numel(), batch):
@@ -834,8 +834,9 @@ def write_outputs(
     files["overlay"] = overlay.name if overlay else None
     if page and result.cells is not None:
         codec = listening.Codec(bits=page_bits)
+        poster = files["heatmaps"]["overall"]
         info = listening.write_page(
-            result, out / "index.html", video=overlay, wavs=wavs, rate=page_rate, codec=codec
+            result, out / "index.html", video=overlay, poster=poster, wavs=wavs, rate=page_rate, codec=codec
         )
         files["page"] = {"file": "index.html", "bytes": info["bytes"], "video_inlined": info["video_inlined"]}
     facts = summary(result) | {"files": files}

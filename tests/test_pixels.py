@@ -112,6 +112,11 @@ def test_all_cells_einsum_equals_per_cell_loop():
     h, w = result.grid
     assert everything.shape == (h, w, result.length)
     masks = pixels.cell_masks(model, chunk.visual, chunk.audio)
+    video = duet_video(0.5)
+    frames = video.frames[pixels._frame_times(0, result.length, SR, 2).mul(video.fps).long()]
+    with torch.no_grad():  # the model's own per-pixel masks, from the same frames and mixture
+        own = model.pixel_masks(result.mixture[None], frames[None])[0]
+    assert torch.allclose(masks, own, atol=1e-5)
     for row in range(h):
         for col in range(w):
             vector = chunk.visual[:, row, col]  # (K,) as one "source" clip vector
