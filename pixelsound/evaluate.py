@@ -459,6 +459,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hard", action="store_true", help="threshold the model's masks at 0.5")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
     parser.add_argument("--cache-dir", help="decoded-clip cache folder")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine; default: torch's)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -466,6 +469,8 @@ def run(args: argparse.Namespace) -> int:
     from pixelsound.dataset import DatasetError
     from pixelsound.index import IndexFileError
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model_path = Path(args.model)
     out = Path(args.out) if args.out else (model_path if model_path.is_dir() else model_path.parent) / "eval"
     try:

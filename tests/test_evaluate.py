@@ -154,7 +154,21 @@ def test_silent_clips_are_skipped_and_reported() -> None:
 
 def test_cli_evaluates_a_release(index_path, tmp_path, capsys, caplog) -> None:
     release = write_release(tmp_path / "release", tiny_model(), tiny_config())
-    code = cli_main(["evaluate", str(release), index_path, "--mixes", "2", "--count", "2", "--figures", "1"])
+    code = cli_main(
+        [
+            "evaluate",
+            str(release),
+            index_path,
+            "--mixes",
+            "2",
+            "--count",
+            "2",
+            "--figures",
+            "1",
+            "--threads",
+            "1",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| model |" in printed and "ideal ratio mask, linear STFT" in printed
