@@ -3,13 +3,13 @@
 :func:`train` builds the pieces (model, optimizer, solo-clip data, fixed validation mixtures), restores
 ``last.pt`` when resuming, then loops: groups of N clips from different videos (:mod:`pixelsound.mixing`)
 -> random gain per source -> :func:`pixelsound.losses.mix_and_separate_loss` -> optimizer step. After each
-epoch it measures the validation SI-SDR, writes ``last.pt`` and, when the SDR improved, the ``best/`` release.
+epoch it measures the validation SDR, writes ``last.pt`` and, when the SDR improved, the ``best/`` release.
 
 Files in ``train.out_dir``:
 
     last.pt     training state (:func:`pixelsound.checkpoint.load_checkpoint`): every epoch, every
                 ``train.save_every`` steps and on stop (end, ``train.max_minutes``, SIGTERM, Ctrl-C)
-    best/       released model (``model.safetensors`` + ``config.json``) with the best validation SI-SDR
+    best/       released model (``model.safetensors`` + ``config.json``) with the best validation SDR
                 (without a validation index: the latest epoch)
     log.csv     step, epoch, minutes, loss, lr, val_sdr, val_sdr_mix (the mixture itself, the lower bound)
     tb/         TensorBoard events, when tensorboard is installed
@@ -93,8 +93,8 @@ class TrainResult:
         epoch: epochs completed.
         minutes: training time in total (resumed runs included).
         stopped: ``"done"`` (all epochs), ``"time"`` (``max_minutes``) or ``"signal"`` (SIGTERM / Ctrl-C).
-        val_sdr: the last validation SI-SDR in dB (NaN if none was measured).
-        best_sdr: the best validation SI-SDR in dB (-inf if none).
+        val_sdr: the last validation SDR in dB (NaN if none was measured).
+        best_sdr: the best validation SDR in dB (-inf if none).
         checkpoint: ``last.pt``.
         release: the ``best/`` release folder, or None when none was written.
     """
@@ -254,8 +254,8 @@ def validation_batches(val_set: Dataset, cfg: Config) -> list[dict[str, torch.Te
 def validate(
     model: nn.Module, batches: list[dict[str, torch.Tensor]], device: torch.device
 ) -> tuple[float, float]:
-    """Mean SI-SDR (dB) of the separated sources, and of the mixture itself, against the true sources."""
-    from pixelsound.metrics import si_sdr
+    """Mean SDR (dB, BSS-eval) of the separated sources and of the mixture itself, vs the true sources."""
+    from pixelsound.metrics import sdr
 
     was_training = model.training
     model.eval()
@@ -264,8 +264,8 @@ def validate(
         sources = batch["sources"].to(device)  # (B, N, L)
         mix = sources.sum(1)  # (B, L)
         estimates = model.separate(mix, batch["frames"].to(device))  # (B, N, L)
-        separated.append(si_sdr(sources, estimates).flatten().cpu())
-        mixture.append(si_sdr(sources, mix[:, None].expand_as(sources)).flatten().cpu())
+        separated.append(sdr(sources, estimates).flatten().cpu())
+        mixture.append(sdr(sources, mix[:, None].expand_as(sources)).flatten().cpu())
     model.train(was_training)
     if not batches:
         return math.nan, math.nan
@@ -611,10 +611,10 @@ class _Run:
             row["lr"] = self.optimizer.param_groups[-1]["lr"]
             csv_row(self.csv, **row, val_sdr=sdr, val_sdr_mix=sdr_mix)
             if self.writer is not None and not math.isnan(sdr):
-                self.writer.add_scalar("val/si_sdr", sdr, p.step)
-                self.writer.add_scalar("val/si_sdr_mixture", sdr_mix, p.step)
+                self.writer.add_scalar("val/sdr", sdr, p.step)
+                self.writer.add_scalar("val/sdr_mixture", sdr_mix, p.step)
             log.info(
-                "epoch %.2f step %d: val SI-SDR %.2f dB (mixture %.2f dB)", p.epoch, p.step, sdr, sdr_mix
+                "epoch %.2f step %d: val SDR %.2f dB (mixture %.2f dB)", p.epoch, p.step, sdr, sdr_mix
             )
             if math.isnan(sdr) or sdr > p.best_sdr:
                 p.best_sdr = sdr if not math.isnan(sdr) else p.best_sdr
@@ -660,7 +660,7 @@ def run(args: argparse.Namespace) -> int:
         distrib.close()
     r = result
     log.info(
-        "%s after %d steps, %d epochs, %.1f min: best val SI-SDR %.2f dB; checkpoint %s, release %s",
+        "%s after %d steps, %d epochs, %.1f min: best val SDR %.2f dB; checkpoint %s, release %s",
         *(r.stopped, r.step, r.epoch, r.minutes, r.best_sdr, r.checkpoint, r.release),
     )
     return 0 if result.stopped != "signal" else 130
