@@ -620,6 +620,54 @@ def _motion_size(height: int, width: int, side: int) -> tuple[int, int]:
     return max(8, round(height * scale)), max(8, round(width * scale))
 
 
+@dataclass
+class Video:
+    """A video file read for scoring.
+
+    Attributes:
+        path: the file.
+        frames: uint8 ``(V, 3, H_m, W_m)`` at ``fps``, downscaled for motion.
+        fps: constant sampling rate of ``frames``.
+        t0: time of frame 0.
+        size: ``(H, W)`` of the video.
+        has_audio: whether it has a soundtrack.
+        frames_at: frames at any times, at the model's size (read from the file).
+    """
+
+    path: Path
+    frames: Tensor
+    fps: float
+    t0: float
+    size: tuple[int, int]
+    has_audio: bool
+    frames_at: FramesAt
+
+
+def load_video(video: str | Path, options: ScoreOptions = ScoreOptions()) -> Video:
+    """Read a video's frames for motion, sampled at a constant rate of at most ``options.max_fps``.
+
+    Raises:
+        MediaError: unreadable file, no video stream, or fewer than 3 frames.
+    """
+    from pixelsound.io import MediaError, probe, read_frames
+
+    info = probe(video)
+    if not info.has_video:
+        raise MediaError(video, "no video stream to score")
+    fps = min(info.fps, options.max_fps)
+    size = _motion_size(info.height, info.width, options.motion_size)
+    frames, used = read_frames(video, fps=fps, size=size)
+    if len(frames) < 3:
+        raise MediaError(video, f"too short to score ({len(frames)} frames)")
+    end = max(0.0, info.duration - 1e-3)
+
+    def frames_at(times: np.ndarray, side: int) -> Tensor:
+        return read_frames(video, times=np.clip(times, 0.0, end), size=side)[0]
+
+    t0 = float(used[0])
+    return Video(Path(video), frames, fps, t0, (info.height, info.width), info.has_audio, frames_at)
+
+
 def score(
     video: str | Path,
     audios: Sequence[str | Path] | None = None,
@@ -644,27 +692,15 @@ def score(
     Raises:
         MediaError: the video or a candidate cannot be read (the message names the file and why).
     """
-    from pixelsound.io import MediaError, probe, read_audio, read_frames
+    from pixelsound.io import read_audio
 
-    info = probe(video)
-    if not info.has_video:
-        raise MediaError(video, "no video stream to score")
-    fps = min(info.fps, options.max_fps)
-    size = _motion_size(info.height, info.width, options.motion_size)
-    frames, used = read_frames(video, fps=fps if info.fps > options.max_fps else None, size=size)
-    if len(frames) < 3:
-        raise MediaError(video, f"too short to score ({len(frames)} frames)")
+    clip = load_video(video, options)
     sr = options.sample_rate
-    tracks = [(OWN, read_audio(video, sr)[0])] if own and info.has_audio else []
+    tracks = [(OWN, read_audio(video, sr)[0])] if own and clip.has_audio else []
     tracks += [(Path(a).name, read_audio(a, sr)[0]) for a in audios or ()]
-    end = max(0.0, info.duration - 1e-3)
-
-    def frames_at(times: np.ndarray, side: int) -> Tensor:
-        return read_frames(video, times=np.clip(times, 0.0, end), size=side)[0]
-
     return score_frames(
-        frames, fps, tracks, sr, model=model, frames_at=frames_at, video_size=(info.height, info.width),
-        t0=float(used[0]), name=str(video), options=options,
+        clip.frames, clip.fps, tracks, sr, model=model, frames_at=clip.frames_at, video_size=clip.size,
+        t0=clip.t0, name=str(video), options=options,
     )  # fmt: skip
 
 
