@@ -129,6 +129,7 @@ SUBSCORES = {
     "sync F1": lambda c: c.sync.f1,
     "rhythm": lambda c: c.rhythm,
     "attribution": lambda c: c.attribution,
+    "correspondence": lambda c: c.correspondence,
 }
 
 
@@ -267,7 +268,8 @@ def main() -> None:
     clips = load_clips(args.data, tuple(args.splits))
     if len(clips) < args.others + 1:
         raise SystemExit(f"{args.data}: only {len(clips)} held-out clips in {args.splits}; build more")
-    net, described = score._resolve_model(args.model)
+    net = score.load_model(args.model)
+    described = net.name if net else None
     sr = score.ScoreOptions().sample_rate
     tracks = {c.soundtrack: io.read_audio(c.soundtrack, sr)[0] for c in clips}
     rng = np.random.default_rng(args.shift_seed)

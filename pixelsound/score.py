@@ -5,20 +5,21 @@
 For a clip (its frames) and any number of soundtracks (its own and/or candidate files):
 
 * **sounding map** ``(h, w)`` in [0, 1]: how likely each region is to make sound -- where things move
-  (:mod:`pixelsound.motion`) and, with a model, where the frame net's per-pixel features are active; its
-  connected high regions are the **sounding objects**, each with a box and its own motion events;
+  (:mod:`pixelsound.motion`) and, with a model, where the frame net's per-pixel features are active;
+* **sounding objects**: active regions whose parts move together (two instruments side by side stay apart),
+  each with a box, its own motion events and, when the release stores category prototypes, a category;
 * per soundtrack, sub-scores in [0, 1] and the offset:
     - ``attribution`` (needs a model): share of the audio's spectrogram energy the separator's mask gives to
       this clip's visual features -- does the audio *sound like* what is visible;
     - ``rhythm``: peak normalised cross-correlation, over lags of +-``max_lag_s``, between the audio's onset
       envelope binned per video frame and the motion curve -- does it *move like* what is visible, in any
       alignment;
+    - ``correspondence``: the mean of rhythm and attribution (rhythm alone without a model);
     - ``sync`` (F1, with precision and recall): audio onsets against motion events matched one-to-one
       within ``tolerance_ms`` at zero lag (an improved AV-Align: Hungarian matching, sub-frame event times);
     - ``offset_ms``: the lag of that cross-correlation's peak, refined by parabolic interpolation (positive:
-      the audio comes late);
-    - ``score``: the mean of the available sub-scores among attribution, rhythm and sync; candidates are
-      ranked by it, best first.
+      the audio comes late), and ``aligned_f1``, the sync F1 once the audio is moved back by it;
+    - ``score``: the mean of correspondence and sync F1; candidates are ranked by it, best first.
 
 Python API, mirroring the verb::
 
@@ -107,7 +108,9 @@ class SoundingObject:
         area: share of the frame it covers.
         score: mean sounding-map level inside it, in [0, 1].
         mask: boolean cells of the sounding map, ``(h, w)``.
-        events: motion events inside the box.
+        events: motion events inside its cells.
+        category: nearest category prototype of the model's release (None without prototypes).
+        category_score: cosine similarity to that prototype.
     """
 
     box: tuple[int, int, int, int]
@@ -115,9 +118,12 @@ class SoundingObject:
     score: float
     mask: np.ndarray
     events: Events
+    category: str | None = None
+    category_score: float | None = None
 
     def to_dict(self) -> dict:
         return {"box": list(self.box), "area": round(self.area, 4), "score": round(self.score, 4),
+                "category": self.category, "category_score": _round(self.category_score),
                 "events": self.events.to_dict()}  # fmt: skip
 
 
@@ -132,7 +138,9 @@ class AudioScore:
 
     Attributes:
         name: the candidate's file name, or ``OWN`` for the clip's own soundtrack.
-        score: mean of the available sub-scores (attribution, rhythm, sync F1), in [0, 1].
+        score: mean of correspondence and sync F1, in [0, 1]; candidates are ranked by it.
+        correspondence: does this audio belong to what is visible, whatever its alignment: the mean of
+            rhythm and (with a model) attribution.
         sync: one-to-one matching of audio onsets (estimated) against motion events (reference) at lag 0.
         rhythm: peak correlation of onset envelope and motion curve over the lag sweep, clipped to [0, 1].
         offset_ms: lag of that peak (positive: audio late); NaN when either curve is flat.
@@ -143,6 +151,7 @@ class AudioScore:
 
     name: str
     score: float
+    correspondence: float
     sync: Match
     rhythm: float
     offset_ms: float
@@ -153,7 +162,8 @@ class AudioScore:
     def row(self) -> dict:
         """Flat sub-scores for tables and CSV."""
         return {
-            "candidate": self.name, "score": _round(self.score), "attribution": _round(self.attribution),
+            "candidate": self.name, "score": _round(self.score),
+            "correspondence": _round(self.correspondence), "attribution": _round(self.attribution),
             "rhythm": _round(self.rhythm), "sync_f1": _round(self.sync.f1),
             "sync_precision": _round(self.sync.precision), "sync_recall": _round(self.sync.recall),
             "offset_ms": _round(self.offset_ms, 1), "aligned_f1": _round(self.aligned_f1),
@@ -315,23 +325,39 @@ def shift_events(events: Events, seconds: float) -> Events:
 # ------------------------------------------------------------------------------------------ the model
 
 
-def _resolve_model(model) -> tuple[object | None, str | None]:
-    """``(SoundOfPixels or None, description)`` from a path, ``"default"``, ``None`` or a loaded model."""
+@dataclass
+class LoadedModel:
+    """A model ready for scoring: the net, its name, and its release's category prototypes (or None)."""
+
+    net: object
+    name: str
+    prototypes: dict[str, Tensor] | None = None
+
+
+def load_model(model) -> LoadedModel | None:
+    """A :class:`LoadedModel` from a release path, ``"default"``, a SoundOfPixels, or None / ``"none"``.
+
+    ``"default"`` is the bundled release; when it is absent this warns and returns None (motion and onsets
+    only). A path that does not hold a release raises ``CheckpointError`` naming it.
+    """
     from pixelsound.model import SoundOfPixels
 
-    if model is None or model == "none":
-        return None, None
+    if model is None or isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, str) and model == "none":
+        return None
     if isinstance(model, SoundOfPixels):
-        return model.eval(), "given model"
+        return LoadedModel(model.eval(), "given model")
     if model == "default":
         if not (DEFAULT_MODEL / "config.json").is_file():
             log.warning("no bundled model at %s: scoring with motion and onsets only", DEFAULT_MODEL)
-            return None, None
+            return None
         model = DEFAULT_MODEL
     from pixelsound.checkpoint import load_release
+    from pixelsound.objects import release_prototypes
 
-    loaded, _ = load_release(model)
-    return loaded.eval(), str(model)
+    net, _ = load_release(model)
+    return LoadedModel(net.eval(), str(model), release_prototypes(model))
 
 
 def _model_windows(duration: float, window_s: float, count: int) -> np.ndarray:
@@ -342,11 +368,29 @@ def _model_windows(duration: float, window_s: float, count: int) -> np.ndarray:
     return np.linspace(0.0, duration - window_s, n)
 
 
+@dataclass
+class ModelView:
+    """What the model says about a clip.
+
+    Attributes:
+        features: per-pixel visual features averaged over windows, ``(K, h, w)``.
+        activity: ``sum_k |alpha_k| v_k`` min-max normalised, ``(h, w)`` in [0, 1].
+        attributions: per soundtrack, ``sum(mask * |X|) / sum(|X|)`` over the windows.
+    """
+
+    features: Tensor
+    activity: np.ndarray
+    attributions: list[float]
+
+
 @torch.inference_mode()
-def model_scores(
+def model_view(
     net, frames_at: FramesAt, duration: float, waves: list[Tensor], sample_rate: int, windows: int = 4
-) -> tuple[np.ndarray, list[float]]:
+) -> ModelView:
     """Per-pixel visual activity and each soundtrack's attributed energy share.
+
+    The clip is cut into at most ``windows`` model windows; in each, the frame net sees
+    ``cfg.frames.num_frames`` frames and the audio net every soundtrack's window (as one batch).
 
     Args:
         net: a SoundOfPixels in eval mode.
@@ -357,8 +401,7 @@ def model_scores(
         windows: most windows analysed.
 
     Returns:
-        ``(activity (h, w) in [0, 1], attributions)``: activity is ``sum_k |alpha_k| v_k`` min-max normalised;
-        attribution ``sum(mask * |X|) / sum(|X|)`` over windows (energy-weighted).
+        :class:`ModelView`.
     """
     import torchaudio.functional as taf
 
@@ -366,23 +409,24 @@ def model_scores(
     sr, length, v = cfg.audio.sample_rate, cfg.audio.length, cfg.frames.num_frames
     window_s = length / sr
     waves = [taf.resample(w.float(), sample_rate, sr) if sample_rate != sr else w.float() for w in waves]
-    activity, kept, totals = 0.0, [0.0] * len(waves), [0.0] * len(waves)
-    for start in _model_windows(duration, window_s, windows):
+    features, kept, total = 0.0, torch.zeros(len(waves)), torch.zeros(len(waves))
+    starts = _model_windows(duration, window_s, windows)
+    for start in starts:
         times = start + (np.arange(v) + 0.5) * min(window_s, duration) / v
-        frames = frames_at(times, cfg.frames.size)[None]  # (1, V, 3, S, S)
-        pixels = net.pixel_features(frames)  # (1, K, h, w)
-        activity = activity + torch.einsum("k,kyx->yx", net.scale.abs(), pixels[0])
-        visual = pool_clip(pixels)[:, None]  # (1, 1, K): the clip vector
-        for i, wave in enumerate(waves):
-            piece = _window(wave, int(round(start * sr)), length)  # (1, L)
-            _, mag = net.spectrogram(piece)  # (1, F, T)
-            mask = torch.sigmoid(net.synthesize(visual, net.encode_audio(mag)))[:, 0]  # (1, F, T)
-            kept[i] += float((mask * mag).sum())
-            totals[i] += float(mag.sum())
-    activity = activity.numpy() if isinstance(activity, Tensor) else np.zeros((1, 1))
+        pixels = net.pixel_features(frames_at(times, cfg.frames.size)[None])  # (1, K, h, w)
+        features = features + pixels[0] / len(starts)
+        if waves:
+            pieces = torch.cat([_window(w, int(round(start * sr)), length) for w in waves])  # (B, L)
+            _, mag = net.spectrogram(pieces)  # (B, F, T)
+            visual = pool_clip(pixels)[:, None].expand(len(waves), 1, -1)  # (B, 1, K): the clip vector
+            mask = torch.sigmoid(net.synthesize(visual, net.encode_audio(mag)))[:, 0]  # (B, F, T)
+            kept += (mask * mag).sum((1, 2))
+            total += mag.sum((1, 2))
+    activity = torch.einsum("k,kyx->yx", net.scale.abs(), features).numpy()  # (h, w)
     span = activity.max() - activity.min()
     activity = (activity - activity.min()) / span if span > 1e-12 else np.zeros_like(activity)
-    return activity, [k / t if t > 1e-9 else 0.0 for k, t in zip(kept, totals, strict=True)]
+    shares = torch.where(total > 1e-9, kept / total.clamp_min(1e-9), torch.zeros_like(total))
+    return ModelView(features, activity, [float(x) for x in shares])
 
 
 def _window(wave: Tensor, start: int, length: int) -> Tensor:
@@ -538,8 +582,9 @@ def score_audio(
     if not math.isnan(offset_ms):
         aligned = onsets.f_measure(events.times, found.times - offset_ms / 1000.0, tolerance).f1
     rhythm = float(np.clip(peak, 0.0, 1.0))
-    parts = [rhythm, sync.f1] + ([attribution] if attribution is not None else [])
-    return AudioScore(name, float(np.mean(parts)), sync, rhythm, offset_ms, attribution, aligned, found)
+    match = rhythm if attribution is None else 0.5 * (rhythm + attribution)
+    total = 0.5 * (match + sync.f1)
+    return AudioScore(name, total, match, sync, rhythm, offset_ms, attribution, aligned, found)
 
 
 def _grid_for(height: int, width: int, cells: int) -> tuple[int, int]:
@@ -579,7 +624,8 @@ def score_frames(
         fps: frame rate.
         audios: ``(name, waveform (L,) or (C, L))`` pairs; sample 0 is the video's time 0.
         sample_rate: rate of the waveforms (default ``options.sample_rate``).
-        model: a loaded SoundOfPixels, a release path, ``"default"`` (the bundled release) or None.
+        model: a release path, ``"default"`` (the bundled release), a SoundOfPixels, a
+            :class:`LoadedModel`, or None (motion and onsets only); see :func:`load_model`.
         frames_at: frames at given times for the model (default: picked from ``frames`` and resized).
         video_size: ``(H, W)`` of the original video, for object boxes (default: the frames' size).
         t0: time of frame 0.
@@ -590,29 +636,44 @@ def score_frames(
         :class:`ScoreResult` with candidates ranked best first.
     """
     sample_rate = sample_rate or options.sample_rate
-    net, model_name = _resolve_model(model)
+    loaded = load_model(model)
     maps = motion.motion_maps(frames, method=options.method)  # (V, H, W)
     curve = motion.region_curves(maps, [None])[0]  # (V,)
     events = motion.pick_events(motion.onset_curve(curve), fps, prominence=options.motion_prominence, t0=t0)
     duration = len(frames) / fps
-    visual, shares = None, [None] * len(audios)
-    if net is not None:
+    view = None
+    if loaded is not None:
+        waves = [_mono(w) for _, w in audios]
         frames_at = frames_at or tensor_frames_at(frames, fps, t0)
-        waves = [
-            torch.as_tensor(w).float().reshape(-1, torch.as_tensor(w).shape[-1]).mean(0) for _, w in audios
-        ]
-        visual, shares = model_scores(net, frames_at, duration, waves, sample_rate, options.windows)
-    grid = visual.shape if visual is not None else _grid_for(*maps.shape[1:], options.grid)
-    level = sounding_map(motion_activity(maps, grid), visual)
-    size = video_size or tuple(frames.shape[-2:])
-    objects = find_objects(level, maps, fps, size, options, t0)
+        view = model_view(loaded.net, frames_at, duration, waves, sample_rate, options.windows)
+    grid = view.activity.shape if view else _grid_for(*maps.shape[1:], options.grid)
+    level = sounding_map(motion_activity(maps, grid), view.activity if view else None)
+    objects = find_objects(level, maps, fps, video_size or tuple(frames.shape[-2:]), options, t0)
+    if view is not None and loaded.prototypes:
+        _categorize(objects, view.features, loaded.prototypes)
+    shares = view.attributions if view else [None] * len(audios)
     scored = [
         score_audio(label, wave, sample_rate, curve, fps, events, options, attribution=share, t0=t0)
         for (label, wave), share in zip(audios, shares, strict=True)
     ]
     scored.sort(key=lambda c: c.score, reverse=True)
     tolerance = options.tolerance_for(fps)
-    return ScoreResult(name, duration, fps, tolerance, level, objects, events, scored, model_name)
+    name_of = loaded.name if loaded else None
+    return ScoreResult(name, duration, fps, tolerance, level, objects, events, scored, name_of)
+
+
+def _mono(wave: Tensor | np.ndarray) -> Tensor:
+    """``(L,)`` or ``(C, L)`` -> ``(L,)`` float32 (channels averaged)."""
+    wave = torch.as_tensor(wave).float()
+    return wave.reshape(-1, wave.shape[-1]).mean(0)
+
+
+def _categorize(objects: list[SoundingObject], features: Tensor, prototypes: dict[str, Tensor]) -> None:
+    """Give each object the nearest category prototype of its cells' mean visual features (in place)."""
+    from pixelsound.objects import categorize
+
+    for obj in objects:
+        obj.category, obj.category_score = categorize(features, torch.from_numpy(obj.mask), prototypes)
 
 
 def _motion_size(height: int, width: int, side: int) -> tuple[int, int]:
@@ -682,7 +743,7 @@ def score(
         video: a video file (with or without audio).
         audios: candidate soundtracks (audio or video files); their time 0 is the video's time 0.
         model: a release path, ``"default"`` (the bundled release, skipped with a warning when absent), a
-            loaded SoundOfPixels, or None (motion and onsets only).
+            SoundOfPixels, a :class:`LoadedModel`, or None (motion and onsets only).
         own: also score the video's own soundtrack when it has one.
         options: see :class:`ScoreOptions`.
 
@@ -715,6 +776,16 @@ def ascii_map(level: np.ndarray) -> list[str]:
     return ["|" + "".join(SHADES[i] * 2 for i in row) + "|" for row in index]
 
 
+def _candidate_line(rank: int, c: AudioScore) -> str:
+    attr = "  -  " if c.attribution is None else f"{c.attribution:5.2f}"
+    off = "-" if math.isnan(c.offset_ms) else f"{c.offset_ms:+.0f}"
+    sync = f"{c.sync.f1:5.2f} ({c.sync.precision:.2f} / {c.sync.recall:.2f})"
+    return (
+        f"  {rank:4d}  {c.score:5.2f}  {c.correspondence:5.2f} ({attr}  {c.rhythm:5.2f})  {sync}  {off:>9}  "
+        + (f"{c.aligned_f1:10.2f}  {c.name}")
+    )
+
+
 def format_result(result: ScoreResult) -> str:
     """A human-readable report of one clip."""
     lines = [
@@ -730,22 +801,18 @@ def format_result(result: ScoreResult) -> str:
         )
     if result.candidates:
         lines.append(f"soundtracks, best first (sync tolerance {result.tolerance_ms:.0f} ms):")
-        lines.append("  rank  score  attrib  rhythm  sync F1 (P / R)      offset ms  aligned F1  candidate")
-        for rank, c in enumerate(result.candidates, 1):
-            attr = "   -  " if c.attribution is None else f"{c.attribution:6.2f}"
-            off = "     -" if math.isnan(c.offset_ms) else f"{c.offset_ms:+7.0f}"
-            lines.append(
-                f"  {rank:4d}  {c.score:5.2f}  {attr}  {c.rhythm:6.2f}  {c.sync.f1:5.2f} "
-                f"({c.sync.precision:.2f} / {c.sync.recall:.2f})  {off:>9}  {c.aligned_f1:10.2f}  {c.name}"
-            )
+        lines.append(
+            "  rank  score  match (attrib rhythm)  sync F1 (P / R)     offset ms  aligned F1  candidate"
+        )
+        lines += [_candidate_line(rank, c) for rank, c in enumerate(result.candidates, 1)]
     else:
         lines.append("no soundtrack: silent clip (give candidates with --audio)")
     return "\n".join(lines)
 
 
 CSV_FIELDS = (
-    "video", "rank", "candidate", "score", "attribution", "rhythm", "sync_f1", "sync_precision",
-    "sync_recall", "offset_ms", "aligned_f1", "onsets", "objects", "motion_events", "error",
+    "video", "rank", "candidate", "score", "correspondence", "attribution", "rhythm", "sync_f1",
+    "sync_precision", "sync_recall", "offset_ms", "aligned_f1", "onsets", "objects", "motion_events", "error",
 )  # fmt: skip
 
 
@@ -775,7 +842,7 @@ def _options(args: argparse.Namespace) -> ScoreOptions:
     return ScoreOptions(tolerance_ms=args.tolerance_ms, max_lag_s=args.max_lag, method=args.method)
 
 
-def _batch(args: argparse.Namespace, net, described: str | None, options: ScoreOptions) -> int:
+def _batch(args: argparse.Namespace, loaded: LoadedModel | None, options: ScoreOptions) -> int:
     """Score every video under a folder; a bad file becomes a row with its error, never a crash."""
     from tqdm import tqdm
 
@@ -788,12 +855,11 @@ def _batch(args: argparse.Namespace, net, described: str | None, options: ScoreO
     rows, results, failed = [], [], []
     for video in tqdm(videos, desc="score", unit="clip", disable=args.json):
         try:
-            result = score(video, args.audio, model=net, own=not args.no_own, options=options)
+            result = score(video, args.audio, model=loaded, own=not args.no_own, options=options)
         except Exception as err:  # a bad file is reported and skipped
             failed.append(f"{video}: {err}")
             rows.append({"video": str(video), "error": str(err)})
             continue
-        result.model = described
         results.append(result)
         rows.extend(result_rows(result))
     if args.csv:
@@ -818,11 +884,10 @@ def run(args: argparse.Namespace) -> int:
 
     options = _options(args)
     try:
-        net, described = _resolve_model(args.model)
+        loaded = load_model(args.model)
         if Path(args.target).is_dir():
-            return _batch(args, net, described, options)
-        result = score(args.target, args.audio, model=net, own=not args.no_own, options=options)
-        result.model = described
+            return _batch(args, loaded, options)
+        result = score(args.target, args.audio, model=loaded, own=not args.no_own, options=options)
     except (MediaError, CheckpointError, ValueError) as err:
         log.error("%s", err)
         return 1
