@@ -857,7 +857,7 @@ def _batch(args: argparse.Namespace, loaded: LoadedModel | None, options: ScoreO
         try:
             result = score(video, args.audio, model=loaded, own=not args.no_own, options=options)
         except Exception as err:  # a bad file is reported and skipped
-            failed.append(f"{video}: {err}")
+            failed.append(str(err) if str(video) in str(err) else f"{video}: {err}")
             rows.append({"video": str(video), "error": str(err)})
             continue
         results.append(result)
@@ -874,7 +874,7 @@ def _batch(args: argparse.Namespace, loaded: LoadedModel | None, options: ScoreO
             print(format_result(result), end="\n\n")
         print(f"scored {len(results)} of {len(videos)} videos" + (f"; wrote {args.csv}" if args.csv else ""))
     for line in failed:
-        log.error("skipped %s", line)
+        log.error("skipped: %s", line)
     return 0 if results else 1
 
 

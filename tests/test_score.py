@@ -146,15 +146,20 @@ def test_cli_explains_a_bad_video(clips, caplog):
     assert "broken.mp4: not a media file" in caplog.text
 
 
-def test_tiny_release_gives_attribution_and_model_grid(clips, tmp_path):
+def test_tiny_release_gives_attribution_model_grid_and_categories(clips, tmp_path):
     from pixelsound.checkpoint import write_release
     from pixelsound.model import SoundOfPixels
 
     torch.manual_seed(0)
-    release = write_release(tmp_path / "tiny", SoundOfPixels(tiny_config()), tiny_config())
+    prototypes = {"flute": [1.0, 0.0, 0.0, 0.0], "drum": [0.0, 0.0, 0.0, 1.0]}
+    release = write_release(
+        tmp_path / "tiny", SoundOfPixels(tiny_config()), tiny_config(), {"prototypes": prototypes}
+    )
     result = score.score(clips["sounding"], [clips["other"]], model=release)
     assert result.model == str(release)
     assert result.sounding_map.shape == (4, 4)  # 32 px frames through two ResNet stages
     for candidate in result.candidates:
         assert 0.0 <= candidate.attribution <= 1.0
+        assert candidate.correspondence == pytest.approx(0.5 * (candidate.rhythm + candidate.attribution))
     assert result.best.name == score.OWN
+    assert result.objects and all(o.category in prototypes for o in result.objects)
