@@ -6,7 +6,8 @@
   ``(t + 1) * hop / sample_rate`` (the detector's measured lead of one hop is compensated);
 * :func:`detect_onsets` -- onset times (s) and strengths by peak picking on that envelope;
 * :func:`match_events` -- the largest one-to-one matching of two event lists within a tolerance (Hungarian
-  assignment, ``scipy.optimize.linear_sum_assignment``, preferring the closest pairs among maximum matchings);
+  assignment, ``scipy.optimize.linear_sum_assignment``, per group of nearby events, preferring the closest
+  pairs among maximum matchings);
 * :func:`f_measure` -- precision, recall and F1 of estimated events against reference events, as
   ``mir_eval.onset.f_measure`` computes them (the tests check agreement).
 """
@@ -162,23 +163,25 @@ def detect_onsets(
     )
 
 
-def _hits(reference: np.ndarray, estimated: np.ndarray, window: float) -> np.ndarray:
-    """Feasible pairs as a boolean ``(n_ref, n_est)`` matrix: ``est - window <= ref <= est + window``."""
-    order = np.argsort(reference)
+def _hits(reference: np.ndarray, estimated: np.ndarray, window: float) -> tuple[np.ndarray, np.ndarray]:
+    """Feasible pairs ``est - window <= ref <= est + window`` as index arrays ``(ref_idx, est_idx)``."""
+    order = np.argsort(reference, kind="stable")
     ordered = reference[order]
     left = np.searchsorted(ordered, estimated - window, side="left")
     right = np.searchsorted(ordered, estimated + window, side="right")
-    feasible = np.zeros((len(reference), len(estimated)), dtype=bool)
-    for j, (start, stop) in enumerate(zip(left, right, strict=True)):
-        feasible[order[start:stop], j] = True
-    return feasible
+    counts = np.maximum(right - left, 0)
+    est_idx = np.repeat(np.arange(len(estimated)), counts)
+    starts = np.repeat(left - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    return order[starts + np.arange(counts.sum())], est_idx
 
 
 def match_events(reference: np.ndarray, estimated: np.ndarray, tolerance_ms: float = 50.0) -> np.ndarray:
     """Largest one-to-one matching of events closer than a tolerance, closest pairs preferred.
 
-    Every infeasible pair costs more than all feasible pairs together, so the assignment that minimises the
-    total cost first maximises the number of feasible pairs, then minimises their total distance.
+    The feasible pairs split into small groups that share no event (connected components); in each, an
+    assignment where every infeasible pair costs more than all feasible pairs together first maximises the
+    number of feasible pairs, then minimises their total distance (Hungarian algorithm). Long lists cost
+    little: only events close in time are ever compared.
 
     Args:
         reference: event times in seconds ``(n,)``.
@@ -188,17 +191,43 @@ def match_events(reference: np.ndarray, estimated: np.ndarray, tolerance_ms: flo
     Returns:
         ``(M, 2)`` int array of matched ``(reference index, estimated index)``, sorted by reference index.
     """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     reference = np.asarray(reference, dtype=np.float64).ravel()
     estimated = np.asarray(estimated, dtype=np.float64).ravel()
-    if reference.size == 0 or estimated.size == 0:
-        return np.zeros((0, 2), dtype=int)
     window = tolerance_ms / 1000.0
-    feasible = _hits(reference, estimated, window)
-    distance = np.abs(reference[:, None] - estimated[None, :])
-    big = (min(len(reference), len(estimated)) + 1) * (window + 1.0)
-    rows, cols = linear_sum_assignment(np.where(feasible, distance, big))
-    keep = feasible[rows, cols]
-    return np.stack([rows[keep], cols[keep]], 1).astype(int)
+    ref_idx, est_idx = _hits(reference, estimated, window) if reference.size and estimated.size else ([], [])
+    if len(ref_idx) == 0:
+        return np.zeros((0, 2), dtype=int)
+    n = len(reference)
+    graph = coo_matrix((np.ones(len(ref_idx)), (ref_idx, n + est_idx)), shape=(n + len(estimated),) * 2)
+    _, labels = connected_components(graph, directed=False)
+    pairs = [_assign(reference, estimated, window, ref_idx[sel], est_idx[sel])
+             for sel in _groups(labels[ref_idx])]  # fmt: skip
+    pairs = np.concatenate(pairs)
+    return pairs[np.argsort(pairs[:, 0], kind="stable")]
+
+
+def _groups(labels: np.ndarray) -> list[np.ndarray]:
+    """Indices of each distinct label. ``(P,) -> [(P_g,), ...]``."""
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    return np.split(order, cuts)
+
+
+def _assign(
+    reference: np.ndarray, estimated: np.ndarray, window: float, ref_idx: np.ndarray, est_idx: np.ndarray
+) -> np.ndarray:
+    """Hungarian assignment inside one group of feasible pairs. ``-> (M, 2)`` global indices."""
+    rows, r_inv = np.unique(ref_idx, return_inverse=True)
+    cols, c_inv = np.unique(est_idx, return_inverse=True)
+    big = (min(len(rows), len(cols)) + 1) * (window + 1.0)
+    cost = np.full((len(rows), len(cols)), big)
+    cost[r_inv, c_inv] = np.abs(reference[ref_idx] - estimated[est_idx])
+    r, c = linear_sum_assignment(cost)
+    keep = cost[r, c] < big
+    return np.stack([rows[r[keep]], cols[c[keep]]], 1).astype(int)
 
 
 def f_measure(reference: np.ndarray, estimated: np.ndarray, tolerance_ms: float = 50.0) -> Match:

@@ -576,6 +576,8 @@ def score_audio(
     env = onsets.onset_envelope(wave, sample_rate)
     found = onsets.detect_onsets(env, prominence=options.onset_prominence)
     tolerance = options.tolerance_for(fps)
+    end = t0 + (len(curve) - 0.5) / fps + tolerance / 1000.0  # onsets after the video ends are not judged
+    found = Events(*(x[found.times <= end] for x in (found.times, found.strengths, found.prominences)))
     sync = onsets.f_measure(events.times, found.times, tolerance)
     offset_ms, peak = estimate_offset(motion.onset_curve(curve), fps, env, max_lag_s=options.max_lag_s, t0=t0)
     aligned = sync.f1

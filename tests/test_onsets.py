@@ -60,3 +60,12 @@ def test_detect_onsets_of_clicks():
 
 def test_silence_has_no_onsets():
     assert len(onsets.detect_onsets(torch.zeros(11025), 11025)) == 0
+
+
+def test_long_lists_match_mir_eval_quickly():
+    rng = np.random.default_rng(7)
+    ref = np.sort(rng.uniform(0, 600, 3000))
+    est = np.sort(np.concatenate([ref + rng.normal(0, 0.03, ref.size), rng.uniform(0, 600, 500)]))
+    ours = onsets.f_measure(ref, est, tolerance_ms=50)
+    assert ours.f1 == pytest.approx(mir_eval.onset.f_measure(ref, est, window=0.05)[0], abs=1e-12)
+    assert np.unique(ours.pairs[:, 0]).size == np.unique(ours.pairs[:, 1]).size == len(ours.pairs)
