@@ -71,6 +71,7 @@ class DataConfig:
     gain_max: float = 1.5
     workers: int = 0
     cache_dir: str = ""  # decoded clips cached here when set
+    memory_items: int = 0  # also keep this many decoded clips in memory (per process)
 
 
 @dataclass(frozen=True)

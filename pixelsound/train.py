@@ -199,7 +199,13 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
         raise ConfigError("data.train_index is empty: name the JSON-lines index of the training clips")
     cache = cfg.data.cache_dir or None
     train_set = ClipDataset(
-        cfg.data.train_index, cfg.audio, cfg.frames, train=True, seed=cfg.train.seed, cache_dir=cache
+        cfg.data.train_index,
+        cfg.audio,
+        cfg.frames,
+        train=True,
+        seed=cfg.train.seed,
+        cache_dir=cache,
+        memory_items=cfg.data.memory_items,
     )
     if not cfg.data.val_index or cfg.train.val_mixes <= 0:
         return train_set, None
