@@ -150,7 +150,7 @@ def motion_maps(
             around), in [0, 1] -- for things that move about a place (instruments, drums, machines), its
             :func:`onset_curve` rises exactly when a movement starts, not when it returns.
         blur: Gaussian blur (pixels) applied to the grey frames first; damps noise and compression artefacts.
-        rest_frames: ``"displacement"``: frames per chunk sharing one rest pose.
+        rest_frames: frames computed at once; for ``"displacement"``, frames sharing one rest pose.
 
     Returns:
         float32 maps.
@@ -158,13 +158,25 @@ def motion_maps(
     Shapes:
         ``(V, 3, H, W)`` -> ``(V, H, W)``
     """
-    levels = _blur(grey(frames), blur)  # (V, H, W)
-    if method == "diff":
-        return _difference_maps(levels).numpy()
-    if method == "displacement":
-        return _displacement_maps(levels, rest_frames).numpy()
-    if method != "flow":
+    if method not in ("diff", "flow", "displacement"):
         raise ValueError(f"motion method must be 'diff', 'flow' or 'displacement', got {method!r}")
+    frames = _check_frames(frames)
+    out = np.empty((frames.shape[0], *frames.shape[-2:]), dtype=np.float32)  # (V, H, W)
+    for start in range(0, frames.shape[0], rest_frames):  # a chunk at a time: memory stays bounded
+        lead = 1 if start > 0 and method != "displacement" else 0  # the frame before, for differences
+        levels = _blur(grey(frames[start - lead : start + rest_frames]), blur)  # (C, H, W)
+        if method == "diff":
+            maps = _difference_maps(levels)
+        elif method == "displacement":
+            maps = _displacement_maps(levels, rest_frames)
+        else:
+            maps = _flow_at_scale(levels)
+        out[start : start + rest_frames] = maps[lead:].numpy()
+    return out
+
+
+def _flow_at_scale(levels: Tensor) -> Tensor:
+    """:func:`_flow_maps` on frames downscaled to ``FLOW_MAX_SIDE``, in input-resolution pixels per frame."""
     h, w = levels.shape[-2:]
     factor = min(1.0, FLOW_MAX_SIDE / max(h, w))
     small = levels
@@ -173,7 +185,7 @@ def motion_maps(
     flow = _flow_maps(_blur(small, 1.0)) / factor  # back to input-resolution pixels
     if factor < 1.0:
         flow = fn.interpolate(flow[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
-    return flow.numpy()
+    return flow
 
 
 def region_mask(region: Region, height: int, width: int) -> np.ndarray:
@@ -220,9 +232,9 @@ def region_curves(maps: np.ndarray, regions: list, *, smooth_frames: float = 0.0
     """
     v, h, w = maps.shape
     masks = np.stack([region_mask(r, h, w) for r in regions]).reshape(len(regions), -1)  # (R, H*W)
-    flat = maps.reshape(v, -1).astype(np.float64)  # (V, H*W)
-    curves = (masks @ flat.T) / masks.sum(1, keepdims=True)  # (R, V)
-    return smooth(curves, smooth_frames)
+    weights = (masks / masks.sum(1, keepdims=True)).astype(maps.dtype)
+    curves = weights @ maps.reshape(v, -1).T  # (R, V), no copy of the maps
+    return smooth(curves.astype(np.float64), smooth_frames)
 
 
 def motion_curve(

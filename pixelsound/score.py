@@ -706,6 +706,26 @@ class Video:
     frames_at: FramesAt
 
 
+def _read_in_chunks(
+    video: str | Path, duration: float, fps: float, size: tuple[int, int], full: tuple[int, int]
+) -> tuple[Tensor, Tensor]:
+    """Frames at ``k / fps``, decoded and downscaled a chunk at a time (memory stays bounded at any length).
+
+    A chunk holds about 64 MB of full-size float frames (8 to 240 frames), whatever the resolution.
+    """
+    from pixelsound.io import read_frames
+
+    chunk_frames = int(np.clip(64e6 / (full[0] * full[1] * 3 * 4), 8, 240))
+    total = max(1, int(math.floor(duration * fps + 1e-6)))
+    pieces, stamps = [], []
+    for first in range(0, total, chunk_frames):
+        count = min(chunk_frames, total - first)
+        frames, used = read_frames(video, times=(first + np.arange(count)) / fps, size=size)
+        pieces.append(frames)
+        stamps.append(used)
+    return torch.cat(pieces), torch.cat(stamps)
+
+
 def load_video(video: str | Path, options: ScoreOptions = ScoreOptions()) -> Video:
     """Read a video's frames for motion, sampled at a constant rate of at most ``options.max_fps``.
 
@@ -715,11 +735,11 @@ def load_video(video: str | Path, options: ScoreOptions = ScoreOptions()) -> Vid
     from pixelsound.io import MediaError, probe, read_frames
 
     info = probe(video)
-    if not info.has_video:
+    if not info.has_video or info.duration <= 0:
         raise MediaError(video, "no video stream to score")
     fps = min(info.fps, options.max_fps)
     size = _motion_size(info.height, info.width, options.motion_size)
-    frames, used = read_frames(video, fps=fps, size=size)
+    frames, used = _read_in_chunks(video, info.duration, fps, size, (info.height, info.width))
     if len(frames) < 3:
         raise MediaError(video, f"too short to score ({len(frames)} frames)")
     end = max(0.0, info.duration - 1e-3)

@@ -75,3 +75,10 @@ def test_bad_input_is_explained():
         motion.region_mask((50, 50, 60, 60), 16, 16)
     with pytest.raises(ValueError, match="method"):
         motion.motion_maps(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), method="magic")
+
+
+@pytest.mark.parametrize("method", ["diff", "flow"])
+def test_chunked_maps_equal_whole(method):
+    frames = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (30, 3, 20, 24), dtype=np.uint8))
+    whole = motion.motion_maps(frames, method=method, rest_frames=1000)
+    np.testing.assert_array_equal(motion.motion_maps(frames, method=method, rest_frames=7), whole)
