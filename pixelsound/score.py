@@ -206,7 +206,7 @@ class ScoreResult:
         return {
             "video": self.video, "duration": round(self.duration, 3), "fps": self.fps,
             "tolerance_ms": round(self.tolerance_ms, 1), "model": self.model,
-            "sounding_map": np.round(self.sounding_map, 3).tolist(),
+            "sounding_map": np.round(self.sounding_map.astype(np.float64), 3).tolist(),
             "objects": [o.to_dict() for o in self.objects], "motion_events": self.motion_events.to_dict(),
             "candidates": [c.row() | {"onset_times": c.onsets.to_dict()["times"]} for c in self.candidates],
         }  # fmt: skip
@@ -857,7 +857,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default", help="release folder, 'default' (bundled) or 'none'")
     parser.add_argument("--tolerance-ms", type=float, default=None, help="sync tolerance (default: by fps)")
     parser.add_argument("--max-lag", type=float, default=2.0, help="offset search range in seconds")
-    parser.add_argument("--method", choices=("diff", "flow"), default="diff", help="motion measure")
+    parser.add_argument(
+        "--method",
+        choices=("diff", "flow", "displacement"),
+        default="diff",
+        help="motion measure (motion.py)",
+    )
 
 
 def _options(args: argparse.Namespace) -> ScoreOptions:
