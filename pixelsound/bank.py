@@ -1,0 +1,471 @@
+"""A sound bank learned from unlabeled video: per visual prototype, event-aligned snippets of separated sound.
+
+``pixelsound bank build INDEX --model M -o bank/``:
+
+1. for each video of the index (with audio; the ``train`` split by default), the model's frame net gives a
+   clip vector (per-pixel features of a few frames, max over space and time, as the model's own clip vector)
+   and the model separates the clip's sound from its own soundtrack by looking at its frames (windows
+   overlap-added, :func:`pixelsound.separate.separate_waveform`), which keeps what the visible thing makes;
+2. the separated sound is cut into event-aligned snippets: from each audio onset
+   (:func:`pixelsound.onsets.detect_onsets`) to the next one (at most ``max_snippet`` seconds), with short
+   fades; each snippet keeps its strength (peak level of its first 50 ms);
+3. the clip vectors are clustered by k-means on the unit sphere (cosine) into visual *prototypes*; each
+   prototype keeps up to ``snippets`` of its clips' snippets, spread over their strengths, a radius (how far
+   from the centroid its own clips lie) and, where the index has categories, the majority category and its
+   purity. No labels are needed to build the bank; categories are only attached.
+
+Stored as ``bank/bank.safetensors`` (centroids, radii, snippet audio in float16 with offsets, per-snippet
+prototype and strength) and ``bank/bank.json`` (sample rate, model, prototypes with categories). No pickles.
+
+Lookup (:meth:`Bank.nearest`): a region's visual vector -> the nearest prototype and its cosine distance;
+:meth:`Bank.accepts` says whether it is within the prototype's radius, :meth:`Bank.choose` picks the snippet
+closest in strength to an event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+BANK_VERSION = 1
+WEIGHTS = "bank.safetensors"
+MANIFEST = "bank.json"
+
+
+class BankError(ValueError):
+    """A bank folder is missing, incomplete or inconsistent; the message names the file and why."""
+
+
+@dataclass
+class Bank:
+    """Prototypes and their snippets.
+
+    Attributes:
+        sample_rate: rate of the snippets.
+        centroids: unit-length prototype vectors, ``(P, K)``.
+        radius: per prototype, the cosine distance within which a visual vector counts as a match, ``(P,)``.
+        categories: per prototype, the majority category of its clips (None without labels).
+        purity: per prototype, the share of its labelled clips in that category.
+        snippets: the snippets, each ``(L_s,)`` float32.
+        owner: prototype of each snippet, ``(S,)``.
+        strength: strength of each snippet (peak level of its first 50 ms), ``(S,)``.
+        info: build settings and sources (model, index, clips per prototype).
+    """
+
+    sample_rate: int
+    centroids: Tensor
+    radius: Tensor
+    categories: list[str | None]
+    purity: list[float]
+    snippets: list[Tensor]
+    owner: Tensor
+    strength: Tensor
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.centroids)
+
+    def nearest(self, feature: Tensor) -> tuple[int, float]:
+        """Nearest prototype to a visual vector ``(K,)`` and its cosine distance (0 same direction .. 2)."""
+        if feature.shape[-1] != self.centroids.shape[1]:
+            raise BankError(
+                f"visual vector has {feature.shape[-1]} components, the bank's prototypes "
+                f"{self.centroids.shape[1]} (built with another model?)"
+            )
+        sims = self.centroids @ F.normalize(feature.float(), dim=-1)  # (P,)
+        best = int(sims.argmax())
+        return best, float(1 - sims[best])
+
+    def accepts(self, prototype: int, distance: float) -> bool:
+        """Whether a visual vector at ``distance`` belongs to ``prototype`` (within its radius)."""
+        return distance <= float(self.radius[prototype]) and bool((self.owner == prototype).any())
+
+    def members(self, prototype: int) -> Tensor:
+        """Indices of a prototype's snippets, ``(S_p,)``."""
+        return (self.owner == prototype).nonzero().flatten()
+
+    def choose(self, prototype: int, strength: float, rng: np.random.Generator) -> int:
+        """A snippet of the prototype close in strength: one of the three nearest, at random."""
+        idx = self.members(prototype)
+        if not len(idx):
+            raise BankError(f"prototype {prototype} has no snippets")
+        top = float(self.strength[idx].max())
+        order = torch.argsort((self.strength[idx] / max(top, 1e-9) - strength).abs())
+        return int(idx[order[int(rng.integers(0, min(3, len(order))))]])
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``bank.safetensors`` and ``bank.json`` into ``folder`` (created)."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        lengths = torch.tensor([len(s) for s in self.snippets], dtype=torch.long)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+        audio = torch.cat(self.snippets).half() if self.snippets else torch.zeros(0, dtype=torch.float16)
+        tensors = {
+            "centroids": self.centroids.float().contiguous(),
+            "radius": self.radius.float().contiguous(),
+            "audio": audio.contiguous(),
+            "offsets": offsets,
+            "owner": self.owner.long().contiguous(),
+            "strength": self.strength.float().contiguous(),
+        }
+        save_file(tensors, str(folder / WEIGHTS))
+        manifest = {
+            "version": BANK_VERSION,
+            "sample_rate": self.sample_rate,
+            "prototypes": [
+                {"id": p, "category": c, "purity": round(u, 4), "snippets": int((self.owner == p).sum())}
+                for p, (c, u) in enumerate(zip(self.categories, self.purity, strict=True))
+            ],
+            "info": self.info,
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Bank:
+        """Read a bank folder written by :meth:`save`.
+
+        Raises:
+            BankError: missing files, a foreign file or inconsistent contents (naming the file).
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        folder = folder.parent if folder.is_file() else folder
+        weights, manifest = folder / WEIGHTS, folder / MANIFEST
+        for need in (weights, manifest):
+            if not need.is_file():
+                raise BankError(f"{need}: missing (build a bank with `pixelsound bank build`)")
+        try:
+            meta = json.loads(manifest.read_text())
+            tensors = load_file(str(weights))
+        except (ValueError, SafetensorError, OSError) as err:
+            raise BankError(f"{folder}: unreadable bank ({err})") from None
+        return cls._from_parts(folder, meta, tensors)
+
+    @classmethod
+    def _from_parts(cls, folder: Path, meta: dict, tensors: dict[str, Tensor]) -> Bank:
+        need = {"centroids", "radius", "audio", "offsets", "owner", "strength"}
+        if meta.get("version") != BANK_VERSION or not need <= set(tensors):
+            raise BankError(
+                f"{folder}: not a version-{BANK_VERSION} bank (missing {sorted(need - set(tensors))})"
+            )
+        protos = meta.get("prototypes", [])
+        if len(protos) != len(tensors["centroids"]):
+            raise BankError(
+                f"{folder / MANIFEST}: {len(protos)} prototypes listed, {len(tensors['centroids'])} stored"
+            )
+        audio, offsets = tensors["audio"].float(), tensors["offsets"]
+        snippets = [audio[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+        return cls(
+            int(meta["sample_rate"]),
+            F.normalize(tensors["centroids"].float(), dim=1),
+            tensors["radius"],
+            [p.get("category") for p in protos],
+            [float(p.get("purity", 0.0)) for p in protos],
+            snippets,
+            tensors["owner"],
+            tensors["strength"],
+            {**meta.get("info", {}), "path": str(folder)},
+        )
+
+
+# ================================================================================================= building
+
+
+def kmeans(x: Tensor, k: int, *, iterations: int = 50, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Spherical k-means (cosine) with k-means++ seeding.
+
+    Args:
+        x: vectors ``(M, K)`` (normalized here).
+        k: clusters (at most M).
+        iterations: Lloyd iterations at most.
+        seed: seeding.
+
+    Returns:
+        ``(centroids (k, K) unit length, labels (M,))``.
+    """
+    x = F.normalize(x.float(), dim=1)
+    k = min(k, len(x))
+    gen = torch.Generator().manual_seed(seed)
+    chosen = [int(torch.randint(len(x), (1,), generator=gen))]
+    for _ in range(1, k):
+        dist = (1 - x @ x[chosen].T).clamp_min(0).amin(1)  # (M,)
+        probs = dist**2 / (dist**2).sum() if float(dist.sum()) > 0 else torch.full_like(dist, 1 / len(x))
+        chosen.append(int(torch.multinomial(probs, 1, generator=gen)))
+    centroids = x[chosen].clone()
+    labels = torch.zeros(len(x), dtype=torch.long)
+    for step in range(iterations):
+        new = (x @ centroids.T).argmax(1)
+        if step and torch.equal(new, labels):
+            break
+        labels = new
+        for c in range(k):
+            if (labels == c).any():
+                centroids[c] = F.normalize(x[labels == c].mean(0), dim=0)
+    return centroids, labels
+
+
+def cut_snippets(
+    wave: Tensor, sample_rate: int, times: np.ndarray, *, max_snippet: float = 0.75, fade: float = 0.02
+) -> list[tuple[Tensor, float]]:
+    """Event-aligned snippets: from 10 ms before each onset to 10 ms before the next (at most ``max_snippet``
+    seconds), faded in (5 ms) and out (``fade``); with each one's strength (peak of its first 50 ms).
+
+    Shapes:
+        wave ``(L,)`` -> list of ``((L_s,), strength)``
+    """
+    out = []
+    bounds = list(times) + [len(wave) / sample_rate + 0.01]
+    for t, nxt in zip(bounds[:-1], bounds[1:], strict=True):
+        start = max(0, int(round((t - 0.01) * sample_rate)))
+        stop = min(len(wave), int(round((min(nxt, t + max_snippet) - 0.01) * sample_rate)))
+        if stop - start < int(0.05 * sample_rate):
+            continue
+        piece = wave[start:stop].clone()
+        n_in, n_out = min(len(piece), int(0.005 * sample_rate)), min(len(piece), int(fade * sample_rate))
+        piece[:n_in] *= torch.linspace(0, 1, n_in)
+        piece[len(piece) - n_out :] *= torch.linspace(1, 0, n_out)
+        out.append((piece, float(piece[: int(0.05 * sample_rate)].abs().max())))
+    return out
+
+
+@dataclass
+class ClipSounds:
+    """What one training clip gives the bank: its visual vector, category and snippets."""
+
+    feature: Tensor  # (K,)
+    category: str | None
+    snippets: list[tuple[Tensor, float]]
+
+
+@torch.inference_mode()
+def clip_vector(model, frames: Tensor) -> Tensor:
+    """Visual vector of a clip: the model's per-pixel features of its frames, max over space.
+
+    Shapes:
+        frames uint8 ``(V, 3, S, S)`` -> ``(K,)``
+    """
+    from pixelsound.frames import pool_clip
+
+    return pool_clip(model.pixel_features(frames[None]))[0]
+
+
+@torch.inference_mode()
+def clip_sounds(
+    model, path: str | Path, category: str | None, seconds: float, max_snippet: float
+) -> ClipSounds:
+    """Separate one clip by its own frames, cut the result at its onsets and take its visual vector."""
+    from pixelsound import io, onsets
+    from pixelsound.separate import separate_waveform, tensor_frames_at
+
+    cfg = model.cfg
+    sr, size = cfg.audio.sample_rate, cfg.frames.size
+    info = io.probe(path, scan=False)
+    duration = min(info.duration, seconds)
+    wave = io.read_audio(path, sr, duration=duration)[0]  # (L,)
+    fps = 4.0
+    frames, _ = io.read_frames(
+        path, times=np.arange(max(1, int(duration * fps))) / fps, size=size
+    )  # (V, 3, S, S)
+    picks = torch.linspace(0, len(frames) - 1, cfg.frames.num_frames).round().long()
+    feature = clip_vector(model, frames[picks])
+    window_s = cfg.audio.length / sr
+    separated = separate_waveform(
+        model, wave, tensor_frames_at(frames[None], fps, window_s, cfg.frames.num_frames)
+    )
+    events = onsets.detect_onsets(separated[0], sr)
+    return ClipSounds(
+        feature, category, cut_snippets(separated[0], sr, events.times, max_snippet=max_snippet)
+    )
+
+
+def _spread(strengths: list[float], count: int) -> list[int]:
+    """Indices of ``count`` items spread evenly over the sorted strengths (all when fewer)."""
+    order = np.argsort(strengths)
+    if len(order) <= count:
+        return order.tolist()
+    return order[np.linspace(0, len(order) - 1, count).round().astype(int)].tolist()
+
+
+def assemble(
+    clips: list[ClipSounds], prototypes: int, snippets: int, sample_rate: int, seed: int = 0
+) -> Bank:
+    """Cluster clip vectors into prototypes and gather each prototype's snippets.
+
+    Args:
+        clips: per clip, its vector, category and snippets.
+        prototypes: clusters wanted (at most the number of clips).
+        snippets: most snippets kept per prototype (spread over strengths).
+        sample_rate: rate of the snippets.
+        seed: k-means seeding.
+
+    Returns:
+        The :class:`Bank` (``info`` holds clips per prototype).
+    """
+    if not clips:
+        raise BankError("no clips to build a bank from")
+    features = torch.stack([c.feature for c in clips])  # (M, K)
+    centroids, labels = kmeans(features, prototypes, seed=seed)
+    unit = F.normalize(features.float(), dim=1)
+    dist = 1 - (unit * centroids[labels]).sum(1)  # (M,)
+    radius, cats, purity, waves, owner, strength = [], [], [], [], [], []
+    for p in range(len(centroids)):
+        members = (labels == p).nonzero().flatten().tolist()
+        own = dist[members]
+        radius.append(max(0.05, 1.5 * float(own.max())) if members else 0.05)
+        named = Counter(clips[m].category for m in members if clips[m].category)
+        top = named.most_common(1)
+        cats.append(top[0][0] if top else None)
+        purity.append(top[0][1] / sum(named.values()) if top else 0.0)
+        pool = [s for m in members for s in clips[m].snippets]
+        for i in _spread([s[1] for s in pool], snippets):
+            waves.append(pool[i][0].float())
+            owner.append(p)
+            strength.append(pool[i][1])
+    info = {
+        "clips": len(clips),
+        "clips_per_prototype": torch.bincount(labels, minlength=len(centroids)).tolist(),
+    }
+    return Bank(
+        sample_rate,
+        centroids,
+        torch.tensor(radius),
+        cats,
+        purity,
+        waves,
+        torch.tensor(owner, dtype=torch.long),
+        torch.tensor(strength, dtype=torch.float32),
+        info,
+    )
+
+
+def build_bank(
+    index: str | Path,
+    model: str | Path,
+    out: str | Path,
+    *,
+    prototypes: int = 16,
+    split: str | None = "train",
+    max_clips: int = 200,
+    seconds: float = 20.0,
+    snippets: int = 32,
+    max_snippet: float = 0.75,
+    seed: int = 0,
+) -> Bank:
+    """Build a bank from the videos of an index and save it into ``out``.
+
+    Args:
+        index: JSON-lines index (:mod:`pixelsound.index`); records without audio are skipped.
+        model: release folder or checkpoint (:func:`pixelsound.checkpoint.load_release`).
+        out: bank folder.
+        prototypes: visual prototypes (k-means clusters).
+        split: only records of this split (None or records without a split: all).
+        max_clips: at most this many clips (spread evenly over the index).
+        seconds: at most this much of each clip.
+        snippets: snippets kept per prototype.
+        max_snippet: longest snippet in seconds.
+        seed: clustering seed.
+
+    Returns:
+        The saved :class:`Bank`.
+    """
+    from tqdm import tqdm
+
+    from pixelsound.checkpoint import load_release
+    from pixelsound.index import read_index
+
+    net, cfg = load_release(model)
+    records = [
+        r
+        for r in read_index(index)
+        if r.get("has_audio", True) and (split is None or r.get("split") in (None, split))
+    ]
+    if not records:
+        raise BankError(f"{index}: no clips with audio{f' in split {split!r}' if split else ''}")
+    records = [
+        records[i] for i in np.linspace(0, len(records) - 1, min(max_clips, len(records))).round().astype(int)
+    ]
+    clips = []
+    for r in tqdm(records, desc="bank", unit="clip"):
+        try:
+            clips.append(clip_sounds(net, r["path"], r.get("category"), seconds, max_snippet))
+        except Exception as err:  # noqa: BLE001 - one bad clip is logged and skipped, never fatal
+            log.warning("%s: skipped (%s)", r["path"], err)
+    bank = assemble(clips, prototypes, snippets, cfg.audio.sample_rate, seed)
+    bank.info.update(
+        model=str(Path(model).resolve()), index=str(Path(index).resolve()), split=split, k=cfg.model.k
+    )
+    bank.save(out)
+    return bank
+
+
+def summary(bank: Bank) -> str:
+    """One line per prototype: id, category, purity, clips and snippets."""
+    per_clip = bank.info.get("clips_per_prototype", [None] * len(bank))
+    lines = [f"bank: {len(bank)} prototypes, {len(bank.snippets)} snippets at {bank.sample_rate} Hz"]
+    for p in range(len(bank)):
+        lines.append(
+            f"  {p:3d}  {bank.categories[p] or '-':<14} purity {bank.purity[p]:.2f}  clips {per_clip[p]}  "
+            f"snippets {int((bank.owner == p).sum())}  radius {float(bank.radius[p]):.3f}"
+        )
+    return "\n".join(lines)
+
+
+# ================================================================================================= CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`pixelsound bank build INDEX --model M -o BANK` and `pixelsound bank show BANK`."""
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="separate training videos and store snippets per visual prototype")
+    b.add_argument("index", type=Path, help="JSON-lines index of videos with sound")
+    b.add_argument("--model", required=True, type=Path, help="release folder or checkpoint")
+    b.add_argument("-o", "--out", required=True, type=Path, help="bank folder")
+    b.add_argument("--prototypes", type=int, default=16, help="visual prototypes (default 16)")
+    b.add_argument("--split", default="train", help="split of the index to use ('' for all; default train)")
+    b.add_argument("--max-clips", type=int, default=200, help="at most this many clips (default 200)")
+    b.add_argument("--seconds", type=float, default=20.0, help="at most this much of each clip (default 20)")
+    b.add_argument("--snippets", type=int, default=32, help="snippets per prototype (default 32)")
+    b.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("show", help="list a bank's prototypes")
+    s.add_argument("bank", type=Path)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.action == "show":
+            print(summary(Bank.load(args.bank)))
+            return 0
+        bank = build_bank(
+            args.index,
+            args.model,
+            args.out,
+            prototypes=args.prototypes,
+            split=args.split or None,
+            max_clips=args.max_clips,
+            seconds=args.seconds,
+            snippets=args.snippets,
+            seed=args.seed,
+        )
+    except (BankError, ValueError, OSError) as err:
+        log.error("%s", err)
+        return 2
+    print(summary(bank))
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,1026 @@
+"""Foley: a layered stereo soundtrack for a silent video from what it shows, with stems and an editable cue
+sheet.
+
+``pixelsound foley SILENT.mp4 -o OUT.mp4`` runs three stages, each readable on its own:
+
+1. **detect** (:func:`detect`) -> a cue sheet (a plain dict, saved as ``cues.json``):
+
+   * *objects*: regions where something moves, from the per-pixel colour distance to the rest pose (the
+     median frame, :func:`displacement`), thresholded, accumulated over time and split into connected
+     components; each keeps a box per frame;
+   * *events* per object: an object that travels (a ball) gets an event at every sharp change of velocity of
+     its box (an impact: a peak of the box's acceleration); an object that moves about a place (an instrument
+     that bounces, tilts or swells on each note) gets an event where its motion starts (the rise of its
+     motion curve, :func:`pixelsound.motion.onset_curve`); peaks are picked with a prominence threshold
+     (:func:`pixelsound.motion.pick_events`), refined to sub-frame precision;
+   * *what it is*: with a model, the frame net's per-pixel features pooled over the region (max, like the
+     clip vector) are looked up in a sound bank (:mod:`pixelsound.bank`: nearest visual prototype) or
+     compared with the release's category prototypes; otherwise a material is guessed from the region's
+     colour and its size from its box, for modal synthesis;
+   * *environment*: a room preset (``dry``, ``room``, ``hall``, ``outdoor``) from the scene's rest pose (sky,
+     darkness, a plain backdrop) unless ``--room`` says;
+
+2. **choose sounds and render** (:func:`render`): per object, the bank prototype's event-aligned snippets
+   (the one closest in strength for each event, cut at the next event) or modal impacts
+   (:mod:`pixelsound.modal`: material, size, speed from the event's strength); the tracks are layered by
+   :func:`pixelsound.mixdown.mixdown` (constant-power pan from the horizontal position, gain from the size on
+   screen, the room's shared reverb, BS.1770 loudness to -16 LUFS with true peaks under -1 dBTP);
+
+3. **write** (:meth:`FoleyResult.write`): the video with a stereo AAC soundtrack, ``stems/*.wav`` (one per
+   object plus the reverb return) and ``cues.json``. A person can edit the cue sheet -- move, add or delete
+   events, change a material, pan, gain or the room, mute an object, point a sound at a wav file -- and
+   ``pixelsound foley render cues.json -o OUT.mp4`` renders it again; rendering is a pure function of the
+   cue sheet.
+
+Python API, mirroring the verbs::
+
+    from pixelsound.foley import foley, render
+    result = foley("silent.mp4", "dubbed.mp4")          # also writes stems/ and cues.json next to it
+    result.cues["objects"][0]["pan"] = -0.9; render(result.cues).write("dubbed2.mp4")
+"""
+
+from __future__ import annotations
+
+import argparse
+import colorsys
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import Tensor
+
+from pixelsound import mixdown, modal, motion
+
+log = logging.getLogger(__name__)
+
+CUES_VERSION = 1
+SIZE_UNIT = 0.18  # a thing whose larger side is this fraction of the frame height has modal size 1
+SMOOTH_FRAMES = 0.7  # Gaussian smoothing of a path before its acceleration is taken (frames)
+NAN_FRACTION = 0.3  # path points with less change than this fraction of the typical change are dropped
+TRAVEL_RATIO = 1.8  # a region this many times larger than the thing in it is a path, not a place
+IMPACT_SPEED_SCALE = 2.95  # velocity change (frame heights / s) of a hit of normalized speed 1 (see bounce)
+
+
+@dataclass(frozen=True)
+class FoleyConfig:
+    """Settings of detection and rendering.
+
+    Attributes:
+        sample_rate: soundtrack rate.
+        target_lufs: integrated loudness of the soundtrack.
+        peak_db: true-peak ceiling, dBTP.
+        analysis_side: analysis frames are scaled so their longer side is at most this (pixels).
+        max_objects: most objects kept (the most active first).
+        min_area: a region must cover this fraction of the frame.
+        active: displacement (grey level, 0..1) above which a pixel counts as moving.
+        prominence: motion-onset peaks must stand this fraction of the curve's range above their surroundings.
+        impact_prominence: the same for impact peaks (which must also clear the curve's noise).
+        min_interval: seconds between two events of one object at least.
+        min_speed: impacts estimated slower than this (normalized speed) are dropped as noise.
+        seed: seed of sound variations (snippet choice, modal seeds, reverb).
+    """
+
+    sample_rate: int = 44100
+    target_lufs: float = -16.0
+    peak_db: float = -1.0
+    analysis_side: int = 160
+    max_objects: int = 4
+    min_area: float = 0.002
+    active: float = 0.08
+    prominence: float = 0.2
+    impact_prominence: float = 0.05
+    min_interval: float = 0.08
+    min_speed: float = 0.15
+    seed: int = 0
+
+
+# ================================================================================================ detection
+
+
+@dataclass
+class Track:
+    """One moving region on the analysis grid.
+
+    Attributes:
+        mask: pixels it ever covers, bool ``(h, w)``.
+        boxes: its box ``(x0, y0, x1, y1)`` per frame (NaN where it does not show), ``(V, 4)``.
+        colour: median RGB in [0, 1] of its pixels.
+        activity: how much it moves (sum of its active pixels over frames).
+    """
+
+    mask: np.ndarray
+    boxes: np.ndarray
+    colour: tuple[float, float, float]
+    activity: float
+
+
+def analysis_frames(frames: Tensor, side: int) -> Tensor:
+    """Frames scaled so their longer side is at most ``side``. ``(V, 3, H, W) -> (V, 3, h, w)``."""
+    from pixelsound.io import resize_frames
+
+    h, w = frames.shape[-2:]
+    scale = min(1.0, side / max(h, w))
+    return (
+        resize_frames(frames, (max(8, round(h * scale)), max(8, round(w * scale)))) if scale < 1 else frames
+    )
+
+
+def displacement(frames: Tensor, chunk: int = 240) -> np.ndarray:
+    """Per-pixel distance to the rest pose: the largest absolute RGB difference to the per-pixel median of
+    the frames around (one rest pose per ``chunk`` frames, from at most 64 of them). Colour, not just
+    brightness, so a pale cyan ball shows on a beige wall.
+
+    Shapes:
+        uint8 ``(V, 3, h, w)`` -> float32 ``(V, h, w)`` in [0, 1]
+    """
+    out = torch.empty(frames.shape[0], *frames.shape[-2:])
+    for start in range(0, frames.shape[0], chunk):
+        part = frames[start : start + chunk].float() / 255  # (v, 3, h, w)
+        pick = torch.linspace(0, len(part) - 1, min(len(part), 64)).round().long()
+        rest = part[pick].median(0).values  # (3, h, w)
+        out[start : start + chunk] = (part - rest).abs().amax(1)
+    return out.numpy()
+
+
+def find_tracks(frames: Tensor, maps: np.ndarray, cfg: FoleyConfig) -> list[Track]:
+    """Moving regions: pixels that leave their rest pose at some point, joined into connected components;
+    components that stay in place and move in step (parts of one instrument) are merged.
+
+    Args:
+        frames: analysis frames, uint8 ``(V, 3, h, w)``.
+        maps: :func:`displacement` maps, ``(V, h, w)``.
+        cfg: thresholds.
+
+    Returns:
+        Tracks, most active first, at most ``cfg.max_objects``.
+    """
+    v, h, w = maps.shape
+    active = maps > cfg.active  # (V, h, w)
+    support = ndimage.binary_opening(active.any(0), iterations=2)  # drops specks of noise
+    support = ndimage.binary_dilation(support, iterations=3)
+    labels, count = ndimage.label(support, structure=np.ones((3, 3)))
+    masks = [labels == k for k in range(1, count + 1)]
+    masks = _merge_in_step([m for m in masks if m.sum() >= cfg.min_area * h * w], active, maps)
+    tracks = []
+    for mask in masks:
+        inside = active & mask[None]  # (V, h, w)
+        tracks.append(Track(mask, _boxes(inside), _colour(frames, inside), float(inside.sum())))
+    tracks.sort(key=lambda t: -t.activity)
+    return tracks[: cfg.max_objects]
+
+
+def _merge_in_step(masks: list[np.ndarray], active: np.ndarray, maps: np.ndarray, corr: float = 0.6) -> list:
+    """Merge pairs of regions that both stay in place and whose motion curves correlate above ``corr``."""
+    masks = list(masks)
+    while len(masks) > 1:
+        still = [not _travelling(m, _boxes(active & m[None])) for m in masks]
+        curves = motion.region_curves(maps, masks)  # (R, V)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cc = np.nan_to_num(np.corrcoef(curves))
+        pairs = [
+            (cc[i, j], i, j)
+            for i in range(len(masks))
+            for j in range(i + 1, len(masks))
+            if still[i] and still[j]
+        ]
+        best = max(pairs, default=(0.0, 0, 0))
+        if best[0] <= corr:
+            break
+        _, i, j = best
+        masks[i] = masks[i] | masks[j]
+        del masks[j]
+    return masks
+
+
+def _boxes(inside: np.ndarray) -> np.ndarray:
+    """Bounding box of the active pixels of each frame (NaN when none). ``(V, h, w) -> (V, 4)``."""
+    boxes = np.full((len(inside), 4), np.nan)
+    rows, cols = inside.any(2), inside.any(1)  # (V, h), (V, w)
+    for i in np.nonzero(rows.any(1))[0]:
+        ys, xs = np.nonzero(rows[i])[0], np.nonzero(cols[i])[0]
+        boxes[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
+    return boxes
+
+
+def _colour(frames: Tensor, inside: np.ndarray) -> tuple[float, float, float]:
+    """Median colour of a region's active pixels (upper 70 % of each box, away from shadows)."""
+    boxes = _boxes(inside)
+    picks = []
+    for i in np.nonzero(~np.isnan(boxes[:, 0]))[0][:: max(1, len(inside) // 24)]:
+        cut = inside[i].copy()
+        y0, y1 = boxes[i, 1], boxes[i, 3]
+        cut[int(y0 + 0.7 * (y1 - y0)) :] = False
+        picks.append(frames[i].permute(1, 2, 0).numpy()[cut])
+    if not picks or not sum(len(p) for p in picks):
+        return (0.5, 0.5, 0.5)
+    median = np.median(np.concatenate(picks).astype(np.float64) / 255, axis=0)
+    return tuple(float(c) for c in median)
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    """Linear interpolation over NaNs (ends held); all-NaN gives zeros. ``(V,) -> (V,)``."""
+    ok = ~np.isnan(values)
+    if not ok.any():
+        return np.zeros_like(values)
+    idx = np.arange(len(values))
+    return np.interp(idx, idx[ok], values[ok])
+
+
+def difference(frames: Tensor) -> np.ndarray:
+    """Largest absolute RGB change from the previous frame (0 for the first frame).
+
+    Shapes:
+        uint8 ``(V, 3, h, w)`` -> float32 ``(V, h, w)`` in [0, 1]
+    """
+    x = frames.float() / 255
+    out = torch.zeros(frames.shape[0], *frames.shape[-2:])
+    out[1:] = (x[1:] - x[:-1]).abs().amax(1)
+    return out.numpy()
+
+
+def path(changes: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
+    """Where a region's thing is: the centre ``(x, y)`` of its frame-to-frame change, weighted by the size of
+    the change (NaN in frames without change). Value ``i`` is the midpoint of the thing's positions in frames
+    ``i - 1`` and ``i`` -- no background model needed, so a thing that lingers somewhere leaves no ghost.
+    Frames with less than 30 % of the typical amount of change are left out (NaN).
+
+    Shapes:
+        changes ``(V, h, w)`` (:func:`difference`), mask ``(h, w)`` -> ``(V, 2)``
+    """
+    weight = np.where((changes > threshold) & mask[None], changes, 0.0).astype(np.float64)  # (V, h, w)
+    total = weight.sum((1, 2))
+    ys, xs = np.arange(changes.shape[1]), np.arange(changes.shape[2])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.stack([(weight.sum(1) * xs).sum(1) / total, (weight.sum(2) * ys).sum(1) / total], 1)
+    moving = total[total > 0]
+    # frames with little change (a thing at the top of its arc, a shadow fading) give unreliable centres
+    out[total <= (NAN_FRACTION * np.median(moving) if len(moving) else 0.0)] = np.nan
+    return out
+
+
+def _travelling(mask: np.ndarray, boxes: np.ndarray, ratio: float = TRAVEL_RATIO) -> bool:
+    seen = boxes[~np.isnan(boxes[:, 0])]
+    if len(seen) < 3:
+        return False
+    ys, xs = np.nonzero(mask)
+    extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    size = np.median(np.maximum(seen[:, 2] - seen[:, 0], seen[:, 3] - seen[:, 1]))
+    return bool(extent > ratio * size)
+
+
+def travels(track: Track) -> bool:
+    """Whether a region's thing moves across the frame (a ball: its region is more than TRAVEL_RATIO times
+    its size) rather than about a place (an instrument that bounces, tilts or swells)."""
+    return _travelling(track.mask, track.boxes)
+
+
+def impact_curve(track_path: np.ndarray, smooth: float = SMOOTH_FRAMES) -> np.ndarray:
+    """How sharply a path changes velocity: the magnitude of its second difference minus the median one (a
+    constant acceleration such as gravity is not an impact), in pixels per frame^2. Value ``i`` is centred on
+    path value ``i`` (0 at both ends).
+
+    Shapes:
+        ``(V, 2)`` -> ``(V,)``
+    """
+    x, y = (motion.smooth(_filled(track_path[:, k]), smooth) for k in (0, 1))
+    curve = np.zeros(len(track_path))
+    if len(track_path) >= 3:
+        acc = np.stack([x[2:] - 2 * x[1:-1] + x[:-2], y[2:] - 2 * y[1:-1] + y[:-2]], 1)  # (V - 2, 2)
+        curve[1:-1] = np.linalg.norm(acc - np.median(acc, 0), axis=1)
+    return curve
+
+
+def noise_prominence(curve: np.ndarray, sample: np.ndarray, prominence: float, sigmas: float = 3.0) -> float:
+    """Relative prominence for :func:`pixelsound.motion.pick_events`: at least ``prominence``, and high enough
+    that a peak stands ``sigmas`` robust standard deviations (1.4826 x median absolute deviation of
+    ``sample``, the curve where it is measured) above its surroundings."""
+    span = float(curve.max() - curve.min())
+    if span <= 0:
+        return prominence
+    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
+    return min(0.9, max(prominence, sigmas * noise / span))
+
+
+@dataclass(frozen=True)
+class ObjectEvents:
+    """Events of one object: how they were found, times (s) and speeds in [0, 1]."""
+
+    detector: str
+    times: np.ndarray
+    speeds: np.ndarray
+
+
+def object_events(
+    track: Track, frames: Tensor, maps: np.ndarray, times: np.ndarray, cfg: FoleyConfig
+) -> ObjectEvents:
+    """Impacts of a travelling thing (peaks of its acceleration), or motion onsets of a thing moving about a
+    place (peaks of the rise of its motion curve), with speeds for the sounds.
+
+    Args:
+        track: the region.
+        frames: analysis frames, uint8 ``(V, 3, h, w)``.
+        maps: :func:`displacement` maps ``(V, h, w)``.
+        times: timestamp of each analysis frame, ``(V,)``.
+        cfg: prominence and spacing.
+    """
+    fps = (len(times) - 1) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else 25.0
+    if travels(track):
+        found = impact_events(
+            path(difference(frames), track.mask, cfg.active), times[0], fps, maps.shape[1], cfg
+        )
+        return ObjectEvents("impacts", *found)
+    curve = motion.onset_curve(motion.region_curves(maps, [track.mask])[0])
+    found = motion.pick_events(
+        curve, fps, prominence=cfg.prominence, min_interval=cfg.min_interval, t0=times[0]
+    )
+    top = max(float(found.strengths.max()), 1e-12) if len(found) else 1.0
+    return ObjectEvents("motion", found.times, 0.35 + 0.65 * np.clip(found.strengths / top, 0, 1))
+
+
+def impact_events(
+    track_path: np.ndarray, t0: float, fps: float, frame_height: int, cfg: FoleyConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Impacts on a path: peaks of :func:`impact_curve` clearing ``cfg.impact_prominence`` and the noise,
+    with speeds from the velocity change around each (normalized by IMPACT_SPEED_SCALE frame heights / s).
+
+    Args:
+        track_path: :func:`path` of the thing, ``(V, 2)`` (value ``i`` half a frame before frame ``i``).
+        t0: time of frame 0.
+        fps: frame rate.
+        frame_height: analysis frame height in pixels.
+        cfg: prominence, spacing and the least speed kept.
+
+    Returns:
+        ``(times (E,), speeds (E,))``.
+    """
+    curve = impact_curve(track_path)
+    seen = ~np.isnan(track_path[:, 0])
+    prominence = noise_prominence(curve, curve[seen] if seen.any() else curve, cfg.impact_prominence)
+    t0 = t0 - 0.5 / fps  # the path's values are midpoints between frames, and so are its accelerations
+    found = motion.pick_events(curve, fps, prominence=prominence, min_interval=cfg.min_interval, t0=t0)
+    index = np.round((found.times - t0) * fps).astype(int)
+    dv = np.array([velocity_change(track_path, i) for i in index])  # pixels / frame
+    speeds = np.clip(dv * fps / (IMPACT_SPEED_SCALE * frame_height), 0.0, 1.0)
+    keep = speeds >= cfg.min_speed
+    return found.times[keep], speeds[keep]
+
+
+def velocity_change(track_path: np.ndarray, i: int, span: int = 2) -> float:
+    """Size of the velocity change at path value ``i``: mean velocity over ``span`` steps after it minus over
+    ``span`` steps before it (the step across ``i`` itself is skipped), pixels per frame."""
+    x, y = _filled(track_path[:, 0]), _filled(track_path[:, 1])
+    pts = np.stack([x, y], 1)
+    last = len(pts) - 1
+    before = (pts[max(i - 1, 0)] - pts[max(i - 1 - span, 0)]) / span
+    after = (pts[min(i + 1 + span, last)] - pts[min(i + 1, last)]) / span
+    return float(np.linalg.norm(after - before))
+
+
+def guess_material(colour: tuple[float, float, float]) -> str:
+    """A modal material from a colour: dark -> rubber, pale cyan -> glass, grey -> metal, brown -> wood,
+    anything else -> plastic (the drawing conventions of :mod:`pixelsound.bounce`, and a fair default)."""
+    h, s, v = colorsys.rgb_to_hsv(*colour)
+    if v < 0.3:
+        return "rubber"
+    if 0.45 <= h <= 0.6 and 0.12 <= s <= 0.5 and v >= 0.75:
+        return "glass"
+    if s < 0.15:
+        return "metal"
+    if 0.03 <= h <= 0.13 and s >= 0.35 and v <= 0.75:
+        return "wood"
+    return "plastic"
+
+
+def guess_room(rest: Tensor) -> str:
+    """A room preset from a scene's rest pose (uint8 ``(3, h, w)``): sky in the upper third -> ``outdoor``; a
+    plain backdrop -> ``dry``; a dark scene -> ``hall``; else ``room``."""
+    rgb = rest.permute(1, 2, 0).numpy().astype(np.float64) / 255  # (h, w, 3)
+    hsv = np.stack(np.vectorize(colorsys.rgb_to_hsv)(rgb[..., 0], rgb[..., 1], rgb[..., 2]), -1)
+    top = hsv[: max(1, len(hsv) // 3)]
+    sky = (top[..., 0] > 0.5) & (top[..., 0] < 0.7) & (top[..., 1] > 0.25) & (top[..., 2] > 0.6)
+    if sky.mean() > 0.5:
+        return "outdoor"
+    if rgb.mean(-1).std() < 0.03:
+        return "dry"
+    if hsv[..., 2].mean() < 0.35:
+        return "hall"
+    return "room"
+
+
+# ================================================================================================ what it is
+
+
+@torch.inference_mode()
+def region_features(model, frames: Tensor, masks: list[np.ndarray]) -> list[Tensor]:
+    """Visual vector of each region: the frame net's per-pixel features of a few frames spread over the clip,
+    max over the region's cells (as the model's clip vector is a max over space).
+
+    Args:
+        model: a :class:`pixelsound.model.SoundOfPixels`.
+        frames: uint8 ``(V, 3, H, W)`` (any size; resized to the model's frame size).
+        masks: region masks ``(h_a, w_a)`` on any grid (resized to the feature grid).
+
+    Returns:
+        ``(K,)`` per region.
+    """
+    from pixelsound.io import resize_frames
+
+    cfg = model.cfg
+    picks = torch.linspace(0, len(frames) - 1, cfg.frames.num_frames).round().long()
+    pixels = model.pixel_features(resize_frames(frames[picks], cfg.frames.size)[None])[0]  # (K, h, w)
+    out = []
+    for mask in masks:
+        grid = torch.nn.functional.interpolate(
+            torch.from_numpy(mask).float()[None, None], size=pixels.shape[-2:], mode="area"
+        )[0, 0]  # (h, w) share of each cell covered
+        cells = grid >= min(0.25, float(grid.max()))
+        out.append(pixels[:, cells].amax(1))
+    return out
+
+
+def _category_prototypes(model_path: str | Path | None) -> dict[str, Tensor] | None:
+    """Category prototypes stored with a release (``info.prototypes``), if any."""
+    if model_path is None:
+        return None
+    try:
+        from pixelsound.objects import release_prototypes
+    except ImportError:  # pragma: no cover - objects is part of the package
+        return None
+    return release_prototypes(model_path)
+
+
+def _nearest_category(feature: Tensor, prototypes: dict[str, Tensor]) -> tuple[str, float]:
+    names = list(prototypes)
+    bank = torch.stack([prototypes[n].float() for n in names])  # (C, K)
+    sims = torch.nn.functional.cosine_similarity(bank, feature.float()[None], dim=1)
+    best = int(sims.argmax())
+    return names[best], float(sims[best])
+
+
+# ================================================================================================ cue sheet
+
+
+def _json_box(box: np.ndarray, scale: float) -> list[float]:
+    return [round(float(v) * scale, 1) for v in box]
+
+
+def object_cue(
+    k: int, track: Track, found: ObjectEvents, grid: tuple[int, int], scale: float, seed: int
+) -> dict[str, Any]:
+    """The cue-sheet entry of one object: where it is, its events and (so far) a modal sound.
+
+    Args:
+        k: object number.
+        track: its region.
+        found: its events.
+        grid: analysis frame ``(h, w)``.
+        scale: analysis pixels -> video pixels.
+        seed: the sound seed.
+    """
+    h, w = grid
+    ys, xs = np.nonzero(track.mask)
+    seen = track.boxes[~np.isnan(track.boxes[:, 0])]
+    size = (
+        float(np.median(np.maximum(seen[:, 2] - seen[:, 0], seen[:, 3] - seen[:, 1]))) if len(seen) else 1.0
+    )
+    area = (
+        float(np.median((seen[:, 2] - seen[:, 0]) * (seen[:, 3] - seen[:, 1]))) / (h * w)
+        if len(seen)
+        else 0.0
+    )
+    x = float((xs.min() + xs.max() + 1) / 2 / w)
+    material = guess_material(track.colour)
+    return {
+        "id": f"object{k}",
+        "label": material,
+        "category": None,
+        "box": _json_box(np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]), scale),
+        "x": round(x, 4),
+        "area": round(area, 5),
+        "colour": [round(c, 3) for c in track.colour],
+        "detector": found.detector,
+        "pan": round(float(mixdown.pan_from_x(x)), 3),
+        "gain_db": round(float(mixdown.distance_gain(area)), 2),
+        "mute": False,
+        "sound": {
+            "kind": "modal",
+            "material": material,
+            "size": round(size / (SIZE_UNIT * h), 3),
+            "seed": seed,
+        },
+        "events": [
+            {"time": round(float(t), 4), "strength": round(float(s), 3)}
+            for t, s in zip(found.times, found.speeds, strict=True)
+        ],
+    }
+
+
+def _attach_identity(cue: dict, feature: Tensor | None, bank, prototypes: dict | None, rng) -> None:
+    """Point an object's cue at a bank prototype when its visual vector matches one, else keep modal; attach
+    a category from the bank or the release's category prototypes."""
+    if feature is None:
+        return
+    if prototypes:
+        cue["category"], _ = _nearest_category(feature, prototypes)
+    if bank is None:
+        return
+    proto, dist = bank.nearest(feature)
+    cue["category"] = bank.categories[proto] or cue["category"]
+    if not bank.accepts(proto, dist):
+        return
+    cue["sound"] = {"kind": "bank", "prototype": proto, "distance": round(dist, 4)}
+    for event in cue["events"]:
+        event["snippet"] = bank.choose(proto, event["strength"], rng)
+    cue["label"] = cue["category"] or f"prototype{proto}"
+
+
+@dataclass
+class Video:
+    """Decoded frames and their timestamps (and the file they came from, if any)."""
+
+    frames: Tensor  # uint8 (V, 3, H, W)
+    times: np.ndarray  # (V,) seconds
+    fps: float
+    path: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return float(self.times[-1] + 1 / self.fps) if len(self.times) else 0.0
+
+
+def load_video(video: str | Path | Tensor | Video, fps: float | None = None) -> Video:
+    """Decode a video file (all frames), or wrap frames ``(V, 3, H, W)`` given with their ``fps``.
+
+    Raises:
+        MediaError: the file cannot be read or has no video stream.
+        ValueError: frames without fps, or of the wrong shape.
+    """
+    if isinstance(video, Video):
+        return video
+    if isinstance(video, Tensor):
+        if fps is None or fps <= 0 or video.dim() != 4 or video.shape[1] != 3 or video.dtype != torch.uint8:
+            raise ValueError(
+                f"foley: frames must be uint8 (V, 3, H, W) with fps > 0, got {tuple(video.shape)}, fps={fps}"
+            )
+        return Video(video, np.arange(len(video)) / fps, float(fps))
+    from pixelsound import io
+
+    info = io.probe(video)
+    if not info.has_video:
+        raise io.MediaError(video, "no video stream")
+    frames, used = io.read_frames(video)
+    if len(frames) < 3:
+        raise io.MediaError(video, f"too short for Foley: {len(frames)} frames")
+    return Video(frames, used.numpy(), info.fps, str(Path(video).resolve()))
+
+
+def _load_model(model: Any):
+    """A model in eval mode from a path (release or checkpoint) or as given; None stays None."""
+    if model is None or not isinstance(model, (str, Path)):
+        return model.eval() if model is not None else None
+    from pixelsound.checkpoint import load_release
+
+    return load_release(model)[0]
+
+
+def _load_bank(bank: Any):
+    if bank is None or not isinstance(bank, (str, Path)):
+        return bank
+    from pixelsound.bank import Bank
+
+    return Bank.load(bank)
+
+
+def detect(
+    video: str | Path | Tensor | Video,
+    *,
+    model: Any = None,
+    bank: Any = None,
+    room: str | None = None,
+    config: FoleyConfig | None = None,
+    fps: float | None = None,
+) -> dict[str, Any]:
+    """Find the sounding objects, their events and the room of a silent video: the cue sheet.
+
+    Args:
+        video: a video file, a :class:`Video`, or frames uint8 ``(V, 3, H, W)`` (then ``fps`` is needed).
+        model: release folder / checkpoint path or a loaded SoundOfPixels (optional): region visual vectors
+            for the bank and categories. Default with a bank: the bank's model.
+        bank: bank folder or :class:`pixelsound.bank.Bank` (optional): learned sounds.
+        room: a room preset; None picks one from the scene.
+        config: detection settings.
+        fps: frame rate of tensor frames.
+
+    Returns:
+        The cue sheet (JSON-ready dict), see the module docstring.
+    """
+    cfg = config or FoleyConfig()
+    clip = load_video(video, fps)
+    bank = _load_bank(bank)
+    if model is None and bank is not None and bank.info.get("model"):
+        model = bank.info["model"]
+    model_path = str(model) if isinstance(model, (str, Path)) else None
+    net = _load_model(model)
+    small = analysis_frames(clip.frames, cfg.analysis_side)  # (V, 3, h, w)
+    maps = displacement(small)  # (V, h, w)
+    tracks = find_tracks(small, maps, cfg)
+    scale = clip.frames.shape[-1] / small.shape[-1]
+    cues = []
+    for k, track in enumerate(tracks):
+        found = object_events(track, small, maps, clip.times, cfg)
+        cues.append(object_cue(k, track, found, tuple(small.shape[-2:]), scale, cfg.seed * 100 + k))
+    features = (
+        region_features(net, clip.frames, [t.mask for t in tracks]) if net is not None and tracks else []
+    )
+    rng = np.random.default_rng(cfg.seed)
+    prototypes = _category_prototypes(model_path)
+    for cue, feature in zip(cues, features, strict=False):
+        _attach_identity(cue, feature, bank, prototypes, rng)
+    rest = torch.from_numpy(np.median(small.numpy(), 0)).round().to(torch.uint8)  # (3, h, w)
+    return {
+        "version": CUES_VERSION,
+        "video": clip.path,
+        "duration": round(clip.duration, 4),
+        "fps": round(clip.fps, 4),
+        "width": int(clip.frames.shape[-1]),
+        "height": int(clip.frames.shape[-2]),
+        "sample_rate": cfg.sample_rate,
+        "room": mixdown.room(room).name if room else guess_room(rest),
+        "room_source": "argument" if room else "scene",
+        "target_lufs": cfg.target_lufs,
+        "peak_db": cfg.peak_db,
+        "seed": cfg.seed,
+        "model": model_path,
+        "bank": bank.info.get("path") if bank is not None else None,
+        "objects": cues,
+    }
+
+
+# ================================================================================================ rendering
+
+
+class CueError(ValueError):
+    """A cue sheet is malformed; the message says where (object, event, key) and why."""
+
+
+def _resolve(path: str, base: Path | None) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() or base is None else base / p
+
+
+def _event_times(obj: dict, where: str) -> tuple[list[float], list[float]]:
+    times, strengths = [], []
+    for j, event in enumerate(obj.get("events", [])):
+        try:
+            times.append(float(event["time"]))
+            strengths.append(float(np.clip(float(event.get("strength", 0.7)), 0.0, 1.5)))
+        except (KeyError, TypeError, ValueError):
+            raise CueError(f"{where}: event {j} needs a numeric 'time' (got {event!r})") from None
+    return times, strengths
+
+
+def _sample_track(sounds: list[tuple[float, Tensor]], length: int, sample_rate: int) -> Tensor:
+    """Place sounds at their times, each cut (with a 20 ms fade) where the next one starts. ``-> (L,)``."""
+    ordered = sorted(sounds, key=lambda s: s[0])
+    placed = []
+    for i, (t, wave) in enumerate(ordered):
+        if i + 1 < len(ordered):
+            room_left = max(1, int(round((ordered[i + 1][0] - t) * sample_rate)))
+            if len(wave) > room_left:
+                wave = wave[:room_left].clone()
+                fade = min(len(wave), int(0.02 * sample_rate))
+                wave[len(wave) - fade :] *= torch.linspace(1, 0, fade)
+        placed.append((t, wave))
+    return modal.place(placed, length, sample_rate)
+
+
+def _peak_normalized(wave: Tensor) -> Tensor:
+    return wave / wave.abs().max().clamp_min(1e-9)
+
+
+def object_track(obj: dict, length: int, sample_rate: int, bank, base: Path | None, where: str) -> Tensor:
+    """One object's mono track from its cue: modal impacts, bank snippets or a sample file at its events.
+
+    Shapes:
+        -> ``(length,)``
+    """
+    import torchaudio.functional as AF
+
+    times, strengths = _event_times(obj, where)
+    sound = obj.get("sound") or {"kind": "modal"}
+    kind = sound.get("kind", "modal")
+    if obj.get("mute") or not times:
+        return torch.zeros(length)
+    if kind == "modal":
+        try:
+            return modal.impact_track(
+                times,
+                strengths,
+                sound.get("material", "plastic"),
+                float(sound.get("size", 1.0)),
+                length,
+                sample_rate=sample_rate,
+                seed=int(sound.get("seed", 0)),
+            )
+        except ValueError as err:
+            raise CueError(f"{where}: {err}") from None
+    if kind == "file":
+        from pixelsound.io import read_audio
+
+        wave = _peak_normalized(read_audio(_resolve(sound["path"], base), sample_rate)[0])
+        return _sample_track(
+            [(t, wave * (0.3 + 0.7 * s)) for t, s in zip(times, strengths, strict=True)], length, sample_rate
+        )
+    if kind == "bank":
+        if bank is None:
+            raise CueError(f"{where}: a bank sound needs the cue sheet's 'bank' folder")
+        proto = int(sound["prototype"])
+        rng = np.random.default_rng(int(sound.get("seed", 0)))
+        sounds = []
+        for event, t, s in zip(obj["events"], times, strengths, strict=True):
+            index = event.get("snippet")
+            index = bank.choose(proto, s, rng) if index is None else int(index)
+            wave = AF.resample(bank.snippets[index][None], bank.sample_rate, sample_rate)[0]
+            sounds.append((t, _peak_normalized(wave) * (0.3 + 0.7 * s)))
+        return _sample_track(sounds, length, sample_rate)
+    raise CueError(f"{where}: unknown sound kind {kind!r} (known: modal, bank, file)")
+
+
+@dataclass
+class FoleyResult:
+    """A rendered soundtrack and what made it.
+
+    Attributes:
+        audio: the stereo master, float32 ``(2, L)``.
+        sample_rate: Hz.
+        stems: each object's panned track at master gain, ``(N, 2, L)``.
+        reverb: the shared reverb return, ``(2, L)``.
+        cues: the cue sheet that was rendered.
+        loudness: integrated loudness of ``audio``, LUFS.
+        true_peak: estimated true peak of ``audio``, dBTP.
+        seconds: wall time of each stage (detect, render, write).
+    """
+
+    audio: Tensor
+    sample_rate: int
+    stems: Tensor
+    reverb: Tensor
+    cues: dict[str, Any]
+    loudness: float
+    true_peak: float
+    seconds: dict[str, float] = field(default_factory=dict)
+    video: Video | None = None
+
+    def write(
+        self,
+        out: str | Path | None = None,
+        *,
+        stems_dir: str | Path | None = None,
+        cues: str | Path | None = None,
+        write_cues: bool = True,
+    ) -> dict[str, Any]:
+        """Write the dubbed video, the stems and the cue sheet.
+
+        Args:
+            out: output video (mp4: h264 + stereo AAC); None writes no video.
+            stems_dir: folder for ``<id>_<label>.wav`` per object and ``reverb.wav`` (default: ``stems/`` next
+                to ``out``).
+            cues: cue sheet path (default: ``cues.json`` next to ``out``).
+            write_cues: False leaves the cue sheet unwritten (re-rendering an edited one).
+
+        Returns:
+            Paths written: ``{"video": ..., "stems": [...], "cues": ...}``.
+        """
+        from pixelsound import io
+
+        start = time.monotonic()
+        folder = Path(out).parent if out is not None else None
+        stems_dir = Path(stems_dir) if stems_dir is not None else (folder / "stems" if folder else None)
+        cues = Path(cues) if cues is not None else (folder / "cues.json" if folder else None)
+        written: dict[str, Any] = {}
+        if out is not None:
+            clip = self.video or load_video(self.cues["video"])
+            regular = np.allclose(
+                clip.times - clip.times[0], np.arange(len(clip.times)) / clip.fps, atol=1e-3
+            )
+            times = None if regular else (clip.times - clip.times[0]).tolist()
+            io.write_video(out, clip.frames, clip.fps, self.audio, self.sample_rate, times=times)
+            written["video"] = str(out)
+        if stems_dir is not None:
+            written["stems"] = self._write_stems(stems_dir)
+        if cues is not None and write_cues:
+            Path(cues).parent.mkdir(parents=True, exist_ok=True)
+            Path(cues).write_text(dump_cues(self.cues))
+            written["cues"] = str(cues)
+        self.seconds["write"] = round(time.monotonic() - start, 3)
+        return written
+
+    def _write_stems(self, folder: str | Path) -> list[str]:
+        from pixelsound import io
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for obj, stem in zip(self.cues["objects"], self.stems, strict=True):
+            path = folder / f"{obj['id']}_{_safe(obj.get('label') or 'sound')}.wav"
+            io.write_audio(path, stem.clamp(-1, 1), self.sample_rate)
+            paths.append(str(path))
+        io.write_audio(folder / "reverb.wav", self.reverb.clamp(-1, 1), self.sample_rate)
+        return paths + [str(folder / "reverb.wav")]
+
+
+def dump_cues(cues: dict[str, Any]) -> str:
+    """The cue sheet as JSON for people: two-space indents, with number lists and events on one line each."""
+    text = json.dumps(cues, indent=2)
+    text = re.sub(r"\[\s+([-\d.,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
+    return re.sub(
+        r"\{\s+(\"time\"[^{}\[\]]*?)\s+\}", lambda m: "{" + " ".join(m.group(1).split()) + "}", text
+    )
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))[:40]
+
+
+def render(
+    cues: dict[str, Any] | str | Path, *, video: Video | None = None, base: str | Path | None = None
+) -> FoleyResult:
+    """Render a cue sheet into a stereo soundtrack (a pure function of the cue sheet).
+
+    Args:
+        cues: the cue sheet, or a path to ``cues.json`` (relative paths inside it are relative to its folder).
+        video: the decoded video, when already in memory (only used by :meth:`FoleyResult.write`).
+        base: folder relative paths in the cue sheet refer to (default: the cue file's folder).
+
+    Returns:
+        :class:`FoleyResult`.
+
+    Raises:
+        CueError: a malformed cue sheet (the message names the object and the key).
+    """
+    from tqdm import tqdm
+
+    start = time.monotonic()
+    cues, base = _read_cues(cues, base)
+    sr = int(cues.get("sample_rate", 44100))
+    length = max(1, int(round(float(cues["duration"]) * sr)))
+    bank = None
+    if any((o.get("sound") or {}).get("kind") == "bank" for o in cues["objects"]):
+        from pixelsound.bank import Bank
+
+        bank = Bank.load(_resolve(cues["bank"], base)) if cues.get("bank") else None
+    objects = cues["objects"]
+    tracks = [
+        object_track(obj, length, sr, bank, base, f"cue sheet object {i} ({obj.get('id')})")
+        for i, obj in enumerate(tqdm(objects, desc="foley", unit="object", disable=len(objects) < 8))
+    ]
+    tracks = torch.stack(tracks) if tracks else torch.zeros(0, length)
+    pans = [float(o.get("pan", 0.0)) for o in objects]
+    gains = [float(o.get("gain_db", 0.0)) for o in objects]
+    mix = mixdown.mixdown(
+        tracks,
+        torch.tensor(pans),
+        torch.tensor(gains),
+        cues.get("room", "room"),
+        sr,
+        target_lufs=float(cues.get("target_lufs", -16.0)),
+        peak_db=float(cues.get("peak_db", -1.0)),
+        seed=int(cues.get("seed", 0)),
+    )
+    seconds = {"render": round(time.monotonic() - start, 3)}
+    return FoleyResult(
+        mix.audio, sr, mix.stems, mix.reverb, cues, mix.loudness, mix.true_peak, seconds, video
+    )
+
+
+def _read_cues(cues: dict | str | Path, base: str | Path | None) -> tuple[dict, Path | None]:
+    """The cue sheet as a dict (checked for the keys rendering needs) and the folder its paths refer to."""
+    if isinstance(cues, (str, Path)):
+        path = Path(cues)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as err:
+            raise CueError(f"{path}: cannot read the cue sheet ({err.strerror or err})") from None
+        except ValueError as err:
+            raise CueError(f"{path}: not valid JSON ({err})") from None
+        return _check_cues(data, str(path)), Path(base) if base else path.parent.resolve()
+    return _check_cues(cues, "cue sheet"), Path(base) if base else None
+
+
+def _check_cues(data: Any, where: str) -> dict:
+    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+        raise CueError(f"{where}: expected an object with an 'objects' list")
+    if not isinstance(data.get("duration"), (int, float)) or data["duration"] <= 0:
+        raise CueError(f"{where}: 'duration' must be a positive number of seconds")
+    if data.get("room") is not None:
+        try:
+            mixdown.room(data["room"])
+        except ValueError as err:
+            raise CueError(f"{where}: {err}") from None
+    return data
+
+
+def foley(
+    video: str | Path | Tensor,
+    out: str | Path | None = None,
+    *,
+    model: Any = None,
+    bank: Any = None,
+    room: str | None = None,
+    config: FoleyConfig | None = None,
+    fps: float | None = None,
+    stems_dir: str | Path | None = None,
+    cues_path: str | Path | None = None,
+) -> FoleyResult:
+    """Give a silent video a layered stereo soundtrack: detect, render and (when ``out`` is given) write.
+
+    Args:
+        video: a video file, or frames uint8 ``(V, 3, H, W)`` with ``fps``.
+        out: output video (h264 + stereo AAC); also writes ``stems/`` and ``cues.json`` next to it unless
+            ``stems_dir`` / ``cues_path`` say otherwise. None: nothing is written.
+        model: release path or SoundOfPixels (optional; see :func:`detect`).
+        bank: bank folder or Bank (optional).
+        room: room preset (``dry``, ``room``, ``hall``, ``outdoor``); None: from the scene.
+        config: :class:`FoleyConfig`.
+        fps: frame rate of tensor frames.
+        stems_dir, cues_path: where to write stems and the cue sheet.
+
+    Returns:
+        :class:`FoleyResult` (``seconds`` holds the time of each stage).
+    """
+    start = time.monotonic()
+    clip = load_video(video, fps)
+    cues = detect(clip, model=model, bank=bank, room=room, config=config)
+    detected = round(time.monotonic() - start, 3)
+    result = render(cues, video=clip)
+    result.seconds["detect"] = detected
+    if out is not None:
+        result.write(out, stems_dir=stems_dir, cues=cues_path)
+    return result
+
+
+# ================================================================================================ CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`pixelsound foley SILENT.mp4 -o OUT.mp4 ...` and `pixelsound foley render cues.json -o OUT.mp4`."""
+    parser.add_argument("input", help="a silent video, or the word 'render' followed by a cue sheet")
+    parser.add_argument("cues_file", nargs="?", help="with 'render': the cues.json to render")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="output video (mp4, stereo AAC)")
+    parser.add_argument("--model", type=Path, help="release folder or checkpoint (regions' visual vectors)")
+    parser.add_argument("--bank", type=Path, help="sound bank folder (`pixelsound bank build`)")
+    parser.add_argument("--room", choices=sorted(mixdown.ROOMS), help="room preset (default: from the scene)")
+    parser.add_argument("--stems", type=Path, help="stems folder (default: stems/ next to the output)")
+    parser.add_argument(
+        "--cues", type=Path, help="cue sheet to write (default: cues.json next to the output)"
+    )
+    parser.add_argument("--target-lufs", type=float, default=-16.0, help="loudness target (default -16)")
+    parser.add_argument("--sample-rate", type=int, default=44100, help="soundtrack rate (default 44100)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pixelsound.bank import BankError
+    from pixelsound.io import MediaError
+
+    try:
+        if args.input == "render":
+            if not args.cues_file:
+                log.error("foley render: give the cue sheet: pixelsound foley render cues.json -o OUT.mp4")
+                return 2
+            result = render(args.cues_file)
+            paths = result.write(
+                args.out, stems_dir=args.stems, cues=args.cues, write_cues=args.cues is not None
+            )
+        else:
+            cfg = FoleyConfig(sample_rate=args.sample_rate, target_lufs=args.target_lufs, seed=args.seed)
+            result = foley(
+                args.input,
+                args.out,
+                model=args.model,
+                bank=args.bank,
+                room=args.room,
+                config=cfg,
+                stems_dir=args.stems,
+                cues_path=args.cues,
+            )
+            paths = {"video": str(args.out)}
+    except (MediaError, CueError, BankError, ValueError, OSError) as err:
+        log.error("%s", err)
+        return 2
+    cues = result.cues
+    for obj in cues["objects"]:
+        kind = obj["sound"]["kind"]
+        print(f"{obj['id']}: {obj.get('label')} ({kind}), {len(obj['events'])} events, pan {obj['pan']:+.2f}")
+    print(
+        f"room {cues['room']}, {result.loudness:.1f} LUFS, true peak {result.true_peak:.1f} dBTP; "
+        f"wrote {paths.get('video', args.out)}"
+    )
+    return 0
