@@ -1,6 +1,7 @@
 """Scoring validation on generated test clips whose soundtracks are known.
 
     .venv/bin/python benchmarks/bench_score.py                      # builds /tmp/score-data if missing
+    .venv/bin/python benchmarks/bench_score.py --data /tmp/score-data-240 --clips 240 --seed 4 --append
     .venv/bin/python benchmarks/bench_score.py --data DIR --model none --out /tmp/score.md
 
 Data: `pixelsound data instruments --out DIR --clips 60 --seed 3` (built here when DIR is missing). Every
@@ -260,8 +261,11 @@ def main() -> None:
     parser.add_argument("--shift-seed", type=int, default=0)
     parser.add_argument("--model", default="default", help="release folder, 'default' (bundled) or 'none'")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "score.md")
+    parser.add_argument(
+        "--append", action="store_true", help="add to --out (one more data set) instead of replacing"
+    )
     args = parser.parse_args()
-    args.command = "python benchmarks/bench_score.py " + " ".join(sys.argv[1:])
+    args.command = " ".join([".venv/bin/python benchmarks/bench_score.py", *sys.argv[1:]])
     torch.set_num_threads(2)
     if not args.data.is_dir():
         build_data(args.data, args.clips, args.seed)
@@ -279,6 +283,12 @@ def main() -> None:
         print(f"[{i + 1}/{len(clips)}] {clip.video.name}: true first={rows[-1]['true_first']}", flush=True)
     text = report(rows, args, described or "none (motion and onsets only)", load, time.perf_counter() - start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.append and args.out.is_file():
+        text = (
+            args.out.read_text().rstrip("\n")
+            + "\n\n"
+            + text.replace("score`)", "score`), another data set", 1)
+        )
     args.out.write_text(text)
     print(text)
 
