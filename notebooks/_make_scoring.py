@@ -187,6 +187,8 @@ print((WORK / "scores.csv").read_text())""",
 
 def build() -> nbformat.NotebookNode:
     cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text) for kind, text in CELLS]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"scoring-{i:02d}"  # stable ids: rebuilding gives the same file
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return notebook
