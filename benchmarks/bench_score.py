@@ -60,7 +60,10 @@ def build_data(data: Path, clips: int, seed: int) -> None:
     command = [sys.executable, "-m", "pixelsound.cli", "data", "instruments", "--out", str(data),
                "--clips", str(clips), "--seed", str(seed)]  # fmt: skip
     print("building:", " ".join(command[2:]), flush=True)
-    subprocess.run(command, check=True, cwd=ROOT)
+    if subprocess.run(command, cwd=ROOT).returncode != 0:
+        raise SystemExit(
+            f"building {data} failed (message above); the builder needs the project set up (./dev)"
+        )
 
 
 def load_clips(data: Path, splits: tuple[str, ...]) -> list[Clip]:
