@@ -69,7 +69,7 @@ class ScoreOptions:
         motion_size: frames are read at this size (side, pixels) for motion.
         max_fps: frames for motion are read at most this often.
         sample_rate: audio rate for onset detection.
-        method: motion measure, ``"diff"`` or ``"flow"`` (see :func:`motion.motion_maps`).
+        method: motion measure, ``"diff"``, ``"flow"`` or ``"displacement"`` (see :func:`motion.motion_maps`).
         tolerance_ms: sync matching tolerance; None: half a video frame + 25 ms (motion events are known to
             half a frame, onsets to a few ms).
         max_lag_s: offsets are searched over +- this many seconds.
@@ -846,6 +846,14 @@ def result_rows(result: ScoreResult) -> list[dict]:
     return [base | {"rank": rank} | c.row() for rank, c in enumerate(result.candidates, 1)]
 
 
+def write_csv(path: str | Path, rows: list[dict]) -> None:
+    """Rows with the :data:`CSV_FIELDS` columns (missing ones empty)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="a video file, or a folder of videos (batch mode)")
     parser.add_argument(
@@ -890,10 +898,7 @@ def _batch(args: argparse.Namespace, loaded: LoadedModel | None, options: ScoreO
         results.append(result)
         rows.extend(result_rows(result))
     if args.csv:
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(args.csv, rows)
     if args.json:
         print(json.dumps({"results": [r.to_dict() for r in results], "errors": failed}, indent=1))
     else:
@@ -919,9 +924,6 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", err)
         return 1
     if args.csv:
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(result_rows(result))
+        write_csv(args.csv, result_rows(result))
     print(json.dumps(result.to_dict(), indent=1) if args.json else format_result(result))
     return 0
