@@ -23,7 +23,8 @@ CELLS = [
   a model, also how much of its energy the separator gives to this clip), a **sync** score (audio onsets
   matched one-to-one to motion events, precision / recall / F1) and the **offset** in ms.
 
-This notebook scores a silent generated clip against its true soundtrack, a wrong one and shifted copies.
+This notebook scores a silent generated clip against its true soundtrack, a wrong one and shifted copies,
+then scores the soundtrack `pixelsound foley` makes for it.
 With `PIXELSOUND_NOTEBOOK_TINY=1` (as the tests run it) the clip is small and short and the model a tiny
 random one (its attribution is meaningless; motion and onsets do the work).""",
     ),
@@ -165,6 +166,27 @@ pen.line([(best, 22), (best, 175)], fill="red")
 pen.text((12, 4), f"correlation vs lag (-2 .. +2 s); peak {offset_ms:+.0f} ms (r = {peak:.2f})", fill="black")
 plots.save_png(chart, WORK / "lag_sweep.png")
 chart""",
+    ),
+    (
+        "md",
+        """## Scoring a Foley soundtrack
+
+The natural use: `pixelsound foley` gives the silent clip a soundtrack from what it sees (sounds timed to
+the motion it detects), and `score` checks it -- against the clip's true soundtrack and the wrong one. A
+Foley track made from this clip's own motion should be in sync (sync F1 close to the true soundtrack's,
+offset near 0) and follow its rhythm.""",
+    ),
+    (
+        "code",
+        """from pixelsound.foley import foley
+
+dubbed = WORK / "dubbed.mp4"
+made = foley(video, dubbed)
+print(f"foley: {made.loudness:.1f} LUFS, stages {made.seconds}")
+checked = score.score(dubbed, [true_wav, other_wav], model=MODEL)
+text = score.format_result(checked)
+print(text[text.index("soundtracks, best first"):])  # "own soundtrack" is the Foley one
+display(Audio(made.audio.numpy(), rate=made.sample_rate))""",
     ),
     (
         "md",
