@@ -2,16 +2,20 @@
 
     python recipes/instruments/release.py --run runs/instruments --data data/instruments
 
-Copies ``RUN/best`` (model.safetensors + config.json) to ``pixelsound/assets/model`` and the first two test
-solos of different categories (test split: never seen in training) to ``pixelsound/assets/samples``.
+Copies ``RUN/best`` (model.safetensors + config.json) to ``pixelsound/assets/model``, adds category
+prototypes (the mean clip vector of a few training clips per category: names for what `pixels` and `foley`
+find; the model itself never saw a label), and copies the first two test solos of different categories
+(test split: never seen in training) to ``pixelsound/assets/samples``.
 """
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
-from pixelsound.checkpoint import load_release
+from pixelsound.checkpoint import load_release, write_release
 from pixelsound.index import read_index
+from pixelsound.objects import prototypes_from_index
 
 ASSETS = Path(__file__).resolve().parents[2] / "pixelsound" / "assets"
 
@@ -34,10 +38,13 @@ def main() -> None:
     parser.add_argument("--data", default="data/instruments")
     args = parser.parse_args()
     best = Path(args.run) / "best"
-    load_release(best)  # refuse to ship something that does not load
+    model, cfg = load_release(best)  # refuse to ship something that does not load
+    info = json.loads((best / "config.json").read_text()).get("info", {})
+    prototypes = prototypes_from_index(Path(args.data) / "train.jsonl", model.eval())
+    info["prototypes"] = {name: [round(float(x), 5) for x in v] for name, v in sorted(prototypes.items())}
     model_dir, sample_dir = ASSETS / "model", ASSETS / "samples"
     shutil.rmtree(model_dir, ignore_errors=True)
-    shutil.copytree(best, model_dir)
+    write_release(model_dir, model, cfg, info)
     shutil.rmtree(sample_dir, ignore_errors=True)
     sample_dir.mkdir(parents=True)
     for path in pick_samples(Path(args.data) / "test.jsonl"):
