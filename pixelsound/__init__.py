@@ -12,20 +12,40 @@ Shape glossary (used by every docstring and shape comment in the package):
 
 Audio is float32 in [-1, 1]; frames are uint8 RGB laid out (V, 3, H, W) until normalized.
 
-Modules, one concern each:
+Modules, one concern each (reading down from ``cli`` explains the system):
 
+    cli         `pixelsound VERB ...`, a thin argparse layer over the modules below
     io          decode and encode media with PyAV (the only module that imports av)
-    index       scan folders of videos into a JSON-lines index; read the original Sound-of-Pixels CSV
-    dataset     torch Dataset of solo clip windows from an index (mixing happens in the training step)
+    index       scan folders of videos into a JSON-lines index, split by video; read the Sound-of-Pixels CSV
+    dataset     torch Dataset of solo clip windows from an index, with a decoded-clip cache
+    builder     `data instruments`: real soundfont audio (instruments, melody) drawn in several styles
+                (pictures, backgrounds), moving on each note; solos, duets with stems and masks, silent clips
     config      frozen dataclass configs, TOML recipes, typed --set overrides
     spec        STFT / ISTFT and the log-frequency warp (pure functions)
-    model       frame net, audio U-Net, synthesizer; SoundOfPixels reads as named steps
-    losses      mask targets and weighted losses
+    frames      frame nets: dilated ResNet-18 (right-sizable) and a spacetime-patch transformer
+    unet        the audio U-Net
+    model       SoundOfPixels: encode audio -> encode frames -> synthesize masks -> apply masks
+    losses      mask targets (binary, dominant, ratio) and weighted losses
+    mixing      mixtures formed in the training step: groups of N clips, gains, collate
     train       mix-and-separate training loop (DDP via torchrun, atomic checkpoints, exact resume)
+    distrib     process group set-up from torchrun's environment (no-op with one process)
+    checkpoint  atomic writes, weights_only training state, releases (safetensors + JSON config)
     metrics     BSS-eval SDR / SIR / SAR (agrees with mir_eval) and SI-SDR
-    evaluate    fixed seeded mixtures, model vs mixture vs oracle masks, tables and pictures
-    builder     the instruments data builder (real soundfont audio, several drawing styles)
-    cli         `pixelsound VERB ...`, a thin argparse layer over the modules above
+    evaluate    fixed seeded mixtures: model vs mixture vs ideal masks, tables and pictures
+    plots       spectrograms, masks, grids and heatmap overlays as pictures (Pillow only)
+    separate    separate videos' sounds from a mixture, any length (overlap-add)
+    demo        the README's main job on the bundled model and samples
+    pixels      the sound of every pixel (one einsum for all cells), chunked over time
+    objects     sounding objects (cells grouped by their sound), heatmaps, localization metrics
+    page        the self-contained click-to-listen page
+    motion      motion maps and curves from frames, event peaks
+    onsets      audio onset envelopes, onset detection and one-to-one matching
+    score       sounding map, correspondence, sync and offset of candidate soundtracks
+    modal       procedural impact sounds by modal synthesis
+    mixdown     pan, distance gain, room reverb; loudness (ITU-R BS.1770) in ``loudness``
+    bank        sounds learned from separated training videos, per visual prototype
+    foley       a layered soundtrack for a silent video, with stems and an editable cue sheet
+    bounce      bouncing-object clips with exact impact times (Foley evaluation)
 """
 
 __version__ = "0.1.0"
