@@ -446,8 +446,13 @@ def _write_manifest(cfg: BuildConfig, report: BuildReport) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`pixelsound data DATASET ...` (one data set so far: instruments)."""
+    """`pixelsound data DATASET ...`: instruments (separation) or bounce (Foley impacts)."""
+    from pixelsound import bounce
+
     sub = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    bounce.add_arguments(
+        sub.add_parser("bounce", help="silent bouncing-ball clips with exact impact times")
+    )
     p = sub.add_parser(
         "instruments", help="MUSIC-like clips: FluidR3 instruments drawn in several emoji styles"
     )
@@ -465,6 +470,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dataset == "bounce":
+        from pixelsound import bounce
+
+        return bounce.run(args)
     try:
         cfg = BuildConfig(
             out=args.out, clips=args.clips, seed=args.seed, workers=args.workers, size=args.size,
