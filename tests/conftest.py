@@ -153,3 +153,13 @@ def _make_sop_tree(folder: str | Path, count: int = 16) -> list[str]:
 def make_sop_tree():
     """``make_sop_tree(folder, count=16) -> CSV lines`` of a tiny original Sound-of-Pixels layout."""
     return _make_sop_tree
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread for every test: the tests are tiny, and on a shared 2-core machine OpenMP threads
+    that get descheduled stall every op (tests that measure threading set their own)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

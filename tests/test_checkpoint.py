@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_config
 
 from pixelsound.checkpoint import (
     CheckpointError,
@@ -21,23 +22,13 @@ from pixelsound.checkpoint import (
     set_rng_state,
     write_release,
 )
-from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig, replace
+from pixelsound.config import replace
 from pixelsound.model import SoundOfPixels
-
-
-def tiny_config(**model) -> Config:
-    base = dict(k=4, frame_layers=2, frame_width=8, unet_depth=2, unet_channels=8)
-    base.update(model)
-    return Config(
-        audio=AudioConfig(sample_rate=8000, length=2047, n_fft=254, hop=64, log_bins=32),
-        frames=FramesConfig(num_frames=2, size=32),
-        model=ModelConfig(**base),
-    )
 
 
 def inputs(b=2, n=2, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    mix = torch.randn(b, 2047, generator=gen) * 0.1
+    mix = torch.randn(b, 4095, generator=gen) * 0.1
     frames = torch.randint(0, 256, (b, n, 2, 3, 32, 32), dtype=torch.uint8, generator=gen)
     return mix, frames
 

@@ -13,7 +13,9 @@ def test_defaults_are_the_paper():
 
 
 def test_recipe_base_and_overrides(tmp_path):
-    (tmp_path / "base.toml").write_text('[audio]\nsample_rate = 8000\n[train]\nbatch_size = 4\nlr_rest = 0.01\n')
+    (tmp_path / "base.toml").write_text(
+        "[audio]\nsample_rate = 8000\n[train]\nbatch_size = 4\nlr_rest = 0.01\n"
+    )
     (tmp_path / "run.toml").write_text('base = "base.toml"\n[train]\nbatch_size = 16\n')
     cfg = load_config(tmp_path / "run.toml", ["train.lr_frame=3e-4", "data.num_mix=3", "model.mask=ratio"])
     assert cfg.audio.sample_rate == 8000  # from the base

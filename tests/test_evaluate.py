@@ -9,34 +9,17 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny import tiny_config
 
 from pixelsound import io
 from pixelsound.checkpoint import write_release
 from pixelsound.cli import main as cli_main
-from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
 from pixelsound.evaluate import METHODS, EvalError, draw_mixes, evaluate, score
 from pixelsound.index import write_index
 from pixelsound.model import SoundOfPixels
 
 SR = 8000
 CATEGORIES = {"flute": (220.0, (200, 40, 40)), "drum": (330.0, (40, 200, 40)), "harp": (495.0, (40, 40, 200))}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: the machine is shared, and descheduled OpenMP threads stall every op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_config() -> Config:
-    return Config(
-        audio=AudioConfig(sample_rate=SR, length=4095, n_fft=254, hop=64, log_bins=64),
-        frames=FramesConfig(num_frames=2, size=32),
-        model=ModelConfig(k=4, frame_layers=2, frame_width=8, unet_depth=2, unet_channels=8),
-    )
 
 
 def tiny_model() -> SoundOfPixels:

@@ -4,29 +4,10 @@ import math
 
 import pytest
 import torch
+from tiny import tiny_config
 
-from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
 from pixelsound.losses import mask_loss, mask_target, mix_and_separate_loss
 from pixelsound.model import SoundOfPixels
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP threads that get descheduled stall every op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_config(**model) -> Config:
-    base = dict(k=4, frame_layers=2, frame_width=8, unet_depth=2, unet_channels=8)
-    base.update(model)
-    return Config(
-        audio=AudioConfig(sample_rate=8000, length=4095, n_fft=254, hop=64, log_bins=64),
-        frames=FramesConfig(num_frames=2, size=32),
-        model=ModelConfig(**base),
-    )
 
 
 def hand_made():

@@ -6,32 +6,13 @@ import math
 import pytest
 import torch
 import torchvision
+from tiny import tiny_config
 
-from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
+from pixelsound.config import ModelConfig
 from pixelsound.frames import ResNetFrames, load_torchvision_weights, resnet18_trunk
 from pixelsound.model import SoundOfPixels, synthesize
 from pixelsound.separate import fade_weights, separate, separate_waveform, tensor_frames_at, window_starts
 from pixelsound.unet import AudioUNet
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP threads that get descheduled stall every op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_config(**model) -> Config:
-    base = dict(k=4, frame_layers=2, frame_width=8, unet_depth=2, unet_channels=8)
-    base.update(model)
-    return Config(
-        audio=AudioConfig(sample_rate=8000, length=4095, n_fft=254, hop=64, log_bins=64),
-        frames=FramesConfig(num_frames=2, size=32),
-        model=ModelConfig(**base),
-    )
-
 
 SPACETIME = dict(
     frame_net="spacetime", spacetime_patch=8, spacetime_dim=16, spacetime_depth=1, spacetime_heads=2

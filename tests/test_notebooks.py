@@ -17,8 +17,16 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("PIXELSOUND_NOTEBOOK_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)  # a notebook that writes into its cwd writes into tmp_path
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    NotebookClient(
+        notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    errors = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
     assert not errors
     assert os.listdir(tmp_path), "a notebook should leave its outputs (wav, png, mp4) in its working folder"
 

@@ -25,14 +25,6 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class ColorFrames(nn.Module):
     """A stand-in frame net that sees colour: red cells light up component 0, blue ones component 1.
 

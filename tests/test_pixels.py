@@ -8,32 +8,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_config
 from torch import nn
 
 from pixelsound import io, objects, pixels, spec
 from pixelsound.checkpoint import write_release
 from pixelsound.cli import main as cli_main
-from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
 from pixelsound.model import SoundOfPixels
 
 SR = 8000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP threads that get descheduled stall every op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_config() -> Config:
-    return Config(
-        audio=AudioConfig(sample_rate=SR, length=4095, n_fft=254, hop=64, log_bins=64),
-        frames=FramesConfig(num_frames=2, size=32),
-        model=ModelConfig(k=4, frame_layers=2, frame_width=8, unet_depth=2, unet_channels=8),
-    )
 
 
 def tiny_model(seed: int = 0) -> SoundOfPixels:

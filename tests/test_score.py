@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_config
 
 from pixelsound import cli, io, score
-from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
 
 FPS = 10.0
 SR = 11025
@@ -89,14 +89,6 @@ def test_sounding_map_and_objects_find_the_flashing_square():
     x0, y0, x1, y1 = result.objects[0].box  # the square is at x 12..44, y 8..40 in a 96 px video
     assert x0 <= 14 and y0 <= 10 and 40 <= x1 <= 52 and 36 <= y1 <= 48
     assert len(result.objects[0].events) >= len(flash_times(4)) - 1
-
-
-def tiny_config() -> Config:
-    return Config(
-        audio=AudioConfig(sample_rate=8000, length=4095, n_fft=254, hop=64, log_bins=64),
-        frames=FramesConfig(num_frames=2, size=32),
-        model=ModelConfig(k=4, frame_layers=2, frame_width=8, unet_depth=2, unet_channels=8),
-    )
 
 
 @pytest.fixture
