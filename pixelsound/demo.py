@@ -109,7 +109,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    r = demo(args.model, [Path(v) for v in args.videos] or None, args.out)
+    from pixelsound.checkpoint import CheckpointError
+    from pixelsound.io import MediaError
+
+    try:
+        r = demo(args.model, [Path(v) for v in args.videos] or None, args.out)
+    except (CheckpointError, MediaError, FileNotFoundError) as err:
+        log.error("%s", err)
+        return 2
     print(
         f"mixed {len(r.separation.names)} clips "
         f"({r.separation.mix.shape[-1] / r.separation.sample_rate:.1f} s) "
