@@ -3,9 +3,10 @@
 ``pixelsound bank build INDEX --model M -o bank/``:
 
 1. for each video of the index (with audio; the ``train`` split by default), the model's frame net gives a
-   clip vector (per-pixel features of a few frames, max over space and time, as the model's own clip vector)
-   and the model separates the clip's sound from its own soundtrack by looking at its frames (windows
-   overlap-added, :func:`pixelsound.separate.separate_waveform`), which keeps what the visible thing makes;
+   clip vector (per-pixel features of a few frames, max over the region that moves, as Foley describes the
+   objects of a silent video) and the model separates the clip's sound from its own soundtrack by looking
+   at its frames (windows overlap-added, :func:`pixelsound.separate.separate_waveform`), which keeps what
+   the visible thing makes;
 2. the separated sound is cut into event-aligned snippets: from each audio onset
    (:func:`pixelsound.onsets.detect_onsets`) to the next one (at most ``max_snippet`` seconds), with short
    fades; each snippet keeps its strength (peak level of its first 50 ms);
@@ -97,13 +98,16 @@ class Bank:
         return (self.owner == prototype).nonzero().flatten()
 
     def choose(self, prototype: int, strength: float, rng: np.random.Generator) -> int:
-        """A snippet of the prototype close in strength: one of the three nearest, at random."""
+        """A snippet of the prototype close in strength (relative to its strongest): at random among the (at
+        most three) nearest that are within 0.1 of the nearest."""
         idx = self.members(prototype)
         if not len(idx):
             raise BankError(f"prototype {prototype} has no snippets")
         top = float(self.strength[idx].max())
-        order = torch.argsort((self.strength[idx] / max(top, 1e-9) - strength).abs())
-        return int(idx[order[int(rng.integers(0, min(3, len(order))))]])
+        gaps = (self.strength[idx] / max(top, 1e-9) - strength).abs()
+        order = torch.argsort(gaps)[:3]
+        close = order[gaps[order] <= gaps[order[0]] + 0.1]
+        return int(idx[close[int(rng.integers(0, len(close)))]])
 
     def save(self, folder: str | Path) -> Path:
         """Write ``bank.safetensors`` and ``bank.json`` into ``folder`` (created)."""
@@ -256,14 +260,19 @@ class ClipSounds:
 
 @torch.inference_mode()
 def clip_vector(model, frames: Tensor) -> Tensor:
-    """Visual vector of a clip: the model's per-pixel features of its frames, max over space.
+    """Visual vector of a clip's sounding thing: the model's per-pixel features of a few frames, max over the
+    region that moves most (found as :func:`pixelsound.foley.find_tracks` finds objects in silent videos, so
+    bank and Foley describe objects alike), or over the whole frame when nothing moves.
 
     Shapes:
-        frames uint8 ``(V, 3, S, S)`` -> ``(K,)``
+        frames uint8 ``(V, 3, H, W)`` -> ``(K,)``
     """
-    from pixelsound.frames import pool_clip
+    from pixelsound import foley
 
-    return pool_clip(model.pixel_features(frames[None]))[0]
+    small = foley.analysis_frames(frames, 128)
+    tracks = foley.find_tracks(small, foley.displacement(small), foley.FoleyConfig(max_objects=1))
+    mask = tracks[0].mask if tracks else np.ones(small.shape[-2:], dtype=bool)
+    return foley.region_features(model, frames, [mask])[0]
 
 
 @torch.inference_mode()
@@ -283,8 +292,7 @@ def clip_sounds(
     frames, _ = io.read_frames(
         path, times=np.arange(max(1, int(duration * fps))) / fps, size=size
     )  # (V, 3, S, S)
-    picks = torch.linspace(0, len(frames) - 1, cfg.frames.num_frames).round().long()
-    feature = clip_vector(model, frames[picks])
+    feature = clip_vector(model, frames)
     window_s = cfg.audio.length / sr
     separated = separate_waveform(
         model, wave, tensor_frames_at(frames[None], fps, window_s, cfg.frames.num_frames)
@@ -357,7 +365,7 @@ def assemble(
 
 def build_bank(
     index: str | Path,
-    model: str | Path,
+    model: Any,
     out: str | Path,
     *,
     prototypes: int = 16,
@@ -372,7 +380,7 @@ def build_bank(
 
     Args:
         index: JSON-lines index (:mod:`pixelsound.index`); records without audio are skipped.
-        model: release folder or checkpoint (:func:`pixelsound.checkpoint.load_release`).
+        model: release folder or checkpoint (:func:`pixelsound.checkpoint.load_release`), or a loaded model.
         out: bank folder.
         prototypes: visual prototypes (k-means clusters).
         split: only records of this split (None or records without a split: all).
@@ -390,7 +398,7 @@ def build_bank(
     from pixelsound.checkpoint import load_release
     from pixelsound.index import read_index
 
-    net, cfg = load_release(model)
+    net, cfg = load_release(model) if isinstance(model, (str, Path)) else (model.eval(), model.cfg)
     records = [
         r
         for r in read_index(index)
@@ -408,9 +416,8 @@ def build_bank(
         except Exception as err:  # noqa: BLE001 - one bad clip is logged and skipped, never fatal
             log.warning("%s: skipped (%s)", r["path"], err)
     bank = assemble(clips, prototypes, snippets, cfg.audio.sample_rate, seed)
-    bank.info.update(
-        model=str(Path(model).resolve()), index=str(Path(index).resolve()), split=split, k=cfg.model.k
-    )
+    source = str(Path(model).resolve()) if isinstance(model, (str, Path)) else None
+    bank.info.update(model=source, index=str(Path(index).resolve()), split=split, k=cfg.model.k)
     bank.save(out)
     return bank
 

@@ -38,9 +38,10 @@ log = logging.getLogger(__name__)
 
 MATERIALS = ("wood", "metal", "glass", "plastic", "rubber")
 SCENES = {"studio": "dry", "living": "room", "hall": "hall", "park": "outdoor"}  # scene -> room preset
+MIN_CONTRAST = 0.3  # a ball differs from the background behind it by this much in some colour channel
 SIZE_UNIT = 0.18  # a ball whose diameter is this fraction of the frame height has modal size 1
 REFERENCE_DROP = 0.7  # impact speed 1 = falling from this fraction of the frame height
-MIN_SPEED = 0.2  # a hit slower than this (normalized) ends the bouncing: the ball rests
+MIN_SPEED = 0.2  # hits slower than this (normalized) are too soft to hear: the ball comes to rest
 INDEX_KEYS = (
     "duration",
     "fps",
@@ -135,11 +136,11 @@ def hits(ball: Ball, gravity: float, seconds: float, reference_speed: float) -> 
     return out
 
 
-def height(ball: Ball, gravity: float, found: list[Hit], t: np.ndarray, seconds: float) -> np.ndarray:
+def height(ball: Ball, gravity: float, found: list[Hit], t: np.ndarray) -> np.ndarray:
     """Height of the ball's bottom above the floor at times ``t``: the fall, then one parabola per rebound.
 
-    When the hit after the last one would come inside the clip, it was too slow to count (MIN_SPEED): the
-    ball then stays on the floor from its last hit on, so every landing on screen is a listed hit.
+    After the last listed hit the ball rebounds once more and then rests: that landing is slower than
+    MIN_SPEED, too soft to hear, so it is neither listed nor rendered.
 
     Shapes:
         t ``(V,)`` -> ``(V,)``
@@ -147,8 +148,6 @@ def height(ball: Ball, gravity: float, found: list[Hit], t: np.ndarray, seconds:
     h = ball.h0 + ball.v0 * t - gravity * t**2 / 2
     for i, hit in enumerate(found):
         up = hit.speed_px * ball.restitution
-        if i + 1 == len(found) and hit.time + 2 * up / gravity < seconds:
-            up = 0.0  # comes to rest
         after = t - hit.time
         end = found[i + 1].time if i + 1 < len(found) else math.inf
         h = np.where((t >= hit.time) & (t < end), up * after - gravity * after**2 / 2, h)
@@ -251,10 +250,22 @@ class Clip:
 
 
 def _ball(
-    rng: np.random.Generator, lane: tuple[float, float], floor_y: int, size: int, gravity: float, seed: int
+    rng: np.random.Generator,
+    lane: tuple[float, float],
+    floor_y: int,
+    background: np.ndarray,
+    gravity: float,
+    seed: int,
 ) -> Ball:
-    """A random ball that stays inside its lane for the whole clip (drift is small and bounded)."""
-    material = str(rng.choice(MATERIALS))
+    """A random ball that stands out from the background behind its lane and stays inside the lane for the
+    whole clip (drift is small and bounded)."""
+    size = background.shape[0]
+    behind = background[:floor_y, int(lane[0]) : int(lane[1])].reshape(-1, 3).mean(0) / 255
+    for _ in range(20):  # a colour at least MIN_CONTRAST away (in some channel) from the background
+        material = str(rng.choice(MATERIALS))
+        colour = ball_colour(material, rng)
+        if np.abs(np.array(colour) - behind).max() >= MIN_CONTRAST:
+            break
     radius = float(rng.uniform(0.045, 0.09) * size)
     lo, hi = lane[0] + radius + 2, lane[1] - radius - 2
     x0 = float(rng.uniform(lo + 0.25 * (hi - lo), hi - 0.25 * (hi - lo)))
@@ -263,9 +274,7 @@ def _ball(
     h0 = float(rng.uniform(0.35, 0.95) * room)
     v0 = float(rng.uniform(-0.2, 0.35) * math.sqrt(2 * gravity * h0))
     v0 = min(v0, math.sqrt(2 * gravity * max(room - h0, 0.0)))  # never leaves the top of the frame
-    return Ball(
-        material, radius, ball_colour(material, rng), x0, vx, h0, v0, float(rng.uniform(0.55, 0.8)), seed
-    )
+    return Ball(material, radius, colour, x0, vx, h0, v0, float(rng.uniform(0.55, 0.8)), seed)
 
 
 def _boxes(ball: Ball, heights: np.ndarray, times: np.ndarray, floor_y: int) -> np.ndarray:
@@ -341,17 +350,17 @@ def make_clip(cfg: BounceConfig, index: int) -> Clip:
     reference = math.sqrt(2 * gravity * REFERENCE_DROP * size)
     count = int(rng.integers(1, cfg.max_balls + 1))
     lanes = [(0.0, float(size))] if count == 1 else [(0.0, size / 2), (size / 2, float(size))]
+    background = scene_background(scene, rng, size, floor_y)
     balls = [
-        _ball(rng, lane, floor_y, size, gravity, seed=cfg.seed * 1000 + index * 10 + i)
+        _ball(rng, lane, floor_y, background, gravity, seed=cfg.seed * 1000 + index * 10 + i)
         for i, lane in enumerate(lanes)
     ]
     times = np.arange(int(round(cfg.seconds * cfg.fps))) / cfg.fps
     found = [hits(b, gravity, cfg.seconds, reference) for b in balls]
     boxes = [
-        _boxes(b, height(b, gravity, f, times, cfg.seconds), times, floor_y)
-        for b, f in zip(balls, found, strict=True)
+        _boxes(b, height(b, gravity, f, times), times, floor_y) for b, f in zip(balls, found, strict=True)
     ]
-    frames = render_frames(scene_background(scene, rng, size, floor_y), balls, boxes, rng, floor_y)
+    frames = render_frames(background, balls, boxes, rng, floor_y)
     audio, pans, gains = soundtrack(balls, found, SCENES[scene], size, cfg.seconds, cfg.sample_rate)
     sides = ["center"] if count == 1 else ["left", "right"]
     objects = [

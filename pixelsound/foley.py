@@ -64,6 +64,7 @@ CUES_VERSION = 1
 SIZE_UNIT = 0.18  # a thing whose larger side is this fraction of the frame height has modal size 1
 SMOOTH_FRAMES = 0.7  # Gaussian smoothing of a path before its acceleration is taken (frames)
 NAN_FRACTION = 0.3  # path points with less change than this fraction of the typical change are dropped
+DILATION = 3  # pixels a region grows around where things moved (joins the pieces of one thing)
 TRAVEL_RATIO = 1.8  # a region this many times larger than the thing in it is a path, not a place
 IMPACT_SPEED_SCALE = 2.95  # velocity change (frame heights / s) of a hit of normalized speed 1 (see bounce)
 
@@ -113,12 +114,15 @@ class Track:
         boxes: its box ``(x0, y0, x1, y1)`` per frame (NaN where it does not show), ``(V, 4)``.
         colour: median RGB in [0, 1] of its pixels.
         activity: how much it moves (sum of its active pixels over frames).
+        travels: whether the thing crosses the frame (a ball) rather than moving about a place (see
+            :func:`travels`).
     """
 
     mask: np.ndarray
     boxes: np.ndarray
     colour: tuple[float, float, float]
     activity: float
+    travels: bool = False
 
 
 def analysis_frames(frames: Tensor, side: int) -> Tensor:
@@ -164,14 +168,17 @@ def find_tracks(frames: Tensor, maps: np.ndarray, cfg: FoleyConfig) -> list[Trac
     v, h, w = maps.shape
     active = maps > cfg.active  # (V, h, w)
     support = ndimage.binary_opening(active.any(0), iterations=2)  # drops specks of noise
-    support = ndimage.binary_dilation(support, iterations=3)
+    support = ndimage.binary_dilation(support, iterations=DILATION)
     labels, count = ndimage.label(support, structure=np.ones((3, 3)))
     masks = [labels == k for k in range(1, count + 1)]
     masks = _merge_in_step([m for m in masks if m.sum() >= cfg.min_area * h * w], active, maps)
     tracks = []
     for mask in masks:
         inside = active & mask[None]  # (V, h, w)
-        tracks.append(Track(mask, _boxes(inside), _colour(frames, inside), float(inside.sum())))
+        boxes = _boxes(inside)
+        tracks.append(
+            Track(mask, boxes, _colour(frames, inside), float(inside.sum()), _travelling(mask, inside))
+        )
     tracks.sort(key=lambda t: -t.activity)
     return tracks[: cfg.max_objects]
 
@@ -180,7 +187,7 @@ def _merge_in_step(masks: list[np.ndarray], active: np.ndarray, maps: np.ndarray
     """Merge pairs of regions that both stay in place and whose motion curves correlate above ``corr``."""
     masks = list(masks)
     while len(masks) > 1:
-        still = [not _travelling(m, _boxes(active & m[None])) for m in masks]
+        still = [not _travelling(m, active & m[None]) for m in masks]
         curves = motion.region_curves(maps, masks)  # (R, V)
         with np.errstate(invalid="ignore", divide="ignore"):
             cc = np.nan_to_num(np.corrcoef(curves))
@@ -265,20 +272,88 @@ def path(changes: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
     return out
 
 
-def _travelling(mask: np.ndarray, boxes: np.ndarray, ratio: float = TRAVEL_RATIO) -> bool:
-    seen = boxes[~np.isnan(boxes[:, 0])]
-    if len(seen) < 3:
-        return False
+def template_path(frames: Tensor, maps: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
+    """Where a travelling thing is in each frame, by template matching: its look is cut from the frame where
+    it stands highest (farthest from where it may come to rest; a whole blob of typical size), then found in
+    every frame by normalized cross-correlation over the region, to sub-pixel precision (a parabola through
+    the peak). Frames where the best match correlates under 0.5 are NaN.
+
+    Shapes:
+        frames uint8 ``(V, 3, h, w)``, maps ``(V, h, w)``, mask ``(h, w)`` -> ``(V, 2)`` centres ``(x, y)``
+    """
     ys, xs = np.nonzero(mask)
-    extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
-    size = np.median(np.maximum(seen[:, 2] - seen[:, 0], seen[:, 3] - seen[:, 1]))
-    return bool(extent > ratio * size)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    out = np.full((len(frames), 2), np.nan)
+    crop = _template_crop(maps[:, y0:y1, x0:x1], mask[y0:y1, x0:x1], threshold)
+    if crop is None:
+        return out
+    i, (ty, tx) = crop
+    area = frames[:, :, y0:y1, x0:x1].float() / 255  # (V, 3, H, W)
+    template = area[i, :, ty, tx]  # (3, th, tw)
+    template = template - template.mean()
+    template = template / template.norm().clamp_min(1e-6)
+    th, tw = template.shape[-2:]
+    ones = torch.ones(1, 3, th, tw)
+    total = torch.nn.functional.conv2d(area, ones)[:, 0]  # (V, H', W')
+    energy = torch.nn.functional.conv2d(area**2, ones)[:, 0] - total**2 / (3 * th * tw)
+    ncc = torch.nn.functional.conv2d(area, template[None])[:, 0] / energy.clamp_min(1e-6).sqrt()
+    for v, score in enumerate(ncc.numpy()):
+        r, c = np.unravel_index(int(score.argmax()), score.shape)
+        if score[r, c] >= 0.5:
+            out[v] = (x0 + c + _vertex(score[r, :], c) + tw / 2, y0 + r + _vertex(score[:, c], r) + th / 2)
+    return out
+
+
+def _template_crop(maps: np.ndarray, mask: np.ndarray, threshold: float) -> tuple[int, tuple] | None:
+    """Frame and slices of the largest moving blob standing highest among blobs of typical size."""
+    blobs = []
+    for i, frame in enumerate(maps):
+        labels, count = ndimage.label((frame > threshold) & mask)
+        if count:
+            sizes = ndimage.sum_labels(np.ones_like(labels), labels, np.arange(1, count + 1))
+            k = int(np.argmax(sizes))
+            blobs.append((i, float(sizes[k]), ndimage.find_objects(labels)[k]))
+    if not blobs:
+        return None
+    typical = float(np.median([b[1] for b in blobs]))
+    whole = [b for b in blobs if 0.7 * typical <= b[1] <= 1.5 * typical]
+    i, _, slices = min(whole or blobs, key=lambda b: b[2][0].start)
+    return i, slices
+
+
+def _vertex(line: np.ndarray, i: int) -> float:
+    """Sub-sample offset of a peak at ``i`` from a parabola through it and its neighbours."""
+    if 0 < i < len(line) - 1:
+        a, b, c = float(line[i - 1]), float(line[i]), float(line[i + 1])
+        if abs(a - 2 * b + c) > 1e-9:
+            return float(np.clip(0.5 * (a - c) / (a - 2 * b + c), -0.5, 0.5))
+    return 0.0
+
+
+def _travelling(mask: np.ndarray, inside: np.ndarray, ratio: float = TRAVEL_RATIO) -> bool:
+    """Whether a region is more than ``ratio`` times larger than the thing in it: its extent against the
+    median side of the largest moving blob per frame, over frames where that blob is substantial."""
+    ys, xs = np.nonzero(mask)
+    extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 - 2 * DILATION
+    sides, counts = [], []
+    for frame in inside[:: max(1, len(inside) // 48)]:  # at most ~48 frames are enough to judge
+        labels, count = ndimage.label(frame)
+        if count:
+            pixels = ndimage.sum_labels(frame, labels, np.arange(1, count + 1))
+            k = int(np.argmax(pixels))
+            box = ndimage.find_objects(labels)[k]
+            sides.append(max(box[0].stop - box[0].start, box[1].stop - box[1].start))
+            counts.append(pixels[k])
+    if len(sides) < 3:
+        return False
+    sides, counts = np.array(sides), np.array(counts)
+    return bool(extent > ratio * np.median(sides[counts >= 0.3 * counts.max()]))
 
 
 def travels(track: Track) -> bool:
     """Whether a region's thing moves across the frame (a ball: its region is more than TRAVEL_RATIO times
-    its size) rather than about a place (an instrument that bounces, tilts or swells)."""
-    return _travelling(track.mask, track.boxes)
+    the thing's size) rather than about a place (an instrument that bounces, tilts or swells)."""
+    return track.travels
 
 
 def impact_curve(track_path: np.ndarray, smooth: float = SMOOTH_FRAMES) -> np.ndarray:
@@ -332,9 +407,11 @@ def object_events(
     """
     fps = (len(times) - 1) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else 25.0
     if travels(track):
-        found = impact_events(
-            path(difference(frames), track.mask, cfg.active), times[0], fps, maps.shape[1], cfg
-        )
+        where = template_path(frames, maps, track.mask, cfg.active)
+        offset = 0.0  # template positions are at the frames' times
+        if np.isnan(where[:, 0]).mean() > 0.5:  # no reliable look to follow: the centre of change instead
+            where, offset = path(difference(frames), track.mask, cfg.active), -0.5
+        found = impact_events(where, times[0] + offset / fps, fps, maps.shape[1], cfg)
         return ObjectEvents("impacts", *found)
     curve = motion.onset_curve(motion.region_curves(maps, [track.mask])[0])
     found = motion.pick_events(
@@ -351,8 +428,8 @@ def impact_events(
     with speeds from the velocity change around each (normalized by IMPACT_SPEED_SCALE frame heights / s).
 
     Args:
-        track_path: :func:`path` of the thing, ``(V, 2)`` (value ``i`` half a frame before frame ``i``).
-        t0: time of frame 0.
+        track_path: positions of the thing, ``(V, 2)`` (:func:`template_path` or :func:`path`).
+        t0: time of path value 0.
         fps: frame rate.
         frame_height: analysis frame height in pixels.
         cfg: prominence, spacing and the least speed kept.
@@ -363,7 +440,6 @@ def impact_events(
     curve = impact_curve(track_path)
     seen = ~np.isnan(track_path[:, 0])
     prominence = noise_prominence(curve, curve[seen] if seen.any() else curve, cfg.impact_prominence)
-    t0 = t0 - 0.5 / fps  # the path's values are midpoints between frames, and so are its accelerations
     found = motion.pick_events(curve, fps, prominence=prominence, min_interval=cfg.min_interval, t0=t0)
     index = np.round((found.times - t0) * fps).astype(int)
     dv = np.array([velocity_change(track_path, i) for i in index])  # pixels / frame
@@ -407,7 +483,8 @@ def guess_room(rest: Tensor) -> str:
     sky = (top[..., 0] > 0.5) & (top[..., 0] < 0.7) & (top[..., 1] > 0.25) & (top[..., 2] > 0.6)
     if sky.mean() > 0.5:
         return "outdoor"
-    if rgb.mean(-1).std() < 0.03:
+    plain = np.abs(rgb - np.median(rgb.reshape(-1, 3), 0)).max(-1) < 0.05
+    if plain.mean() > 0.9:  # nine tenths of the scene within 5 % of one colour
         return "dry"
     if hsv[..., 2].mean() < 0.35:
         return "hall"

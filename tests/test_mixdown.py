@@ -11,6 +11,14 @@ import torch
 from pixelsound import loudness, mixdown, modal
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the machine is shared: small tensors gain nothing from threads
+    yield
+    torch.set_num_threads(before)
+
+
 def sine(db: float, seconds: float, sr: int, f: float = 997.0) -> torch.Tensor:
     t = torch.arange(int(seconds * sr), dtype=torch.float64) / sr
     return (10 ** (db / 20) * torch.sin(2 * math.pi * f * t)).float()
