@@ -100,16 +100,37 @@ def block_powers(audio: Tensor, sample_rate: int) -> Tensor:
     Shapes:
         audio ``(C, L)`` -> float64 ``(C, J)`` with J blocks (one block of the whole signal when L < 400 ms)
     """
-    y = k_weight(_as_channels(audio), sample_rate) ** 2  # (C, L)
+    return _blocks(k_weight(_as_channels(audio), sample_rate) ** 2, sample_rate)
+
+
+def _blocks(power: Tensor, sample_rate: int) -> Tensor:
+    """Block means of a squared K-weighted signal. ``(C, L) -> (C, J)``."""
     block = int(round(BLOCK_SECONDS * sample_rate))
     hop = int(round(BLOCK_SECONDS * (1 - OVERLAP) * sample_rate))
-    if y.shape[-1] < block:
-        return y.mean(-1, keepdim=True)
-    return y.unfold(-1, block, hop).mean(-1)  # (C, J)
+    if power.shape[-1] < block:
+        return power.mean(-1, keepdim=True)
+    return power.unfold(-1, block, hop).mean(-1)  # (C, J)
 
 
 def _lufs(power: Tensor) -> Tensor:
     return -0.691 + 10 * torch.log10(power.clamp_min(1e-30))
+
+
+def gated_loudness(z: Tensor, weights: Tensor | None = None) -> float:
+    """Integrated loudness from block powers: absolute gate (-70 LUFS), then relative gate (-10 LU).
+
+    Shapes:
+        z ``(C, J)`` from :func:`block_powers`
+    """
+    g = (weights if weights is not None else channel_weights(z.shape[0])).to(torch.float64)
+    blocks = (g[:, None] * z).sum(0)  # (J,)
+    loud = _lufs(blocks)
+    kept = loud > ABSOLUTE_GATE
+    if not bool(kept.any()):
+        return -math.inf
+    relative = float(_lufs(blocks[kept].mean())) + RELATIVE_GATE
+    kept &= loud > relative
+    return float(_lufs(blocks[kept].mean()))
 
 
 def integrated_loudness(audio: Tensor, sample_rate: int, weights: Tensor | None = None) -> float:
@@ -126,17 +147,7 @@ def integrated_loudness(audio: Tensor, sample_rate: int, weights: Tensor | None 
     Shapes:
         audio ``(C, L)`` or ``(L,)``
     """
-    audio = _as_channels(audio)
-    z = block_powers(audio, sample_rate)  # (C, J)
-    g = (weights if weights is not None else channel_weights(audio.shape[0])).to(torch.float64)
-    blocks = (g[:, None] * z).sum(0)  # (J,)
-    loud = _lufs(blocks)
-    kept = loud > ABSOLUTE_GATE
-    if not bool(kept.any()):
-        return -math.inf
-    relative = float(_lufs(blocks[kept].mean())) + RELATIVE_GATE
-    kept &= loud > relative
-    return float(_lufs(blocks[kept].mean()))
+    return gated_loudness(block_powers(audio, sample_rate), weights)
 
 
 def true_peak(audio: Tensor, factor: int = 4) -> float:
@@ -283,7 +294,10 @@ def normalize(
 
     The gain is set from the measured loudness, the limiter then holds the peaks, and since limiting lowers
     the loudness a little the gain is corrected and the limiter rerun (``iterations`` times at most, stopping
-    within 0.05 LU). Silence is returned unchanged; a gain is never larger than ``max_gain_db``.
+    within 0.05 LU). The input is K-weighted once; each iteration weights it by the gain envelope (which
+    moves slowly next to the K-filter's time constants), and the result is measured exactly at the end.
+    Silence is returned unchanged; a gain is never larger than ``max_gain_db``, so a very peaky input (a
+    lone click) may end below the target: read ``loudness`` of the result.
 
     Args:
         audio: float waveform ``(C, L)``.
@@ -295,19 +309,27 @@ def normalize(
         :class:`Normalized` with float32 audio.
     """
     audio = _as_channels(audio).float()
-    start = integrated_loudness(audio, sample_rate)
+    weighted = k_weight(audio, sample_rate)  # (C, L), filtered once
+    start = gated_loudness(_blocks(weighted**2, sample_rate))
     if not math.isfinite(start):
         return Normalized(audio, 0.0, start, start, true_peak(audio))
     peaks = _oversampled_peaks(audio, 4)  # (L,); peaks scale with the gain, so measure them once
     ceiling = 10 ** ((peak_db - 0.05) / 20)
     radius = max(1, int(round(0.005 * sample_rate)))
     gain_db = min(target - start, max_gain_db)
-    out, loud = audio, start
     for _ in range(iterations):
-        scale = 10 ** (gain_db / 20)
-        out = _apply(audio * scale, limiter_gain(peaks * scale, ceiling, radius), ceiling).float()
-        loud = integrated_loudness(out, sample_rate)
+        envelope = _envelope(peaks, 10 ** (gain_db / 20), ceiling, radius)  # (L,)
+        # the limiter's gain moves slowly next to the K-filter, so K(x * g) ~ K(x) * g
+        loud = gated_loudness(_blocks((weighted * envelope) ** 2, sample_rate))
         if abs(loud - target) < 0.05 or gain_db >= max_gain_db:
             break
         gain_db = min(gain_db + target - loud, max_gain_db)
-    return Normalized(out, gain_db, loud, start, true_peak(out))
+    out = (audio * envelope).float()
+    return Normalized(out, gain_db, integrated_loudness(out, sample_rate), start, true_peak(out))
+
+
+def _envelope(peaks: Tensor, scale: float, ceiling: float, radius: int) -> Tensor:
+    """Total gain per sample: ``scale`` times the limiter's gain, times a last scale holding the ceiling."""
+    gain = scale * limiter_gain(peaks * scale, ceiling, radius)
+    top = float((peaks * gain).max())
+    return gain * min(1.0, ceiling / max(top, 1e-12))
