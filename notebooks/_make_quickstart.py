@@ -85,7 +85,7 @@ for name, wave in zip(sep.names, sep.sources):
     print(name); display(Audio(wave.numpy(), rate=sep.sample_rate))"""),
     ("md", """## 5. Look: mixture, truth and estimate spectrograms"""),
     ("code", """from pixelsound.demo import spectrogram_figure
-figure = spectrogram_figure(sep, truth, cfg.audio.n_fft, cfg.audio.hop)
+figure = spectrogram_figure(sep, truth, cfg)
 plots.save_png(figure, WORK / "spectrograms.png")
 display(Image(filename=str(WORK / "spectrograms.png")))"""),
     ("md", """## The bundled model

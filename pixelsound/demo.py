@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from pixelsound import metrics, plots, spec
+from pixelsound.config import Config
 from pixelsound.io import read_audio
 from pixelsound.separate import Separation, separate
 
@@ -49,9 +50,12 @@ def sample_videos() -> list[Path]:
     return videos
 
 
-def spectrogram_figure(result: Separation, truth: torch.Tensor, n_fft: int, hop: int) -> Image.Image:
-    """Rows: mixture, then truth and estimate per clip, as dB spectrograms on one colour scale."""
-    mags = spec.stft(torch.cat([result.mix[None], truth, result.sources]), n_fft, hop).abs()  # (1+2N, F, T)
+def spectrogram_figure(result: Separation, truth: torch.Tensor, cfg: Config) -> Image.Image:
+    """Rows: mixture, then truth and estimate per clip: dB spectrograms, log frequency, one colour scale."""
+    a = cfg.audio
+    matrix = spec.log_freq_matrix(a.n_fft // 2 + 1, a.log_bins, a.sample_rate)  # (F, F_lin)
+    waves = torch.cat([result.mix[None], truth, result.sources])  # (1 + 2N, L)
+    mags = spec.warp(spec.stft(waves, a.n_fft, a.hop).abs(), matrix)  # (1 + 2N, F, T)
     ref = float(mags.max())
     pictures = [plots.spectrogram_image(m, ref=ref, scale=2) for m in mags]
     n = truth.shape[0]
@@ -84,9 +88,7 @@ def demo(
     mixture = metrics.bss_eval(truth, result.mix.expand_as(truth), compute_permutation=False)
     out = Path(out)
     files = result.write(out)
-    figure = plots.save_png(
-        spectrogram_figure(result, truth, cfg.audio.n_fft, cfg.audio.hop), out / "spectrograms.png"
-    )
+    figure = plots.save_png(spectrogram_figure(result, truth, cfg), out / "spectrograms.png")
     as_list = lambda a: [float(x) for x in a]  # noqa: E731
     return DemoResult(
         result,

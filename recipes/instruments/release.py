@@ -4,32 +4,42 @@
 
 Copies ``RUN/best`` (model.safetensors + config.json) to ``pixelsound/assets/model``, adds category
 prototypes (the mean clip vector of a few training clips per category: names for what `pixels` and `foley`
-find; the model itself never saw a label), and copies the first two test solos of different categories
+find; the model itself never saw a label), and copies two equally loud test solos of different categories
 (test split: never seen in training) to ``pixelsound/assets/samples``.
 """
 
 import argparse
 import json
+import math
 import shutil
 from pathlib import Path
 
 from pixelsound.checkpoint import load_release, write_release
 from pixelsound.index import read_index
+from pixelsound.io import read_audio
 from pixelsound.objects import prototypes_from_index
 
 ASSETS = Path(__file__).resolve().parents[2] / "pixelsound" / "assets"
 
 
-def pick_samples(index: Path, count: int = 2) -> list[Path]:
-    """The first ``count`` clips of the index with distinct categories (index order is deterministic)."""
-    chosen, seen = [], set()
-    for record in read_index(index):
-        if record.get("category") not in seen:
-            seen.add(record.get("category"))
-            chosen.append(Path(record["path"]))
-        if len(chosen) == count:
-            return chosen
-    raise SystemExit(f"{index}: fewer than {count} categories")
+def pick_samples(index: Path, candidates: int = 24) -> list[Path]:
+    """Two test clips of different categories whose soundtracks are about equally loud (a fair mixture).
+
+    Among the first ``candidates`` clips of the index (deterministic order), the pair with the smallest
+    loudness ratio wins, so neither clip drowns the other in the demo's mixture.
+    """
+    records = read_index(index)[:candidates]
+    rms = [float(read_audio(r["path"], 8000)[0].pow(2).mean().sqrt()) for r in records]
+    pairs = [
+        (abs(math.log(rms[i] / rms[j])), i, j)
+        for i in range(len(records))
+        for j in range(i + 1, len(records))
+        if records[i].get("category") != records[j].get("category") and min(rms[i], rms[j]) > 0
+    ]
+    if not pairs:
+        raise SystemExit(f"{index}: no two clips of different categories")
+    _, i, j = min(pairs)
+    return [Path(records[i]["path"]), Path(records[j]["path"])]
 
 
 def main() -> None:
