@@ -7,12 +7,14 @@ sheet.
 
    * *objects*: regions where something moves, from the per-pixel colour distance to the rest pose (the
      median frame, :func:`displacement`), thresholded, accumulated over time and split into connected
-     components; each keeps a box per frame;
-   * *events* per object: an object that travels (a ball) gets an event at every sharp change of velocity of
-     its box (an impact: a peak of the box's acceleration); an object that moves about a place (an instrument
-     that bounces, tilts or swells on each note) gets an event where its motion starts (the rise of its
-     motion curve, :func:`pixelsound.motion.onset_curve`); peaks are picked with a prominence threshold
-     (:func:`pixelsound.motion.pick_events`), refined to sub-frame precision;
+     components (pieces that stay in place and move in step are merged); each keeps a box per frame;
+   * *events* per object: a thing that travels across the frame (a ball) is followed by template matching
+     (:func:`template_path`, sub-pixel) and gets an event at every sharp change of its velocity (an impact:
+     a peak of its acceleration above the noise, :func:`impact_events`), with a speed from the size of the
+     change; a thing that moves about a place (an instrument that bounces, tilts or swells on each note)
+     gets an event where its motion starts (the rise of its motion curve,
+     :func:`pixelsound.motion.onset_curve`); peaks are picked with a prominence threshold
+     (:func:`pixelsound.motion.pick_events`) and refined to sub-frame precision;
    * *what it is*: with a model, the frame net's per-pixel features pooled over the region (max, like the
      clip vector) are looked up in a sound bank (:mod:`pixelsound.bank`: nearest visual prototype) or
      compared with the release's category prototypes; otherwise a material is guessed from the region's
@@ -47,6 +49,8 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 from torch import Tensor
+from tqdm import tqdm
 
 from pixelsound import mixdown, modal, motion
 
@@ -86,6 +91,8 @@ class FoleyConfig:
         min_interval: seconds between two events of one object at least.
         min_speed: impacts estimated slower than this (normalized speed) are dropped as noise.
         seed: seed of sound variations (snippet choice, modal seeds, reverb).
+        threads: torch threads while detecting and rendering (0: leave as is). Foley is long 1-D signal
+            work that gains little from more threads and loses much when they compete on a busy machine.
     """
 
     sample_rate: int = 44100
@@ -100,6 +107,7 @@ class FoleyConfig:
     min_interval: float = 0.08
     min_speed: float = 0.15
     seed: int = 0
+    threads: int = 1
 
 
 # ================================================================================================ detection
@@ -632,6 +640,18 @@ class Video:
         return float(self.times[-1] + 1 / self.fps) if len(self.times) else 0.0
 
 
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run a block with ``count`` torch threads (0: unchanged), restoring the previous count after."""
+    before = torch.get_num_threads()
+    if count > 0:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def load_video(video: str | Path | Tensor | Video, fps: float | None = None) -> Video:
     """Decode a video file (all frames), or wrap frames ``(V, 3, H, W)`` given with their ``fps``.
 
@@ -710,7 +730,8 @@ def detect(
     tracks = find_tracks(small, maps, cfg)
     scale = clip.frames.shape[-1] / small.shape[-1]
     cues = []
-    for k, track in enumerate(tracks):
+    short = clip.duration < 60  # progress bars for long videos only
+    for k, track in enumerate(tqdm(tracks, desc="foley: events", unit="object", disable=short)):
         found = object_events(track, small, maps, clip.times, cfg)
         cues.append(object_cue(k, track, found, tuple(small.shape[-2:]), scale, cfg.seed * 100 + k))
     features = (
@@ -927,7 +948,11 @@ def _safe(name: str) -> str:
 
 
 def render(
-    cues: dict[str, Any] | str | Path, *, video: Video | None = None, base: str | Path | None = None
+    cues: dict[str, Any] | str | Path,
+    *,
+    video: Video | None = None,
+    base: str | Path | None = None,
+    threads: int = 1,
 ) -> FoleyResult:
     """Render a cue sheet into a stereo soundtrack (a pure function of the cue sheet).
 
@@ -935,6 +960,7 @@ def render(
         cues: the cue sheet, or a path to ``cues.json`` (relative paths inside it are relative to its folder).
         video: the decoded video, when already in memory (only used by :meth:`FoleyResult.write`).
         base: folder relative paths in the cue sheet refer to (default: the cue file's folder).
+        threads: torch threads while rendering (see :class:`FoleyConfig`).
 
     Returns:
         :class:`FoleyResult`.
@@ -942,39 +968,38 @@ def render(
     Raises:
         CueError: a malformed cue sheet (the message names the object and the key).
     """
-    from tqdm import tqdm
+    with torch_threads(threads):
+        start = time.monotonic()
+        cues, base = _read_cues(cues, base)
+        sr = int(cues.get("sample_rate", 44100))
+        length = max(1, int(round(float(cues["duration"]) * sr)))
+        bank = None
+        if any((o.get("sound") or {}).get("kind") == "bank" for o in cues["objects"]):
+            from pixelsound.bank import Bank
 
-    start = time.monotonic()
-    cues, base = _read_cues(cues, base)
-    sr = int(cues.get("sample_rate", 44100))
-    length = max(1, int(round(float(cues["duration"]) * sr)))
-    bank = None
-    if any((o.get("sound") or {}).get("kind") == "bank" for o in cues["objects"]):
-        from pixelsound.bank import Bank
-
-        bank = Bank.load(_resolve(cues["bank"], base)) if cues.get("bank") else None
-    objects = cues["objects"]
-    tracks = [
-        object_track(obj, length, sr, bank, base, f"cue sheet object {i} ({obj.get('id')})")
-        for i, obj in enumerate(tqdm(objects, desc="foley", unit="object", disable=len(objects) < 8))
-    ]
-    tracks = torch.stack(tracks) if tracks else torch.zeros(0, length)
-    pans = [float(o.get("pan", 0.0)) for o in objects]
-    gains = [float(o.get("gain_db", 0.0)) for o in objects]
-    mix = mixdown.mixdown(
-        tracks,
-        torch.tensor(pans),
-        torch.tensor(gains),
-        cues.get("room", "room"),
-        sr,
-        target_lufs=float(cues.get("target_lufs", -16.0)),
-        peak_db=float(cues.get("peak_db", -1.0)),
-        seed=int(cues.get("seed", 0)),
-    )
-    seconds = {"render": round(time.monotonic() - start, 3)}
-    return FoleyResult(
-        mix.audio, sr, mix.stems, mix.reverb, cues, mix.loudness, mix.true_peak, seconds, video
-    )
+            bank = Bank.load(_resolve(cues["bank"], base)) if cues.get("bank") else None
+        objects = cues["objects"]
+        tracks = [
+            object_track(obj, length, sr, bank, base, f"cue sheet object {i} ({obj.get('id')})")
+            for i, obj in enumerate(tqdm(objects, desc="foley", unit="object", disable=len(objects) < 8))
+        ]
+        tracks = torch.stack(tracks) if tracks else torch.zeros(0, length)
+        pans = [float(o.get("pan", 0.0)) for o in objects]
+        gains = [float(o.get("gain_db", 0.0)) for o in objects]
+        mix = mixdown.mixdown(
+            tracks,
+            torch.tensor(pans),
+            torch.tensor(gains),
+            cues.get("room", "room"),
+            sr,
+            target_lufs=float(cues.get("target_lufs", -16.0)),
+            peak_db=float(cues.get("peak_db", -1.0)),
+            seed=int(cues.get("seed", 0)),
+        )
+        seconds = {"render": round(time.monotonic() - start, 3)}
+        return FoleyResult(
+            mix.audio, sr, mix.stems, mix.reverb, cues, mix.loudness, mix.true_peak, seconds, video
+        )
 
 
 def _read_cues(cues: dict | str | Path, base: str | Path | None) -> tuple[dict, Path | None]:
@@ -1033,13 +1058,14 @@ def foley(
         :class:`FoleyResult` (``seconds`` holds the time of each stage).
     """
     start = time.monotonic()
-    clip = load_video(video, fps)
-    cues = detect(clip, model=model, bank=bank, room=room, config=config)
-    detected = round(time.monotonic() - start, 3)
-    result = render(cues, video=clip)
-    result.seconds["detect"] = detected
-    if out is not None:
-        result.write(out, stems_dir=stems_dir, cues=cues_path)
+    with torch_threads((config or FoleyConfig()).threads):
+        clip = load_video(video, fps)
+        cues = detect(clip, model=model, bank=bank, room=room, config=config)
+        detected = round(time.monotonic() - start, 3)
+        result = render(cues, video=clip)
+        result.seconds["detect"] = detected
+        if out is not None:
+            result.write(out, stems_dir=stems_dir, cues=cues_path)
     return result
 
 

@@ -1,0 +1,300 @@
+"""Foley on silent test clips whose true soundtracks are known.
+
+    .venv/bin/python benchmarks/bench_foley.py                 # builds /tmp/foley-data and /tmp/foley-bounce
+    .venv/bin/python benchmarks/bench_foley.py --model none    # the procedural path only
+    .venv/bin/python benchmarks/bench_foley.py --model M --bank B --out /tmp/foley.md
+
+Data (built here when missing):
+
+* instruments: `pixelsound data instruments --out DIR --clips 60 --seed 3 --silent-fraction 0.5
+  --duet-fraction 0.2`; its silent clips (solos and duets, 8 fps) with their soundtracks kept aside, and its
+  train split for the bank;
+* bouncing balls: :func:`pixelsound.bounce.build_bounce` (what `pixelsound data bounce` runs), 24 clips of
+  4 s at 25 fps with one or two balls, hit times exact.
+
+Model: ``--model`` (default: the bundled release in pixelsound/assets/model when there is one; ``none``: the
+procedural path only). Bank: ``--bank``, else built from the instruments' train split with the model.
+
+Reported per set: event onset F1 within +-50 ms (detected events of all objects against the true onsets),
+category accuracy (each true object matched to the detected object nearest in x: its bank category, or for
+balls its modal material), pan side for clips with a left and a right object, and a weights-free AV-Align
+(:mod:`pixelsound.score`'s sync F1: audio onsets of a soundtrack against the video's motion events, matched
+one-to-one) for the Foley soundtrack, the true soundtrack and another clip's true soundtrack; then the time
+of `pixelsound foley` on 10 s clips (goal <= 10 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pixelsound import bounce, foley, io, onsets, score  # noqa: E402
+from pixelsound.index import read_index  # noqa: E402
+
+DEFAULT_MODEL = ROOT / "pixelsound" / "assets" / "model"
+TOLERANCE_MS = 50.0
+
+
+@dataclass
+class Tally:
+    """Counts over the clips of one set."""
+
+    name: str
+    clips: int = 0
+    f1: list[float] = field(default_factory=list)
+    matched: int = 0
+    reference: int = 0
+    estimated: int = 0
+    category_right: int = 0
+    category_total: int = 0
+    pan_right: int = 0
+    pan_total: int = 0
+    av_align: dict[str, list[float]] = field(default_factory=lambda: {"foley": [], "truth": [], "other": []})
+    seconds: list[float] = field(default_factory=list)
+
+
+def build_data(instruments: Path, balls: Path) -> None:
+    """Build the two test sets when missing (the builder through its CLI, as users run it)."""
+    if not (instruments / "silent_test.jsonl").is_file():
+        command = [
+            sys.executable,
+            "-m",
+            "pixelsound.cli",
+            "data",
+            "instruments",
+            "--out",
+            str(instruments),
+            "--clips",
+            "60",
+            "--seed",
+            "3",
+            "--silent-fraction",
+            "0.5",
+            "--duet-fraction",
+            "0.2",
+        ]
+        subprocess.run(command, check=True, cwd=ROOT)
+    if not (balls / "bounce_test.jsonl").is_file():
+        bounce.build_bounce(balls, 24, seed=1)
+
+
+def true_objects(side: dict) -> list[dict]:
+    """Per true object: category, mean x centre (fraction of the width) and onsets."""
+    out = []
+    for part in side.get("instruments") or side.get("objects") or []:
+        boxes = np.array(part["boxes"], dtype=np.float64)
+        x = float(((boxes[:, 0] + boxes[:, 2]) / 2).mean()) / side["width"]
+        out.append({"category": part["category"], "x": x, "side": part.get("side"), "onsets": part["onsets"]})
+    return out
+
+
+def match_objects(truth: list[dict], found: list[dict], width: float = 0.25) -> list[tuple[int, int]]:
+    """Pairs (true, detected) matched one-to-one by horizontal position, at most ``width`` apart."""
+    if not truth or not found:
+        return []
+    cost = np.array([[abs(t["x"] - f["x"]) for f in found] for t in truth])
+    rows, cols = linear_sum_assignment(cost)
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] <= width]
+
+
+def category_of(obj: dict) -> str | None:
+    """What Foley thinks a detected object is: its bank/prototype category, else its modal material."""
+    if obj.get("category"):
+        return obj["category"]
+    sound = obj.get("sound", {})
+    return sound.get("material") if sound.get("kind") == "modal" else None
+
+
+def av_align(video: Path, soundtracks: dict[str, torch.Tensor], sr: int) -> dict[str, float]:
+    """Sync F1 (audio onsets vs motion events) of each soundtrack, by pixelsound.score without a model."""
+    frames, used = io.read_frames(video, size=128)
+    fps = (len(used) - 1) / float(used[-1] - used[0])
+    result = score.score_frames(frames, fps, list(soundtracks.items()), sr, model=None)
+    return {c.name: c.sync.f1 for c in result.candidates}
+
+
+def evaluate_clip(tally: Tally, index: Path, record: dict, other: dict, model, bank, work: Path) -> None:
+    """Dub one silent clip and add its numbers to the tally."""
+    side = json.loads((index.parent / record["sidecar"]).read_text())
+    video = Path(record["path"])
+    start = time.monotonic()
+    result = foley.foley(video, work / "dub.mp4", model=model, bank=bank)
+    tally.seconds.append(time.monotonic() - start)
+    truth = true_objects(side)
+    ref = np.unique(np.concatenate([t["onsets"] for t in truth]))
+    est = np.sort([e["time"] for o in result.cues["objects"] for e in o["events"]])
+    match = onsets.f_measure(ref, est, TOLERANCE_MS)
+    tally.clips += 1
+    tally.f1.append(match.f1)
+    tally.matched += len(match.pairs)
+    tally.reference += len(ref)
+    tally.estimated += len(est)
+    pairs = match_objects(truth, result.cues["objects"])
+    paired = dict(pairs)
+    for i, t in enumerate(truth):
+        tally.category_total += 1
+        found = result.cues["objects"][paired[i]] if i in paired else None
+        tally.category_right += int(found is not None and category_of(found) == t["category"])
+        if {x["side"] for x in truth} == {"left", "right"}:
+            tally.pan_total += 1
+            want = -1 if t["side"] == "left" else 1
+            tally.pan_right += int(found is not None and np.sign(found["pan"]) == want)
+    sr = result.sample_rate
+    tracks = {
+        "foley": result.audio,
+        "truth": io.read_audio(index.parent / record["soundtrack"], sr, mono=False),
+        "other": io.read_audio(index.parent / other["soundtrack"], sr, mono=False),
+    }
+    for name, value in av_align(video, tracks, sr).items():
+        tally.av_align[name].append(value)
+
+
+def evaluate(name: str, index: Path, model, bank, limit: int) -> Tally:
+    records = [r for r in read_index(index) if r.get("soundtrack")][:limit]
+    tally = Tally(name)
+    with tempfile.TemporaryDirectory() as work:
+        for i, record in enumerate(records):
+            other = records[(i + 1) % len(records)]
+            evaluate_clip(tally, index, record, other, model, bank, Path(work))
+            print(f"{name} {i + 1}/{len(records)}: F1 {tally.f1[-1]:.2f}", flush=True)
+    return tally
+
+
+def time_ten_seconds(work: Path, model: str | None, bank: str | None) -> list[tuple[str, float, float]]:
+    """Wall time of `pixelsound foley` (a fresh process: decode, detect, render, write) on 10 s clips."""
+    clips = []
+    index = bounce.build_bounce(work / "ten-bounce", 1, seed=7, seconds=10.0, max_balls=2)
+    clips.append(("bouncing balls, 224 px, 25 fps", Path(read_index(index)[0]["path"])))
+    data = work / "ten-instruments"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pixelsound.cli",
+            "data",
+            "instruments",
+            "--out",
+            str(data),
+            "--clips",
+            "12",
+            "--seed",
+            "5",
+            "--seconds",
+            "10",
+            "--duet-fraction",
+            "0.5",
+        ],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    duets = read_index(data / "duet_test.jsonl") or read_index(data / "test.jsonl")
+    clips.append(("instrument duet, 224 px, 8 fps", Path(duets[0]["path"])))
+    out = []
+    for label, path in clips:
+        command = [sys.executable, "-m", "pixelsound.cli", "foley", str(path), "-o", str(work / "ten.mp4")]
+        command += ["--model", model] if model else []
+        command += ["--bank", bank] if bank else []
+        start = time.monotonic()
+        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out.append((label, io.probe(path).duration, time.monotonic() - start))
+    return out
+
+
+def pct(a: int, b: int) -> str:
+    return f"{100 * a / b:.1f}% ({a}/{b})" if b else "n/a"
+
+
+def report(tallies: list[Tally], timings, args, model: str | None, bank: str | None) -> str:
+    lines = [
+        "# Foley (`pixelsound foley`)",
+        "",
+        "Command: `" + " ".join([".venv/bin/python benchmarks/bench_foley.py", *sys.argv[1:]]) + "`",
+        "",
+        f"Data: `{args.data}` (instrument silent clips: `pixelsound data instruments --clips 60 --seed 3 "
+        f"--silent-fraction 0.5 --duet-fraction 0.2`, 8 fps) and `{args.bounce}` (bouncing balls: "
+        "`pixelsound.bounce.build_bounce(DIR, 24, seed=1)`, 25 fps). "
+        f"Model: {model or 'none (procedural path: modal synthesis, material from colour)'}. "
+        f"Bank: {bank or 'none'}. Machine: {os.cpu_count()} CPU cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the start. Onset tolerance +-{TOLERANCE_MS:.0f} ms.",
+        "",
+        "| set | clips | onset F1 (mean per clip) | onset P / R (all events) | category accuracy | pan side "
+        "(two-object clips) | AV-Align Foley / truth / other clip |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in tallies:
+        p = t.matched / t.estimated if t.estimated else 0.0
+        r = t.matched / t.reference if t.reference else 0.0
+        align = " / ".join(f"{np.mean(t.av_align[k]):.3f}" for k in ("foley", "truth", "other"))
+        lines.append(
+            f"| {t.name} | {t.clips} | {np.mean(t.f1):.3f} | {p:.3f} / {r:.3f} | "
+            f"{pct(t.category_right, t.category_total)} | {pct(t.pan_right, t.pan_total)} | {align} |"
+        )
+    lines += [
+        "",
+        "Foley time on 10 s clips (a fresh `pixelsound foley` process: decode, detect, render, "
+        "write mp4 + stems + cues):",
+        "",
+        "| clip | seconds of video | wall time (s) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {label} | {dur:.1f} | {sec:.2f} |" for label, dur, sec in timings]
+    lines += [
+        "",
+        "Per-clip Foley time in the loop above (in-process, mp4 written): "
+        + ", ".join(f"{t.name} {np.mean(t.seconds):.2f} s" for t in tallies),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/foley-data"), help="instruments data set")
+    parser.add_argument("--bounce", type=Path, default=Path("/tmp/foley-bounce"), help="bouncing-ball set")
+    parser.add_argument("--model", default=None, help="release folder, or 'none' (default: the bundled one)")
+    parser.add_argument("--bank", default=None, help="bank folder (default: built from --data's train split)")
+    parser.add_argument("--clips", type=int, default=30, help="at most this many clips per set")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "foley.md")
+    args = parser.parse_args()
+    build_data(args.data, args.bounce)
+    bundled = str(DEFAULT_MODEL) if (DEFAULT_MODEL / "config.json").is_file() else None
+    model = None if args.model == "none" else (args.model or bundled)
+    bank = args.bank
+    if model and not bank:
+        from pixelsound.bank import build_bank
+
+        bank = str(args.data / "bank")
+        if not (Path(bank) / "bank.json").is_file():
+            build_bank(args.data / "train.jsonl", model, bank, prototypes=16)
+    tallies = [
+        evaluate(
+            "instruments (silent solos + duets)", args.data / "silent_test.jsonl", model, bank, args.clips
+        ),
+        evaluate("bouncing balls", args.bounce / "bounce_test.jsonl", None, None, args.clips),
+    ]
+    with tempfile.TemporaryDirectory() as work:
+        timings = time_ten_seconds(Path(work), model, bank)
+    text = report(tallies, timings, args, model, bank)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
