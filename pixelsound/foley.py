@@ -98,7 +98,7 @@ class FoleyConfig:
     sample_rate: int = 44100
     target_lufs: float = -16.0
     peak_db: float = -1.0
-    analysis_side: int = 160
+    analysis_side: int = 256
     max_objects: int = 4
     min_area: float = 0.002
     active: float = 0.08
@@ -301,15 +301,37 @@ def template_path(frames: Tensor, maps: np.ndarray, mask: np.ndarray, threshold:
     template = template - template.mean()
     template = template / template.norm().clamp_min(1e-6)
     th, tw = template.shape[-2:]
-    ones = torch.ones(1, 3, th, tw)
-    total = torch.nn.functional.conv2d(area, ones)[:, 0]  # (V, H', W')
-    energy = torch.nn.functional.conv2d(area**2, ones)[:, 0] - total**2 / (3 * th * tw)
-    ncc = torch.nn.functional.conv2d(area, template[None])[:, 0] / energy.clamp_min(1e-6).sqrt()
+    total = window_sums(area.sum(1), th, tw)  # (V, H', W')
+    energy = window_sums(area.pow(2).sum(1), th, tw) - total**2 / (3 * th * tw)
+    ncc = correlate(area, template) / energy.clamp_min(1e-6).sqrt()
     for v, score in enumerate(ncc.numpy()):
         r, c = np.unravel_index(int(score.argmax()), score.shape)
         if score[r, c] >= 0.5:
             out[v] = (x0 + c + _vertex(score[r, :], c) + tw / 2, y0 + r + _vertex(score[:, c], r) + th / 2)
     return out
+
+
+def window_sums(x: Tensor, th: int, tw: int) -> Tensor:
+    """Sum over every ``th x tw`` window (valid positions), from an integral image in float64.
+
+    Shapes:
+        ``(V, H, W)`` -> ``(V, H - th + 1, W - tw + 1)``
+    """
+    s = torch.nn.functional.pad(x.double().cumsum(1).cumsum(2), (1, 0, 1, 0))  # (V, H + 1, W + 1)
+    return (s[:, th:, tw:] - s[:, :-th, tw:] - s[:, th:, :-tw] + s[:, :-th, :-tw]).float()
+
+
+def correlate(area: Tensor, template: Tensor) -> Tensor:
+    """Valid cross-correlation of every frame with a template, summed over channels, by FFT (the direct form
+    costs ``th * tw`` times more).
+
+    Shapes:
+        area ``(V, C, H, W)``, template ``(C, th, tw)`` -> ``(V, H - th + 1, W - tw + 1)``
+    """
+    h, w = area.shape[-2:]
+    th, tw = template.shape[-2:]
+    spectrum = torch.fft.rfft2(area, s=(h, w)) * torch.fft.rfft2(template, s=(h, w)).conj()
+    return torch.fft.irfft2(spectrum.sum(1), s=(h, w))[:, : h - th + 1, : w - tw + 1]
 
 
 def _template_crop(maps: np.ndarray, mask: np.ndarray, threshold: float) -> tuple[int, tuple] | None:
