@@ -886,6 +886,8 @@ class FoleyResult:
         loudness: integrated loudness of ``audio``, LUFS.
         true_peak: estimated true peak of ``audio``, dBTP.
         seconds: wall time of each stage (detect, render, write).
+        video: the decoded video when it is in memory (else :meth:`write` decodes ``source``).
+        source: the video file the cue sheet names, resolved against the cue sheet's folder.
     """
 
     audio: Tensor
@@ -897,6 +899,7 @@ class FoleyResult:
     true_peak: float
     seconds: dict[str, float] = field(default_factory=dict)
     video: Video | None = None
+    source: Path | None = None
 
     def write(
         self,
@@ -926,7 +929,9 @@ class FoleyResult:
         cues = Path(cues) if cues is not None else (folder / "cues.json" if folder else None)
         written: dict[str, Any] = {}
         if out is not None:
-            clip = self.video or load_video(self.cues["video"])
+            if self.video is None and self.source is None:
+                raise CueError("the cue sheet names no video to put the soundtrack on ('video' is empty)")
+            clip = self.video or load_video(self.source)
             regular = np.allclose(
                 clip.times - clip.times[0], np.arange(len(clip.times)) / clip.fps, atol=1e-3
             )
@@ -981,7 +986,8 @@ def render(
     Args:
         cues: the cue sheet, or a path to ``cues.json`` (relative paths inside it are relative to its folder).
         video: the decoded video, when already in memory (only used by :meth:`FoleyResult.write`).
-        base: folder relative paths in the cue sheet refer to (default: the cue file's folder).
+        base: folder relative paths in the cue sheet (its video, sample files, bank) refer to (default: the
+            cue file's folder).
         threads: torch threads while rendering (see :class:`FoleyConfig`).
 
     Returns:
@@ -1020,7 +1026,16 @@ def render(
         )
         seconds = {"render": round(time.monotonic() - start, 3)}
         return FoleyResult(
-            mix.audio, sr, mix.stems, mix.reverb, cues, mix.loudness, mix.true_peak, seconds, video
+            mix.audio,
+            sr,
+            mix.stems,
+            mix.reverb,
+            cues,
+            mix.loudness,
+            mix.true_peak,
+            seconds,
+            video,
+            _resolve(cues["video"], base) if cues.get("video") else None,
         )
 
 

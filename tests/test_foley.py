@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,8 @@ def test_cue_sheet_edits_render_as_edited(dubbed, tmp_path):
     first, second = obj["events"][0]["time"], obj["events"][1]["time"]
     obj["pan"], obj["sound"]["material"], cues["room"] = -0.9, "metal", "dry"
     del obj["events"][1]
+    shutil.copy(cues["video"], tmp_path / "clip.mp4")
+    cues["video"] = "clip.mp4"  # relative to the cue sheet's folder
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(cues))
     assert cli.main(["foley", "render", str(edited), "-o", str(tmp_path / "re.mp4")]) == 0
