@@ -3,10 +3,9 @@
 ``pixelsound bank build INDEX --model M -o bank/``:
 
 1. for each video of the index (with audio; the ``train`` split by default), the model's frame net gives a
-   clip vector (per-pixel features of a few frames, max over the region that moves, as Foley describes the
-   objects of a silent video) and the model separates the clip's sound from its own soundtrack by looking
-   at its frames (windows overlap-added, :func:`pixelsound.separate.separate_waveform`), which keeps what
-   the visible thing makes;
+   clip vector (of a crop around the thing that moves, as Foley describes the objects of a silent video),
+   and the model separates the clip's sound from its own soundtrack by looking at its frames (windows
+   overlap-added, :func:`pixelsound.separate.separate_waveform`), which keeps what the visible thing makes;
 2. the separated sound is cut into event-aligned snippets: from each audio onset
    (:func:`pixelsound.onsets.detect_onsets`) to the next one (at most ``max_snippet`` seconds), with short
    fades; each snippet keeps its strength (peak level of its first 50 ms);
@@ -78,14 +77,18 @@ class Bank:
     def __len__(self) -> int:
         return len(self.centroids)
 
-    def nearest(self, feature: Tensor) -> tuple[int, float]:
-        """Nearest prototype to a visual vector ``(K,)`` and its cosine distance (0 same direction .. 2)."""
+    def nearest(self, feature: Tensor, category: str | None = None) -> tuple[int, float]:
+        """Nearest prototype to a visual vector ``(K,)`` and its cosine distance (0 same direction .. 2);
+        with ``category``, the nearest among that category's prototypes when the bank has any."""
         if feature.shape[-1] != self.centroids.shape[1]:
             raise BankError(
                 f"visual vector has {feature.shape[-1]} components, the bank's prototypes "
                 f"{self.centroids.shape[1]} (built with another model?)"
             )
         sims = self.centroids @ F.normalize(feature.float(), dim=-1)  # (P,)
+        allowed = torch.tensor([c == category for c in self.categories])
+        if category is not None and bool(allowed.any()):
+            sims = sims.masked_fill(~allowed, -2.0)
         best = int(sims.argmax())
         return best, float(1 - sims[best])
 
@@ -260,9 +263,9 @@ class ClipSounds:
 
 @torch.inference_mode()
 def clip_vector(model, frames: Tensor) -> Tensor:
-    """Visual vector of a clip's sounding thing: the model's per-pixel features of a few frames, max over the
-    region that moves most (found as :func:`pixelsound.foley.find_tracks` finds objects in silent videos, so
-    bank and Foley describe objects alike), or over the whole frame when nothing moves.
+    """Visual vector of a clip's sounding thing: the model's clip vector of a crop around the region that
+    moves most (found and cropped as :mod:`pixelsound.foley` does for the objects of silent videos, so bank
+    and Foley describe objects alike), or of the whole frame when nothing moves.
 
     Shapes:
         frames uint8 ``(V, 3, H, W)`` -> ``(K,)``

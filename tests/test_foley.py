@@ -253,3 +253,18 @@ def test_bank_build_and_foley_with_bank(tmp_path):
     assert onsets.f_measure(hits, heard.times, tolerance_ms=50).f1 >= 0.8  # the snippets play at the events
     again = foley.render(tmp_path / "cues.json")
     torch.testing.assert_close(again.audio, result.audio)  # rendering is a pure function of the cue sheet
+
+
+def test_bounce_cli_arguments(tmp_path):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    bounce.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path), "--clips", "1", "--seconds", "1", "--size", "64"])
+    assert bounce.run(args) == 0
+    (record,) = read_index(tmp_path / "bounce_test.jsonl")
+    assert (
+        record["kind"] == "bounce" and not record["has_audio"] and (tmp_path / record["soundtrack"]).is_file()
+    )
+    bad = parser.parse_args(["--out", str(tmp_path), "--clips", "0"])
+    assert bounce.run(bad) == 2
