@@ -645,15 +645,16 @@ def _attach_identity(cue: dict, feature: Tensor | None, bank, prototypes: dict |
     """Name an object and, when the bank has a prototype its look matches, give it that prototype's sounds.
 
     The category comes from the release's category prototypes when it has them (then the bank prototype is
-    looked for among that category's), else from the bank prototype; without a match the sound stays modal.
+    looked for among that category's, and a category the bank lacks keeps modal sounds), else from the bank
+    prototype; a look farther from the prototype than its radius keeps modal sounds too.
     """
     if feature is None:
         return
     if prototypes:
         cue["category"], _ = _nearest_category(feature, prototypes)
         cue["label"] = cue["category"]
-    if bank is None:
-        return
+    if bank is None or (prototypes and cue["category"] not in bank.categories):
+        return  # no bank, or no bank prototype of this category: better an impact than another's sound
     proto, dist = bank.nearest(feature, cue["category"])
     if not bank.accepts(proto, dist):
         return
