@@ -274,19 +274,21 @@ def report(tallies: list[Tally], timings, args, model: str | None, bank: str | N
         "Reading the table:",
         "",
         "* onset F1: detected events (all objects of a clip) matched one-to-one to the true onsets within "
-        f"+-{TOLERANCE_MS:.0f} ms. The instrument clips run at 8 fps: a motion onset is known to the nearest "
-        "frame, +-62.5 ms, so about a fifth of the onsets cannot be placed within 50 ms from the picture alone "
-        "(the same events within half a frame score about 0.93, see benchmarks/results/score.md).",
-        "* category: the true object is matched to the detected object nearest in x (at most a quarter of the "
-        "width away); right when the object's category (what its sound is: the bank prototype's category, "
-        "else the release's category prototypes) is the true one; for balls, the modal material guessed "
-        "from the colour against the true material. Without a model instruments get no category.",
-        "* pan side: the matched object's pan has the sign of the true object's side (duets, two-ball clips).",
-        "* AV-Align: `pixelsound.score`'s sync F1 (audio onsets against the video's motion-onset events, one to "
-        "one, zero lag; half a frame + 25 ms tolerance), for the Foley soundtrack, the true one and another "
-        "clip's true one (a floor). Motion onsets are when things start to move: right for instruments that "
-        "move on each note, wrong for balls, whose sounds come at impacts -- there even the true soundtrack "
-        "scores like a random one, so the ball row only says Foley matches the truth's score.",
+        f"+-{TOLERANCE_MS:.0f} ms. The instrument clips run at 8 fps: a motion onset is known to the "
+        "nearest frame, +-62.5 ms, so about a fifth of the onsets cannot be placed within 50 ms from the "
+        "picture alone (the same events within half a frame score about 0.93, see "
+        "benchmarks/results/score.md).",
+        "* category: the true object is matched to the detected object nearest in x (at most a quarter of "
+        "the width away); right when the object's category (what its sound is: the bank prototype's "
+        "category, else the release's category prototypes) is the true one; for balls, the modal material "
+        "guessed from the colour against the true material. Without a model instruments get no category.",
+        "* pan side: the matched object's pan has the sign of the true object's side (duets, two-ball "
+        "clips).",
+        "* AV-Align: `pixelsound.score`'s sync F1 (audio onsets against the video's motion-onset events, one "
+        "to one, zero lag; half a frame + 25 ms tolerance), for the Foley soundtrack, the true one and "
+        "another clip's true one (a floor). Motion onsets are when things start to move: right for "
+        "instruments that move on each note, wrong for balls, whose sounds come at impacts -- there even the "
+        "true soundtrack scores like a random one, so the ball row only says Foley scores as the truth does.",
         "* bank sounds: objects that got bank snippets (their look within a prototype's radius and, with "
         "category prototypes, a prototype of their category in the bank); the others got modal impacts.",
     ]

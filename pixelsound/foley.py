@@ -72,6 +72,7 @@ NAN_FRACTION = 0.3  # path points with less change than this fraction of the typ
 DILATION = 3  # pixels a region grows around where things moved (joins the pieces of one thing)
 TRAVEL_RATIO = 1.8  # a region this many times larger than the thing in it is a path, not a place
 CROP_MARGIN = 1.2  # an object's crop for its visual vector is this much larger than its region's box
+VIEWS = 4  # an object's visual vector is the mean clip vector of this many moments spread over the clip
 IMPACT_SPEED_SCALE = 2.95  # velocity change (frame heights / s) of a hit of normalized speed 1 (see bounce)
 
 
@@ -529,11 +530,12 @@ def guess_room(rest: Tensor) -> str:
 def region_features(model, frames: Tensor, masks: list[np.ndarray]) -> list[Tensor]:
     """Visual vector of each region: the model's clip vector of a square crop around it.
 
-    The crop is CROP_MARGIN times the region's box (moved inside the frame where needed), cut from a few
-    frames spread over the clip and resized to the model's frame size, so each object is seen as training
-    showed things: one instrument filling much of the frame. (Pooling per-pixel features over the region
-    instead gave 6 of 15 solo and 8 of 30 duet instruments the right category with the bundled model; crops
-    gave 14 of 15 and 26 of 30; the margin was chosen on a separate data set.)
+    The crop is CROP_MARGIN times the region's box (moved inside the frame where needed), resized to the
+    model's frame size, so each object is seen as training showed things: one instrument filling much of
+    the frame; the vector is the mean of the clip vectors of VIEWS moments spread over the clip. (Pooling
+    per-pixel features over the region instead gave 6 of 15 solo and 8 of 30 duet instruments the right
+    category with the bundled model; crops gave 14 of 15 and 26 of 30; the margin was chosen on a separate
+    data set.)
 
     Args:
         model: a :class:`pixelsound.model.SoundOfPixels`.
@@ -546,7 +548,8 @@ def region_features(model, frames: Tensor, masks: list[np.ndarray]) -> list[Tens
     from pixelsound.io import resize_frames
 
     cfg = model.cfg
-    picks = torch.linspace(0, len(frames) - 1, cfg.frames.num_frames).round().long()
+    v = cfg.frames.num_frames
+    picks = torch.linspace(0, len(frames) - 1, VIEWS * v).round().long()  # VIEWS clips of v frames each
     h, w = frames.shape[-2:]
     out = []
     for mask in masks:
@@ -557,10 +560,9 @@ def region_features(model, frames: Tensor, masks: list[np.ndarray]) -> list[Tens
         )
         y0 = int(np.clip((ys.min() + ys.max() + 1) / 2 * scale - side / 2, 0, h - side))
         x0 = int(np.clip((xs.min() + xs.max() + 1) / 2 * scale - side / 2, 0, w - side))
-        crops = resize_frames(
-            frames[picks, :, y0 : y0 + side, x0 : x0 + side], cfg.frames.size
-        )  # (V, 3, S, S)
-        out.append(model.encode_frames(crops[None, None])[0, 0])
+        crops = resize_frames(frames[picks, :, y0 : y0 + side, x0 : x0 + side], cfg.frames.size)
+        views = crops.unflatten(0, (VIEWS, 1, v))  # (VIEWS, 1, V, 3, S, S): a few moments of the clip
+        out.append(model.encode_frames(views)[:, 0].mean(0))
     return out
 
 
