@@ -450,9 +450,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from pixelsound import bounce
 
     sub = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
-    bounce.add_arguments(
-        sub.add_parser("bounce", help="silent bouncing-ball clips with exact impact times")
-    )
+    bounce.add_arguments(sub.add_parser("bounce", help="silent bouncing-ball clips with exact impact times"))
     p = sub.add_parser(
         "instruments", help="MUSIC-like clips: FluidR3 instruments drawn in several emoji styles"
     )

@@ -21,13 +21,18 @@ VERBS: dict[str, tuple[str, str]] = {
     "separate": ("pixelsound.separate", "separate the sounds of videos with a trained model"),
     "pixels": ("pixelsound.pixels", "the sound of every pixel: objects, heatmaps, a click-to-listen page"),
     "bank": ("pixelsound.bank", "build a sound bank from separated training videos (`bank build`)"),
-    "foley": ("pixelsound.foley", "give a silent video a layered soundtrack (`foley render` re-renders cues)"),
+    "foley": (
+        "pixelsound.foley",
+        "give a silent video a layered soundtrack (`foley render` re-renders cues)",
+    ),
     "score": ("pixelsound.score", "score silent clips and candidate soundtracks: sounding map, match, sync"),
 }
 
 
 def _top_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pixelsound", description="Learn what things sound like from video.")
+    parser = argparse.ArgumentParser(
+        prog="pixelsound", description="Learn what things sound like from video."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (_, text) in VERBS.items():
@@ -43,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in VERBS:
         _top_parser().parse_args(argv or ["--help"])
         return 2
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     verb, rest = argv[0], argv[1:]
     module = importlib.import_module(VERBS[verb][0])
     parser = argparse.ArgumentParser(prog=f"pixelsound {verb}", description=VERBS[verb][1])

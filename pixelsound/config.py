@@ -97,6 +97,8 @@ class TrainConfig:
     save_every: int = 0  # also write last.pt every this many steps (0: at epoch ends and on stop only)
     device: str = "auto"
     bf16: bool = False  # bfloat16 autocast for the training forward pass (about 1.7x faster on CPU)
+    augment: bool = False  # flips, colours, greyscale and line art on training frames (pixelsound.views)
+    scene_prob: float = 0.0  # share of steps whose sources are seen side by side in one picture
 
 
 @dataclass(frozen=True)

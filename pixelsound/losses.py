@@ -74,14 +74,15 @@ def mask_loss(kind: str, logits: Tensor, target: Tensor, weight: Tensor) -> Tens
 
 
 def mix_and_separate_loss(
-    model: torch.nn.Module, sources: Tensor, frames: Tensor
+    model: torch.nn.Module, sources: Tensor, frames: Tensor, regions: Tensor | None = None
 ) -> tuple[Tensor, dict[str, float]]:
     """Mix the sources, predict each one's mask from its frames, and score the masks against the truth.
 
     Args:
         model: a :class:`pixelsound.model.SoundOfPixels` (or a DDP wrapper around one).
         sources: solo waveforms, already gain-scaled, ``(B, N, L)``.
-        frames: each source's frames ``(B, N, V, 3, H, W)``.
+        frames: each source's frames ``(B, N, V, 3, H, W)``, or one scene per mixture ``(B, V, 3, H, W)``.
+        regions: with a scene, where each source is in it, ``(B, N, H, W)``.
 
     Returns:
         The scalar loss, and stats: ``loss``, ``mask_mean``, ``target_mean``, ``error`` (weighted mean
@@ -89,7 +90,7 @@ def mix_and_separate_loss(
     """
     net = getattr(model, "module", model)
     kind, threshold = net.cfg.model.mask, net.cfg.model.binary_threshold
-    out = model(sources.sum(1), frames)  # masks (B, N, F, T)
+    out = model(sources.sum(1), frames, regions)  # masks (B, N, F, T)
     with torch.no_grad():
         _, mags = net.spectrogram(sources)  # (B, N, F, T)
         target = mask_target(kind, mags, out.mix_mag, threshold)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pixelsound import spec
@@ -117,23 +118,38 @@ class SoundOfPixels(nn.Module):
         pixels = self.pixel_features(frames.flatten(0, 1))  # (B*N, K, h, w)
         return pool_clip(pixels).unflatten(0, (b, n))  # (B, N, K)
 
+    def encode_scene(self, scene: Tensor, regions: Tensor) -> Tensor:
+        """One visual vector per source seen in one picture: the max of the cells inside its region.
+
+        Shapes:
+            scene ``(B, V, 3, H, W)``, regions 0/1 in pixels ``(B, N, H, W)`` -> ``(B, N, K)``
+        """
+        pixels = self.pixel_features(scene)  # (B, K, h, w), in [0, 1]
+        inside = F.adaptive_avg_pool2d(regions.float(), pixels.shape[-2:]) > 0.5  # (B, N, h, w)
+        return (pixels[:, None] * inside[:, :, None]).amax((-2, -1))  # (B, N, K)
+
     def synthesize(self, visual: Tensor, audio: Tensor) -> Tensor:
         """Mask logits; see :func:`synthesize`. ``(B, N, K)`` or ``(B, K, h, w)`` with ``(B, K, F, T)``."""
         return synthesize(visual, audio, self.scale, self.bias)
 
-    def forward(self, mix: Tensor, frames: Tensor) -> Output:
-        """Predict one mask per source video.
+    def forward(self, mix: Tensor, frames: Tensor, regions: Tensor | None = None) -> Output:
+        """Predict one mask per source video (or per region of one picture).
 
         Args:
             mix: mixture waveform ``(B, L)``.
-            frames: frames of each source's video, uint8 or float in [0, 1], ``(B, N, V, 3, H, W)``.
+            frames: frames of each source's video, uint8 or float in [0, 1], ``(B, N, V, 3, H, W)``; with
+                ``regions``, one scene per mixture ``(B, V, 3, H, W)``.
+            regions: where each source is in the scene, 0/1 ``(B, N, H, W)`` (see :mod:`pixelsound.views`).
 
         Returns:
             :class:`Output` with masks ``(B, N, F, T)``.
         """
         mix_spec, mix_mag = self.spectrogram(mix)  # (B, F_lin, T), (B, F, T)
         audio = self.encode_audio(mix_mag)  # (B, K, F, T)
-        visual = self.encode_frames(frames)  # (B, N, K)
+        if regions is None:
+            visual = self.encode_frames(frames)  # (B, N, K)
+        else:
+            visual = self.encode_scene(frames, regions)  # (B, N, K)
         logits = self.synthesize(visual, audio)  # (B, N, F, T)
         return Output(torch.sigmoid(logits), logits, mix_mag, mix_spec)
 

@@ -68,6 +68,7 @@ from pixelsound.mixing import (
     draw_groups,
     item_labels,
 )
+from pixelsound.views import Views, appearance, compose_scene, draw_views
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ def check_train_config(cfg: Config) -> None:
         (t.batch_size >= 1, f"train.batch_size: must be at least 1, got {t.batch_size}"),
         (2 <= cfg.data.num_mix <= 4, f"data.num_mix: must be 2, 3 or 4, got {cfg.data.num_mix}"),
         (cfg.data.gain_min <= cfg.data.gain_max, "data.gain_min: must not exceed data.gain_max"),
+        (0 <= t.scene_prob <= 1, f"train.scene_prob: must be in [0, 1], got {t.scene_prob}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -402,19 +404,28 @@ def train_step(
     gains: torch.Tensor,
     cfg: Config,
     device: torch.device,
+    views: Views | None = None,
 ) -> dict[str, float] | None:
     """One optimizer step on a batch of groups; None (nothing changed) when the loss is not finite.
 
     Args:
         gains: this process's gains for every group of the batch before bad groups were dropped, ``(B, N)``.
+        views: this process's view choices for the same groups (``train.augment``, ``train.scene_prob``).
     """
     from pixelsound.losses import mix_and_separate_loss
 
     gains = gains[batch["group"]].to(device)  # (B, N) of the groups kept
     sources = batch["sources"].to(device, non_blocking=True) * gains[..., None]  # (B, N, L)
     frames = batch["frames"].to(device, non_blocking=True)  # (B, N, V, 3, H, W) uint8
+    regions = None
+    if views is not None:
+        views = views.rows(batch["group"])
+        if cfg.train.augment:
+            frames = appearance(frames, views)
+        if views.scene:
+            frames, regions = compose_scene(frames, views)  # (B, V, 3, H, W), (B, N, H, W)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.bf16):
-        loss, stats = mix_and_separate_loss(net, sources, frames)
+        loss, stats = mix_and_separate_loss(net, sources, frames, regions)
     if not distrib.all_true(bool(torch.isfinite(loss))):
         log.warning("loss is not finite on some process; skipping this batch")
         return None
@@ -559,8 +570,9 @@ class _Run:
             stats = None
             if distrib.all_true(batch is not None):
                 self.consistent = False  # an interrupt now may leave the optimizer half-way
-                rows = gains[self.info.local_rows(B)]  # (B, N)
-                stats = train_step(self.net, self.optimizer, batch, rows, cfg, self.device)
+                local = self.info.local_rows(B)
+                views = self._views(B * world).rows(torch.arange(B * world)[local]) if self.viewing else None
+                stats = train_step(self.net, self.optimizer, batch, gains[local], cfg, self.device, views)
             p.batch += 1
             if stats is None:
                 skipped = self._skipped(skipped + 1)
@@ -578,6 +590,15 @@ class _Run:
                 self._save()
         bar.close()
         return "done", losses
+
+    @property
+    def viewing(self) -> bool:
+        return self.cfg.train.augment or self.cfg.train.scene_prob > 0
+
+    def _views(self, rows: int) -> Views:
+        """The global batch's views at the current position: the same after a resume or on P processes."""
+        gen = torch.Generator().manual_seed(self.cfg.train.seed * 2**40 + self.p.epoch * 2**20 + self.p.batch)
+        return draw_views(gen, rows, self.cfg.data.num_mix, self.cfg.train.scene_prob)
 
     def _skipped(self, count: int) -> int:
         """Count consecutive unusable batches; too many means the data, not bad luck, is broken."""
@@ -619,9 +640,7 @@ class _Run:
             if self.writer is not None and not math.isnan(sdr):
                 self.writer.add_scalar("val/sdr", sdr, p.step)
                 self.writer.add_scalar("val/sdr_mixture", sdr_mix, p.step)
-            log.info(
-                "epoch %.2f step %d: val SDR %.2f dB (mixture %.2f dB)", p.epoch, p.step, sdr, sdr_mix
-            )
+            log.info("epoch %.2f step %d: val SDR %.2f dB (mixture %.2f dB)", p.epoch, p.step, sdr, sdr_mix)
             if math.isnan(sdr) or sdr > p.best_sdr:
                 p.best_sdr = sdr if not math.isnan(sdr) else p.best_sdr
                 info = {**row, "val_sdr": sdr, "val_sdr_mix": sdr_mix}

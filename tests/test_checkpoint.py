@@ -10,7 +10,6 @@ import time
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_config
 
 from pixelsound.checkpoint import (
     CheckpointError,
@@ -24,6 +23,7 @@ from pixelsound.checkpoint import (
 )
 from pixelsound.config import replace
 from pixelsound.model import SoundOfPixels
+from tiny import tiny_config
 
 
 def inputs(b=2, n=2, seed=0):

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny import tiny_config
 
 from pixelsound import io
 from pixelsound.checkpoint import write_release
@@ -17,6 +16,7 @@ from pixelsound.cli import main as cli_main
 from pixelsound.evaluate import METHODS, EvalError, draw_mixes, evaluate, score
 from pixelsound.index import write_index
 from pixelsound.model import SoundOfPixels
+from tiny import tiny_config
 
 SR = 8000
 CATEGORIES = {"flute": (220.0, (200, 40, 40)), "drum": (330.0, (40, 200, 40)), "harp": (495.0, (40, 40, 200))}

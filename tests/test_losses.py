@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
-from tiny import tiny_config
 
 from pixelsound.losses import mask_loss, mask_target, mix_and_separate_loss
 from pixelsound.model import SoundOfPixels
+from tiny import tiny_config
 
 
 def hand_made():

@@ -6,13 +6,13 @@ import math
 import pytest
 import torch
 import torchvision
-from tiny import tiny_config
 
 from pixelsound.config import ModelConfig
 from pixelsound.frames import ResNetFrames, load_torchvision_weights, resnet18_trunk
 from pixelsound.model import SoundOfPixels, synthesize
 from pixelsound.separate import fade_weights, separate, separate_waveform, tensor_frames_at, window_starts
 from pixelsound.unet import AudioUNet
+from tiny import tiny_config
 
 SPACETIME = dict(
     frame_net="spacetime", spacetime_patch=8, spacetime_dim=16, spacetime_depth=1, spacetime_heads=2

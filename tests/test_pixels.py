@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_config
 from torch import nn
 
 from pixelsound import io, objects, pixels, spec
 from pixelsound.checkpoint import write_release
 from pixelsound.cli import main as cli_main
 from pixelsound.model import SoundOfPixels
+from tiny import tiny_config
 
 SR = 8000
 

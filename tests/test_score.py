@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_config
 
 from pixelsound import cli, io, score
+from tiny import tiny_config
 
 FPS = 10.0
 SR = 11025

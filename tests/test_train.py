@@ -212,8 +212,9 @@ def test_training_writes_checkpoint_release_and_logs_and_skips_bad_items(tmp_pat
         T.train(cfg)
 
 
-def test_sigterm_stops_saves_and_resume_equals_uninterrupted(tmp_path, monkeypatch, standin):
-    full = T.train(tiny_cfg(tmp_path / "full"))
+@pytest.mark.parametrize("views", [{}, {"augment": True, "scene_prob": 0.5}], ids=["plain", "views"])
+def test_sigterm_stops_saves_and_resume_equals_uninterrupted(tmp_path, monkeypatch, standin, views):
+    full = T.train(tiny_cfg(tmp_path / "full", train=views))
     step = T.train_step
     calls = []
 
@@ -225,13 +226,13 @@ def test_sigterm_stops_saves_and_resume_equals_uninterrupted(tmp_path, monkeypat
         return stats
 
     monkeypatch.setattr(T, "train_step", step_then_sigterm)
-    stopped = T.train(tiny_cfg(tmp_path / "cut"))
+    stopped = T.train(tiny_cfg(tmp_path / "cut", train=views))
     assert stopped.stopped == "signal" and stopped.step == 4
     state = load_checkpoint(stopped.checkpoint)
     assert (state["epoch"], state["batch"], state["step"]) == (1, 1, 4)
     monkeypatch.setattr(T, "train_step", step)
     # resumed with a DataLoader worker: keyed draws make the windows the same in any process
-    resumed = T.train(tiny_cfg(tmp_path / "cut", data={"workers": 1}), resume=True)
+    resumed = T.train(tiny_cfg(tmp_path / "cut", data={"workers": 1}, train=views), resume=True)
     assert resumed.step == full.step == 6
     assert max_difference(params_of(resumed.checkpoint), params_of(full.checkpoint)) == 0.0
     assert resumed.best_sdr == pytest.approx(full.best_sdr, abs=1e-6)

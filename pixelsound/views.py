@@ -1,0 +1,137 @@
+"""How the frame net sees training frames: appearance augmentation and side-by-side scenes.
+
+Two self-supervised tricks of the training step, both drawn per step from a seeded generator so a resumed or
+multi-process run sees the same views (``draw_views``), and both off unless the recipe asks for them:
+
+* **Appearance** (``train.augment``): horizontal flips, colour-channel permutations, brightness and contrast,
+  greyscale, and "line art" (the edges of the frame drawn dark on white). Sounds do not change with the
+  drawing style, so the frame net is pushed to recognise instruments rather than styles.
+* **Scenes** (``train.scene_prob``): instead of one picture per source, the N sources' frames are shrunk and
+  put side by side in one picture (source n in the n-th vertical strip, in random order), and each source's
+  visual vector is the maximum over the features of its own strip only. A cell's feature must then say what
+  sounds *there* even with other instruments in view, which is what per-pixel audio and localization need.
+  The layout is known because the step made it; no labels are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+PERMUTATIONS = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
+LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass
+class Views:
+    """Random choices of one step for ``rows`` mixtures of N sources (index rows like the batch).
+
+    Attributes:
+        flip, grey, lines: per source, ``(rows, N)`` bool.
+        perm: colour-channel permutation index per source ``(rows, N)`` (0 keeps RGB).
+        gain, contrast: brightness and contrast factors per source ``(rows, N)``.
+        scene: whether this step composes scenes (one choice for the whole step).
+        order: strip of each source in its scene ``(rows, N)`` (a permutation of 0..N-1 per row).
+        shift: per source, horizontal and vertical placement in its strip in [0, 1], ``(rows, N, 2)``.
+    """
+
+    flip: Tensor
+    grey: Tensor
+    lines: Tensor
+    perm: Tensor
+    gain: Tensor
+    contrast: Tensor
+    scene: bool
+    order: Tensor
+    shift: Tensor
+
+    def rows(self, index: Tensor) -> Views:
+        """The choices of some rows (e.g. the groups of a batch that survived). ``index``: ``(B,)``."""
+        picked = {k: v[index] for k, v in self.__dict__.items() if isinstance(v, Tensor)}
+        return Views(scene=self.scene, **picked)
+
+
+def draw_views(gen: torch.Generator, rows: int, n: int, scene_prob: float) -> Views:
+    """Draw one step's views from ``gen`` (always the same number of draws, whatever is switched on)."""
+    u = torch.rand(rows, n, 6, generator=gen)  # (rows, N, 6)
+    return Views(
+        flip=u[..., 0] < 0.5,
+        grey=u[..., 1] < 0.15,
+        lines=u[..., 2] < 0.15,
+        perm=torch.where(u[..., 3] < 0.5, torch.randint(1, 6, (rows, n), generator=gen), 0),
+        gain=0.7 + 0.6 * u[..., 4],
+        contrast=0.7 + 0.6 * u[..., 5],
+        scene=bool(torch.rand((), generator=gen) < scene_prob),
+        order=torch.rand(rows, n, generator=gen).argsort(1),
+        shift=torch.rand(rows, n, 2, generator=gen),
+    )
+
+
+def _line_art(x: Tensor) -> Tensor:
+    """Edges of the picture, dark on white. ``(..., 3, H, W)`` float in [0, 1] -> same."""
+    grey = (x * x.new_tensor(LUMA)[:, None, None]).sum(-3, keepdim=True)  # (..., 1, H, W)
+    flat = grey.flatten(0, -4)
+    dx = flat[..., :, 1:] - flat[..., :, :-1]
+    dy = flat[..., 1:, :] - flat[..., :-1, :]
+    edges = F.pad(dx.abs(), (0, 1)) + F.pad(dy.abs(), (0, 0, 0, 1))
+    return (1 - (4 * edges).clamp(0, 1)).reshape(grey.shape).expand_as(x)
+
+
+def appearance(frames: Tensor, views: Views) -> Tensor:
+    """Apply the appearance choices. uint8 or float ``(B, N, V, 3, H, W)`` -> float in [0, 1], same shape."""
+    x = frames.float() / 255 if frames.dtype == torch.uint8 else frames.float()
+    b, n = x.shape[:2]
+
+    def each(mask: Tensor) -> Tensor:  # (B, N) -> broadcastable to (B, N, V, 3, H, W)
+        return mask.to(x.device).view(b, n, 1, 1, 1, 1)
+
+    x = torch.where(each(views.flip), x.flip(-1), x)
+    perm = PERMUTATIONS.to(x.device)[views.perm.to(x.device)]  # (B, N, 3)
+    x = x.gather(3, perm.view(b, n, 1, 3, 1, 1).expand_as(x))
+    mean = x.mean((-3, -2, -1), keepdim=True)
+    x = (mean + (x - mean) * each(views.contrast)) * each(views.gain)
+    grey = (x * x.new_tensor(LUMA)[:, None, None]).sum(-3, keepdim=True).expand_as(x)
+    x = torch.where(each(views.grey), grey, x)
+    x = torch.where(each(views.lines), _line_art(x.clamp(0, 1)), x)
+    return x.clamp(0, 1)
+
+
+def compose_scene(frames: Tensor, views: Views) -> tuple[Tensor, Tensor]:
+    """Put the N sources' frames side by side in one picture per mixture.
+
+    Each source's frames are resized to ``4/3`` of a strip's width (square), cut to the strip's width at
+    ``shift[0]`` and placed at height ``shift[1]`` of the free space; the rest of the strip repeats the
+    picture's edge pixels.
+
+    Args:
+        frames: uint8, or float in [0, 1], ``(B, N, V, 3, H, W)``.
+        views: the step's choices (``order``, ``shift``).
+
+    Returns:
+        ``(scene (B, V, 3, H, W), regions (B, N, H, W))``: the pictures and each source's strip (0/1).
+    """
+    if frames.dtype == torch.uint8:
+        frames = frames.float() / 255
+    b, n, v, _, h, w = frames.shape
+    strip = w // n
+    side = min(h, round(strip * 4 / 3))
+    small = F.interpolate(frames.flatten(0, 2), size=(side, side), mode="bilinear", antialias=True)
+    small = small.unflatten(0, (b, n, v))  # (B, N, V, 3, side, side)
+    scene = frames.new_zeros(b, v, 3, h, w)
+    regions = frames.new_zeros(b, n, h, w)
+    for i in range(b):
+        for j in range(n):
+            x0 = round(float(views.shift[i, j, 0]) * (side - strip))
+            y0 = round(float(views.shift[i, j, 1]) * (h - side))
+            piece = small[i, j, ..., x0 : x0 + strip]  # (V, 3, side, strip)
+            piece = F.pad(piece, (0, 0, y0, h - side - y0), mode="replicate")  # (V, 3, H, strip)
+            left = int(views.order[i, j]) * strip
+            right = w if int(views.order[i, j]) == n - 1 else left + strip  # the last strip takes the rest
+            if right - left > strip:
+                piece = F.pad(piece, (0, right - left - strip), mode="replicate")
+            scene[i, ..., left:right] = piece
+            regions[i, j, :, left:right] = 1
+    return scene, regions

@@ -1,0 +1,109 @@
+"""Training views: appearance augmentation, side-by-side scenes, and the model's per-region clip vectors."""
+
+import torch
+
+from pixelsound import views
+from pixelsound.model import SoundOfPixels
+from tiny import tiny_config
+
+
+def plain(rows: int, n: int, **changes) -> views.Views:
+    """Views that change nothing, with some fields replaced."""
+    base = dict(
+        flip=torch.zeros(rows, n, dtype=torch.bool),
+        grey=torch.zeros(rows, n, dtype=torch.bool),
+        lines=torch.zeros(rows, n, dtype=torch.bool),
+        perm=torch.zeros(rows, n, dtype=torch.long),
+        gain=torch.ones(rows, n),
+        contrast=torch.ones(rows, n),
+        scene=False,
+        order=torch.arange(n).repeat(rows, 1),
+        shift=torch.zeros(rows, n, 2),
+    )
+    base.update(changes)
+    return views.Views(**base)
+
+
+def frames_of(b=2, n=2, v=1, h=24, w=24, seed=0):
+    return torch.randint(
+        0, 256, (b, n, v, 3, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def test_draws_repeat_by_seed_and_rows_pick_groups():
+    a = views.draw_views(torch.Generator().manual_seed(3), 6, 2, 0.5)
+    b = views.draw_views(torch.Generator().manual_seed(3), 6, 2, 0.5)
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(a.__dict__.values(), b.__dict__.values(), strict=True)
+        if torch.is_tensor(x)
+    )
+    assert sorted(a.order[0].tolist()) == [0, 1] and a.perm.min() >= 0 and a.perm.max() < 6
+    picked = a.rows(torch.tensor([4, 1]))
+    assert torch.equal(picked.gain, a.gain[[4, 1]]) and picked.scene == a.scene
+    assert (
+        views.draw_views(torch.Generator(), 4, 3, 1.0).scene
+        and not views.draw_views(torch.Generator(), 4, 3, 0.0).scene
+    )
+
+
+def test_appearance_changes_only_what_was_drawn():
+    x = frames_of()
+    unchanged = views.appearance(x, plain(2, 2))
+    torch.testing.assert_close(unchanged, x.float() / 255)
+    flip = torch.tensor([[True, False], [False, False]])
+    flipped = views.appearance(x, plain(2, 2, flip=flip))
+    torch.testing.assert_close(flipped[0, 0], unchanged[0, 0].flip(-1))
+    torch.testing.assert_close(flipped[1], unchanged[1])
+    swapped = views.appearance(x, plain(2, 2, perm=torch.tensor([[5, 0], [0, 0]])))  # BGR
+    torch.testing.assert_close(swapped[0, 0], unchanged[0, 0].flip(-3))
+    grey = views.appearance(x, plain(2, 2, grey=torch.ones(2, 2, dtype=torch.bool)))
+    assert torch.allclose(grey[:, :, :, 0], grey[:, :, :, 2]) and not torch.allclose(
+        unchanged[..., 0, :, :], unchanged[..., 2, :, :]
+    )
+
+
+def test_line_art_draws_edges_dark_on_white():
+    x = torch.zeros(1, 1, 1, 3, 16, 16, dtype=torch.uint8)
+    x[..., 4:12, 4:12] = 255  # a white square on black
+    art = views.appearance(x, plain(1, 1, lines=torch.ones(1, 1, dtype=torch.bool)))[0, 0, 0, 0]
+    assert art[0, 0] == 1 and art[8, 8] == 1  # flat areas white
+    assert art[8, 3] < 0.1 and art[3, 8] < 0.1  # the square's border dark
+    assert 0 <= art.min() and art.max() <= 1
+
+
+def test_scene_puts_each_source_in_its_strip():
+    b, n, h, w = 3, 2, 32, 48
+    colours = torch.tensor([[250, 0, 0], [0, 0, 250]], dtype=torch.uint8)
+    x = colours.view(1, n, 1, 3, 1, 1).expand(b, n, 2, 3, h, w).contiguous()  # source j is all colour j
+    order = torch.tensor([[0, 1], [1, 0], [0, 1]])
+    scene, regions = views.compose_scene(x, plain(b, n, order=order, shift=torch.rand(b, n, 2)))
+    assert scene.shape == (b, 2, 3, h, w) and regions.shape == (b, n, h, w)
+    assert torch.equal(regions.sum(1), torch.ones(b, h, w))  # the strips cover the picture once
+    for i in range(b):
+        for j in range(n):
+            inside = regions[i, j].bool()
+            torch.testing.assert_close(
+                scene[i, :, :, inside],
+                (colours[j].float() / 255)[None, :, None].expand(2, 3, int(inside.sum())),
+            )
+    assert regions[1, 0, :, -1].all() and regions[0, 0, :, 0].all()  # order 1 puts source 0 on the right
+
+
+def test_scene_vectors_pool_over_their_region_only():
+    model = SoundOfPixels(tiny_config()).eval()
+    scene = torch.rand(2, 2, 3, 32, 32)  # (B, V, 3, H, W)
+    full = torch.ones(2, 2, 32, 32)
+    with torch.no_grad():
+        pixels = model.pixel_features(scene)  # (B, K, h, w)
+        torch.testing.assert_close(
+            model.encode_scene(scene, full), pixels.amax((-2, -1))[:, None].expand(2, 2, -1)
+        )
+        left = torch.zeros(2, 2, 32, 32)
+        left[:, 0, :, :16], left[:, 1, :, 16:] = 1, 1
+        half = pixels.shape[-1] // 2
+        got = model.encode_scene(scene, left)
+        torch.testing.assert_close(got[:, 0], pixels[..., :half].amax((-2, -1)))
+        torch.testing.assert_close(got[:, 1], pixels[..., half:].amax((-2, -1)))
+        out = model(torch.randn(2, 4095), scene, left)
+    assert out.masks.shape[:2] == (2, 2)
