@@ -13,6 +13,7 @@ PS=${PIXELSOUND:-.venv/bin/pixelsound}
 minutes=${1:-15}
 common=(--set train.max_minutes="$minutes" --set train.epochs=1000 --set train.schedule=constant
         --set train.warmup_steps=200 --set train.save_every=0 --set train.val_mixes=32
+        --set train.augment=false --set train.scene_prob=0
         --set data.train_index="$DATA/train.jsonl" --set data.val_index="$DATA/val.jsonl")
 [[ -f $OUT/resnet18/last.pt ]] && r1=(--resume) || r1=()
 [[ -f $OUT/spacetime/last.pt ]] && r2=(--resume) || r2=()
@@ -24,6 +25,6 @@ $PS train recipes/instruments/config.toml "${common[@]}" --set train.out_dir="$O
 wait
 for enc in resnet18 spacetime; do
     $PS evaluate "$OUT/$enc/best" "$DATA/test.jsonl" --mixes 2 --count 200 --seed 0 --threads 2 \
-        --out "$OUT/$enc/eval-test" > /dev/null
+        --out "$OUT/$enc/eval-test" > "$OUT.$enc.eval.log" 2>&1
 done
 .venv/bin/python recipes/instruments/encoders.py "$OUT" --md recipes/instruments/encoders.md
