@@ -5,10 +5,11 @@
     .venv/bin/python benchmarks/bench_duets.py --model runs/instruments/best --limit 10
 
 Writes ``benchmarks/results/duets.md``. Model: the bundled release unless ``--model`` names another.
-Definitions (pixelsound.objects): cIoU as DSOL's duet evaluation (each instrument's mask against the heatmap
-of the object matched to it, binarized at 0.2 x its max; mean over the two instruments), success rates at 0.3
-and 0.5 and the AUC over thresholds 0..1; the LVS variant scores the overall heatmap against both masks at
-its median. SDR (BSS-eval, dB): the sound of each instrument's true region (its mask on the grid, cells
+Definitions (pixelsound.objects): cIoU as DSOL's duet evaluation (each instrument's bounding box, as
+MUSIC-Duet annotates, against the heatmap of the object matched to it, binarized at 0.2 x its max; mean over
+the two instruments; the same against the instrument's exact pixels beside it), success rates at 0.3 and
+0.5 and the AUC over thresholds 0..1; the LVS variant scores the overall heatmap against both boxes at its
+median. SDR (BSS-eval, dB): the sound of each instrument's true region (its mask on the grid, cells
 weighted by coverage) and the sound of the object matched to it, each against the instrument's stem.
 Targets (issue 4): cIoU >= 0.5 and per-object SDR >= 8 dB. Anchors on MUSIC-Duet: Sound of Pixels 16.8 %,
 DSOL 30.2 % (class-aware cIoU).
@@ -55,23 +56,27 @@ def report(command: str, model: str, summary: dict, seconds: float) -> str:
     lines = [
         "# Per-pixel separation on duets", "", f"Command: `{command}`", "",
         f"Model: {model}. Duets: {summary['clips']}. Time: {seconds:.0f} s.", "",
-        "| cIoU (DSOL, mean) | cIoU@0.3 | cIoU@0.5 | AUC | cIoU (LVS) | AUC (LVS) | SDR region (dB) | "
-        "SDR object (dB) | objects found |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| cIoU (DSOL, mean) | cIoU@0.3 | cIoU@0.5 | AUC | cIoU (LVS) | AUC (LVS) | cIoU against pixels | "
+        "SDR region (dB) | SDR object (dB) | objects found |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         f"| {num(summary['ciou'])} | {num(summary['ciou@0.3'])} | {num(summary['ciou@0.5'])} | "
         f"{num(summary['auc'])} | {num(summary['ciou_lvs'])} | {num(summary['auc_lvs'])} | "
-        f"{num(summary['sdr_region'], '{:.2f}')} | {num(summary['sdr_object'], '{:.2f}')} | "
+        f"{num(summary['ciou_pixels'])} | {num(summary['sdr_region'], '{:.2f}')} | "
+        f"{num(summary['sdr_object'], '{:.2f}')} | "
         f"{summary['objects']:.2f} |", "",
         "Targets: cIoU >= 0.5, per-object SDR >= 8 dB. Anchors (MUSIC-Duet, class-aware cIoU): "
         "Sound of Pixels 16.8 %, DSOL 30.2 %.", "", "## Per duet", "",
-        "| duet | cIoU | cIoU (LVS) | SDR region (dB) | SDR object (dB) | objects |",
-        "|---|---|---|---|---|---|",
+        "| duet | cIoU | cIoU (LVS) | cIoU against pixels | SDR region (dB) | SDR object (dB) | objects |",
+        "|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for clip in summary["per_clip"]:
         name = Path(clip["path"]).stem
         region = ", ".join(f"{v:.1f}" for v in clip["sdr_region"])
         found = ", ".join(f"{v:.1f}" for v in clip["sdr_object"])
-        scores = f"{clip['ciou']:.3f} | {clip['ciou_lvs']:.3f} | {region} | {found} | {clip['objects']}"
+        scores = (
+            f"{clip['ciou']:.3f} | {clip['ciou_lvs']:.3f} | {clip['ciou_pixels']:.3f} | {region} | {found}"
+        )
+        scores += f" | {clip['objects']}"
         lines.append(f"| {name} | {scores} |")
     return "\n".join(lines) + "\n"
 
@@ -85,11 +90,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of built duets")
     parser.add_argument("--model", default=None, help="release folder (default: the bundled model)")
     parser.add_argument("--grid", type=int, default=14, help="grid cells per side")
+    parser.add_argument("--frame-size", type=int, default=0, help="frame side for the frame net (0: model's)")
     parser.add_argument("--limit", type=int, default=None, help="first duets only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/duets.md"))
     args = parser.parse_args()
     started = time.perf_counter()
-    options = pixels.PixelsOptions(grid=(args.grid, args.grid), page_seconds=0.0)
+    options = pixels.PixelsOptions(grid=(args.grid, args.grid), page_seconds=0.0, frame_size=args.frame_size)
     model = args.model or str(pixels.DEFAULT_MODEL.relative_to(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         path = (

@@ -13,9 +13,12 @@ square of its (clipped) cosine similarity to the object's centroid, over its max
 
 **Metrics** (DSOL / LVS protocols): :func:`ciou` binarizes a heatmap (above ``0.2 x max`` as DSOL's duet
 evaluation, or above the median as LVS) and scores it against a ground-truth mask,
-``|A and G| / (|G| + |A and not G|)``; :func:`success_auc` is the area under the success-rate curve over
-cIoU thresholds 0, 0.05, ..., 1. :func:`duet_metrics` runs both on builder duets, with the SDR of the sound
-made from each instrument's true region (and of the object matched to it) against the instrument's stem.
+``|A and G| / (|G| + |A and not G|)``. As in those protocols (MUSIC-Duet and VGG-SS are annotated with
+boxes), the ground truth of :func:`duet_scores` is each instrument's bounding box (:func:`box_mask`); the
+score against its exact pixels is kept beside it (``ciou_pixels``; stricter, as a grid of cells cannot
+draw a shape). :func:`success_auc` is the area under the success-rate curve over cIoU thresholds 0, 0.05,
+..., 1. :func:`duet_metrics` runs both on builder duets, with the SDR of the sound made from each
+instrument's true region (and of the object matched to it) against the instrument's stem.
 """
 
 from __future__ import annotations
@@ -376,6 +379,15 @@ def _float64(x: Tensor | np.ndarray) -> Tensor:
     )
 
 
+def box_mask(mask: Tensor) -> Tensor:
+    """The filled bounding box of a mask ``(H, W)`` bool -> same (all False for an empty mask)."""
+    out = torch.zeros_like(mask, dtype=torch.bool)
+    rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
+    if len(rows) and len(cols):
+        out[int(rows[0]) : int(rows[-1]) + 1, int(cols[0]) : int(cols[-1]) + 1] = True
+    return out
+
+
 def duet_scores(result: PixelsResult, gts: list[Tensor], stems: Tensor) -> dict[str, object]:
     """Localization and separation scores of one duet.
 
@@ -385,17 +397,23 @@ def duet_scores(result: PixelsResult, gts: list[Tensor], stems: Tensor) -> dict[
         stems: each instrument's true sound ``(N, L)`` at ``result.sample_rate``.
 
     Returns:
-        ``ciou`` (class-aware: mean over instruments of the matched object's heatmap, DSOL), ``ciou_lvs``
-        (overall heatmap vs the union of the masks, median threshold), ``sdr_region`` and ``sdr_object``
-        (per instrument, dB), ``objects`` (number found).
+        ``ciou`` (class-aware: mean over instruments of the matched object's heatmap against the instrument's
+        box, DSOL), ``ciou_pixels`` (the same against its pixels), ``ciou_lvs`` (overall heatmap vs the union
+        of the boxes, median threshold), ``sdr_region`` and ``sdr_object`` (per instrument, dB), ``objects``
+        (number found).
     """
     from pixelsound.metrics import bss_eval
 
+    gts = [torch.as_tensor(g, dtype=torch.bool) for g in gts]
+    boxes = [box_mask(g) for g in gts]
     match = match_objects([o.heatmap for o in result.objects], gts)
-    per = [
-        ciou(result.objects[m].heatmap, g) if m is not None else 0.0 for m, g in zip(match, gts, strict=True)
-    ]
-    union = torch.stack([torch.as_tensor(g, dtype=torch.bool) for g in gts]).any(0)
+
+    def class_aware(truths: list[Tensor]) -> list[float]:
+        pairs = zip(match, truths, strict=True)
+        return [ciou(result.objects[m].heatmap, g) if m is not None else 0.0 for m, g in pairs]
+
+    per, per_pixels = class_aware(boxes), class_aware(gts)
+    union = torch.stack(boxes).any(0)
     length = min(result.length, stems.shape[-1])
     regions = torch.stack([mask_on_grid(g, result.grid) for g in gts])  # (N, h, w)
     from_regions = result.region_audio(regions)[:, :length]
@@ -405,7 +423,7 @@ def duet_scores(result: PixelsResult, gts: list[Tensor], stems: Tensor) -> dict[
     sdr_region = bss_eval(refs, from_regions.double(), compute_permutation=False, silent="nan")["sdr"]
     sdr_object = bss_eval(refs, from_objects.double(), compute_permutation=False, silent="nan")["sdr"]
     return {
-        "ciou": float(np.mean(per)), "ciou_per_instrument": per,
+        "ciou": float(np.mean(per)), "ciou_per_instrument": per, "ciou_pixels": float(np.mean(per_pixels)),
         "ciou_lvs": ciou(result.heatmap(), union, threshold="median"),
         "sdr_region": sdr_region.tolist(), "sdr_object": sdr_object.tolist(), "objects": len(result.objects),
     }  # fmt: skip
@@ -476,6 +494,7 @@ def summarize_duets(per_clip: list[dict]) -> dict[str, object]:
     return {
         "clips": len(per_clip), "ciou": float(np.mean(cious)), "ciou@0.3": float(rates[6]),
         "ciou@0.5": float(rates[10]), "auc": success_auc(cious), "ciou_lvs": float(np.mean(lvs)),
+        "ciou_pixels": float(np.mean([c["ciou_pixels"] for c in per_clip])),
         "auc_lvs": success_auc(lvs), "sdr_region": mean(region), "sdr_object": mean(found),
         "objects": float(np.mean([c["objects"] for c in per_clip])), "per_clip": per_clip,
     }  # fmt: skip

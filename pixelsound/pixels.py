@@ -65,6 +65,9 @@ class PixelsOptions:
         chunk_seconds: length of a time chunk (0: the model's training window ``cfg.audio.length``).
         overlap: share of a chunk overlapping the next one (at most 0.5).
         grid: ``(h, w)`` grid the per-pixel features are resized to (bilinear); None keeps the frame net's.
+        frame_size: frames are resized to this side before the frame net (0: the model's training size). A
+            larger size gives a finer native grid (the frame net is convolutional); objects then look larger
+            than in training, which suits scenes with several small objects (e.g. duets at 2x).
         cell_batch: cells turned into waveforms at once (0: as many as fit in about 256 MB of intermediate
             spectra); bounds memory, while the masks of all cells still come from one einsum.
         bin_seconds: time resolution of the energies behind heatmaps.
@@ -77,6 +80,7 @@ class PixelsOptions:
     chunk_seconds: float = 0.0
     overlap: float = 0.25
     grid: tuple[int, int] | None = None
+    frame_size: int = 0
     cell_batch: int = 0
     bin_seconds: float = 0.1
     bands: int = 16
@@ -613,7 +617,8 @@ def read_chunks(
     def encode_all() -> Iterator[Chunk]:
         for (start, length), weight in zip(plan, weights, strict=True):
             mix = source.audio(start, length).to(device)
-            frames = source.frames(_frame_times(start, length, sr, cfg.frames.num_frames), cfg.frames.size)
+            times = _frame_times(start, length, sr, cfg.frames.num_frames)
+            frames = source.frames(times, opts.frame_size or cfg.frames.size)
             yield Chunk(start, weight, *encode_chunk(model, mix, frames.to(device), opts.grid), mix=mix)
 
     return len(plan), encode_all()
@@ -866,6 +871,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, help="folder for the wavs, overlay.mp4, PNGs, JSON, index.html"
     )
     parser.add_argument("--grid", type=_grid, help="resize per-pixel features to N or HxW cells")
+    parser.add_argument(
+        "--frame-size", type=int, default=d.frame_size, help="frame side for the frame net (0: the model's)"
+    )
     parser.add_argument("--chunk-seconds", type=float, default=d.chunk_seconds, help="0: the model's window")
     parser.add_argument("--overlap", type=float, default=d.overlap, help="chunk overlap fraction (0-0.5)")
     parser.add_argument("--max-objects", type=int, default=d.max_objects, help="most sounding objects")
@@ -890,7 +898,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     options = PixelsOptions(
         chunk_seconds=args.chunk_seconds, overlap=args.overlap, grid=args.grid, max_objects=args.max_objects,
-        min_share=args.min_share, page_seconds=args.page_seconds,
+        min_share=args.min_share, page_seconds=args.page_seconds, frame_size=args.frame_size,
     )  # fmt: skip
     try:
         net = load_model(args.model, args.device)

@@ -113,6 +113,17 @@ def test_all_cells_einsum_equals_per_cell_loop():
     assert everything.flatten(0, 1).std(0).mean() > 1e-4  # cells really differ
 
 
+def test_a_larger_frame_size_gives_a_finer_native_grid():
+    model = tiny_model()
+    native = pixels.pixels(duet_video(0.5), model, options=OPTS, progress=False)
+    size = 2 * model.cfg.frames.size
+    finer = pixels.pixels(
+        duet_video(0.5), model, options=pixels.PixelsOptions(page_seconds=0.5, frame_size=size), progress=False
+    )
+    assert finer.grid == (2 * native.grid[0], 2 * native.grid[1])
+    assert finer.all_cells().shape[:2] == finer.grid
+
+
 def test_region_audio_is_the_mean_of_its_cell_masks():
     model = tiny_model()
     result = pixels.pixels(duet_video(0.5), model, options=OPTS, progress=False)
@@ -275,6 +286,14 @@ def test_ciou_on_hand_made_heatmaps():
     assert objects.ciou(gt.float(), soft) == pytest.approx(16 / 16)  # sum(A*G) / (sum(G) + 0)
 
 
+def test_box_mask_fills_the_bounding_box():
+    mask = torch.zeros(8, 10, dtype=torch.bool)
+    mask[2, 3] = mask[5, 7] = True
+    box = objects.box_mask(mask)
+    assert box.sum() == 4 * 5 and box[2:6, 3:8].all()
+    assert not objects.box_mask(torch.zeros(4, 4, dtype=torch.bool)).any()
+
+
 def test_success_rates_and_auc():
     assert objects.success_auc([1.0, 1.0]) == pytest.approx(1.0)
     assert objects.success_auc([0.0, 0.0]) == pytest.approx(0.025)  # only threshold 0 succeeds
@@ -291,6 +310,7 @@ def test_duet_scores_on_the_hand_built_duet():
     gts = [left, ~left]
     scores = objects.duet_scores(result, gts, torch.stack([low, high]))
     assert scores["ciou"] > 0.8 and scores["objects"] == 2  # a 4 x 4 heatmap resized: soft edges
+    assert scores["ciou_pixels"] == pytest.approx(scores["ciou"])  # the halves are their own boxes
     assert min(scores["sdr_region"]) > 12 and min(scores["sdr_object"]) > 12
     summary = objects.summarize_duets([{"path": "x", **scores}])
     assert summary["ciou@0.5"] == 1.0 and summary["auc"] > 0.85
