@@ -14,7 +14,8 @@ Data (built here when missing):
 
 Model: ``--model`` (default: the bundled release in pixelsound/assets/model when there is one; ``none``: the
 procedural path only). Bank: ``--bank``, else built with the model from the train split of another
-instruments set (``--bank-data``, `pixelsound data instruments --clips 120 --seed 11`, built when missing).
+instruments set (``--bank-data``, `pixelsound data instruments --clips 120 --seed 11`, built when missing;
+one bank per model, ``bank-<hash of the weights>``).
 
 Reported per set: event onset F1 within +-50 ms (detected events of all objects against the true onsets),
 category accuracy (each true object matched to the detected object nearest in x: its bank category, or for
@@ -27,6 +28,7 @@ of `pixelsound foley` on 10 s clips (goal <= 10 s on 2 cores).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -305,7 +307,9 @@ def main() -> int:
     if model and not bank:
         from pixelsound.bank import build_bank
 
-        bank = str(args.bank_data / "bank")
+        weights = Path(model) / "model.safetensors" if Path(model).is_dir() else Path(model)
+        digest = hashlib.sha1(weights.read_bytes()).hexdigest()[:10]
+        bank = str(args.bank_data / f"bank-{digest}")  # one bank per model: its features are the model's
         if not (Path(bank) / "bank.json").is_file():
             if not (args.bank_data / "train.jsonl").is_file():
                 build_instruments(args.bank_data, 120, 11)

@@ -1,6 +1,6 @@
 """Validation SDR against training minutes, from a run's log.csv: a markdown table and a PNG line chart.
 
-    python recipes/instruments/curve.py runs/instruments/log.csv --png recipes/instruments/curve.png
+python recipes/instruments/curve.py runs/instruments/log.csv --png recipes/instruments/curve.png
 """
 
 import argparse
