@@ -3,7 +3,7 @@
     python recipes/instruments/release.py --run runs/instruments --data data/instruments
 
 Copies ``RUN/best`` (model.safetensors + config.json) to ``pixelsound/assets/model``, adds category
-prototypes (the mean clip vector of a few training clips per category: names for what `pixels` and `foley`
+prototypes (the mean clip vector of 40 training clips per category: names for what `pixels` and `foley`
 find; the model itself never saw a label), and copies two equally loud test solos of different categories
 (test split: never seen in training) to ``pixelsound/assets/samples``.
 """
@@ -50,7 +50,7 @@ def main() -> None:
     best = Path(args.run) / "best"
     model, cfg = load_release(best)  # refuse to ship something that does not load
     info = json.loads((best / "config.json").read_text()).get("info", {})
-    prototypes = prototypes_from_index(Path(args.data) / "train.jsonl", model.eval())
+    prototypes = prototypes_from_index(Path(args.data) / "train.jsonl", model.eval(), per_category=40)
     info["prototypes"] = {name: [round(float(x), 5) for x in v] for name, v in sorted(prototypes.items())}
     model_dir, sample_dir = ASSETS / "model", ASSETS / "samples"
     shutil.rmtree(model_dir, ignore_errors=True)
