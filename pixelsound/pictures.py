@@ -1,9 +1,10 @@
 """Pictures of instruments in several drawing styles, and frames in which they move with the music.
 
-Styles (see STYLES): the Noto Color Emoji font (Debian fonts-noto-color-emoji, drawn by Pillow) and SVG emoji
-sets installed from npm into ``deps/node_modules`` (``./dev setup`` runs ``npm install --prefix deps``) and
-rendered with cairosvg: Twemoji, Fluent (3D-like, flat, and high-contrast silhouettes) and OpenMoji (colour
-and black line art). OpenMoji's two styles are held out of training as the visual-shift test split.
+Styles (see STYLES): the Noto Color Emoji font (Debian fonts-noto-color-emoji, drawn by Pillow) and emoji sets
+installed from npm into ``deps/node_modules`` (``./dev setup`` runs ``npm install --prefix deps``): SVG sets
+rendered with cairosvg (Twemoji, Fluent as 3D-like, flat and high-contrast silhouettes, OpenMoji as colour and
+black line art) and 64-px PNG sets (Apple's and Facebook's emoji from emoji-datasource). OpenMoji's two styles
+are held out of training as the visual-shift test split.
 
 Frames are built from a sprite per instrument: resized, rotated and pasted on a background; on each note onset
 the sprite bounces, swells and tilts (a decaying pulse), so appearance says *what* sounds and motion says
@@ -56,6 +57,8 @@ STYLES: dict[str, Style] = {
         Style("fluent", "fluentui-emoji/icons/modern/{fluent}.svg", "fluentui-emoji"),
         Style("fluent-flat", "fluentui-emoji/icons/flat/{fluent}.svg", "fluentui-emoji"),
         Style("fluent-mono", "fluentui-emoji/icons/high-contrast/{fluent}.svg", "fluentui-emoji"),
+        Style("apple", "emoji-datasource-apple/img/apple/64/{cpl}.png", "emoji-datasource-apple"),
+        Style("facebook", "emoji-datasource-facebook/img/facebook/64/{cpl}.png", "emoji-datasource-facebook"),
         Style("openmoji", "openmoji/color/svg/{cp}.svg", "openmoji", held_out=True),
         Style("openmoji-line", "openmoji/black/svg/{cp}.svg", "openmoji", held_out=True),
     )
@@ -92,7 +95,8 @@ def check_styles(styles: tuple[str, ...], pictures: list[tuple[str, str]]) -> No
                 )
             continue
         try:
-            import cairosvg  # noqa: F401
+            if STYLES[style].pattern.endswith(".svg"):
+                import cairosvg  # noqa: F401
         except (ImportError, OSError) as err:
             raise PictureError(
                 f"style {style!r} needs cairosvg ({err}): pip install cairosvg; Debian package libcairo2"
@@ -130,6 +134,9 @@ def sprite(style: str, emoji: str, fluent: str, px: int = 256) -> Image.Image:
         font = ImageFont.truetype(str(NOTO_FONT), NOTO_SIZE)
         img = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
         ImageDraw.Draw(img).text((8, 8), chr(int(emoji, 16)), font=font, embedded_color=True)
+    elif STYLES[style].pattern.endswith(".png"):
+        with Image.open(style_file(style, emoji, fluent)) as image:
+            img = image.convert("RGBA")
     else:
         import cairosvg
 
