@@ -18,14 +18,6 @@ from pixelsound.index import read_index, write_index
 SR = 22050
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared: small tensors gain nothing from threads
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def ball_clip(tmp_path_factory) -> tuple[Path, dict]:
     """One single-ball clip (128 px, 3 s, 25 fps) with at least three hits, and its sidecar."""

@@ -13,14 +13,6 @@ from pixelsound import modal
 SR = 22050
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared: small tensors gain nothing from threads
-    yield
-    torch.set_num_threads(before)
-
-
 def spectrum(wave: torch.Tensor, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
     mag = np.abs(np.fft.rfft(wave.double().numpy() * np.hanning(len(wave))))
     return np.fft.rfftfreq(len(wave), 1 / sr), mag

@@ -116,10 +116,8 @@ def test_all_cells_einsum_equals_per_cell_loop():
 def test_a_larger_frame_size_gives_a_finer_native_grid():
     model = tiny_model()
     native = pixels.pixels(duet_video(0.5), model, options=OPTS, progress=False)
-    size = 2 * model.cfg.frames.size
-    finer = pixels.pixels(
-        duet_video(0.5), model, options=pixels.PixelsOptions(page_seconds=0.5, frame_size=size), progress=False
-    )
+    opts = pixels.PixelsOptions(page_seconds=0.5, frame_size=2 * model.cfg.frames.size)
+    finer = pixels.pixels(duet_video(0.5), model, options=opts, progress=False)
     assert finer.grid == (2 * native.grid[0], 2 * native.grid[1])
     assert finer.all_cells().shape[:2] == finer.grid
 
