@@ -8,9 +8,10 @@ every cell.
 
 Definitions used throughout:
 
-* the mask of a region with cell weights ``r >= 0`` is the weighted mean of its cells' masks,
-  ``M_R = sum_c r_c M_c / sum_c r_c`` (on the warped grid; the unwarp is linear, so also on the linear one);
-  one cell's sound is the region made of that cell alone;
+* the visual vector of a region with cell weights ``r`` in [0, 1] is the weighted maximum of its cells'
+  features, ``v_R = max_c r_c v_c`` (as training pools a clip, or a source's part of a scene,
+  :mod:`pixelsound.views`), and its mask is the synthesizer's mask for ``v_R``; one cell's sound is the
+  region made of that cell alone;
 * the energy of a cell's sound at STFT frame t is ``sum_f |unwarp(M_c) X|^2`` (X the mixture STFT), summed
   into time bins of ``bin_seconds`` and into ``bands`` log-spaced frequency bands.
 
@@ -288,26 +289,23 @@ def cell_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor) -> Tensor:
     return torch.sigmoid(model.synthesize(visual[None], audio[None])[0])
 
 
-def region_masks(
-    model: SoundOfPixels, visual: Tensor, audio: Tensor, regions: Tensor, batch: int = 64
-) -> Tensor:
-    """Mean masks of weighted regions: ``M_R = sum_c r_c M_c / sum_c r_c`` (see the module docstring).
+def region_vectors(visual: Tensor, regions: Tensor) -> Tensor:
+    """Visual vector of each weighted region: ``v_R = max_c r_c v_c`` (see the module docstring).
 
-    Only cells with a weight are synthesized, ``batch`` at a time.
+    Shapes:
+        visual ``(K, h, w)`` in [0, 1], regions ``(R, h, w)`` in [0, 1] -> ``(R, K)``
+    """
+    return (visual[None] * regions[:, None].to(visual)).amax((-2, -1))
+
+
+def region_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor, regions: Tensor) -> Tensor:
+    """Masks of weighted regions, from their pooled visual vectors (one einsum for all regions).
 
     Shapes:
         visual ``(K, h, w)``, audio ``(K, F, T)``, regions ``(R, h, w)`` -> ``(R, F, T)``
     """
-    k, h, w = visual.shape
-    weights = regions.reshape(len(regions), h * w).to(audio)  # (R, h*w), on the nets' device
-    used = weights.abs().sum(0).nonzero().flatten()
-    total = audio.new_zeros(len(regions), *audio.shape[1:])
-    for first in range(0, used.numel(), batch):
-        cells = used[first : first + batch]
-        picked = visual.reshape(k, h * w)[:, cells][None, :, None, :]  # (1, K, 1, n): a 1 x n "image"
-        masks = torch.sigmoid(model.synthesize(picked, audio[None]))[0, 0]  # (n, F, T)
-        total += torch.einsum("rn,nft->rft", weights[:, cells], masks)
-    return total / weights.sum(1).clamp_min(1e-12)[:, None, None]
+    vectors = region_vectors(visual, regions)  # (R, K)
+    return torch.sigmoid(model.synthesize(vectors[None], audio[None]))[0]
 
 
 def _regions(region: Tensor, grid: tuple[int, int]) -> Tensor:
@@ -317,8 +315,8 @@ def _regions(region: Tensor, grid: tuple[int, int]) -> Tensor:
         region = region[None]
     if region.dim() != 3 or tuple(region.shape[-2:]) != tuple(grid):
         raise ValueError(f"region must be (h, w) or (R, h, w) on the {grid} grid, got {tuple(region.shape)}")
-    if (region < 0).any() or (region.flatten(1).sum(1) <= 0).any():
-        raise ValueError("region weights must be >= 0 and each region must hold at least one cell")
+    if (region < 0).any() or (region > 1).any() or (region.flatten(1).sum(1) <= 0).any():
+        raise ValueError("region weights must be in [0, 1] and each region must hold at least one cell")
     return region.float()
 
 
@@ -481,7 +479,7 @@ class PixelsResult:
 
     @torch.no_grad()
     def region_audio(self, region: Tensor) -> Tensor:
-        """Sound of a region (weighted mean of its cells' masks applied to the mixture).
+        """Sound of a region (the mask of its pooled visual vector applied to the mixture).
 
         Args:
             region: cell weights ``(h, w)`` (bool or float >= 0), or several regions ``(R, h, w)``.
@@ -493,8 +491,7 @@ class PixelsResult:
         kit = _Kit(self.model, self.options.bands)
         out = torch.zeros(len(regions), self.length)
         for c in self.chunks:
-            batch = batch_size(self.options, c.mix_spec)
-            masks = region_masks(self.model, c.visual, c.audio, regions, batch)  # (R, F, T)
+            masks = region_masks(self.model, c.visual, c.audio, regions)  # (R, F, T)
             waves = kit.waves(kit.linear(masks), c.mix_spec, c.length).cpu()  # (R, Lc)
             out[:, c.start : c.start + c.length] += waves * c.weight
         return out[0] if torch.as_tensor(region).dim() == 2 else out

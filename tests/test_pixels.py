@@ -122,16 +122,27 @@ def test_a_larger_frame_size_gives_a_finer_native_grid():
     assert finer.all_cells().shape[:2] == finer.grid
 
 
-def test_region_audio_is_the_mean_of_its_cell_masks():
+def test_region_audio_is_the_mask_of_the_pooled_region_vector():
     model = tiny_model()
     result = pixels.pixels(duet_video(0.5), model, options=OPTS, progress=False)
     chunk, (h, w) = result.chunks[0], result.grid
     gen = torch.Generator().manual_seed(3)
     region = torch.rand(h, w, generator=gen) * (torch.rand(h, w, generator=gen) > 0.4)
-    masks = pixels.cell_masks(model, chunk.visual, chunk.audio)  # (h, w, F, T)
-    mean = torch.einsum("hw,hwft->ft", region, masks) / region.sum()
-    expected = model.apply_masks(mean[None, None], chunk.mix_spec[None], result.length)[0, 0]
+    pooled = torch.stack([(chunk.visual[k] * region).max() for k in range(chunk.visual.shape[0])])  # (K,)
+    with torch.no_grad():
+        mask = torch.sigmoid(model.synthesize(pooled[None, None], chunk.audio[None]))  # (1, 1, F, T)
+        expected = model.apply_masks(mask, chunk.mix_spec[None], result.length)[0, 0]
     assert torch.allclose(result.region_audio(region), expected, atol=1e-5)
+    frames = duet_frames(2)[None]  # (1, V, 3, H, W): the training view of a scene, left and right halves
+    size = frames.shape[-1]
+    halves = torch.zeros(1, 2, size, size)
+    halves[:, 0, :, : size // 2], halves[:, 1, :, size // 2 :] = 1, 1
+    with torch.no_grad():
+        visual = model.pixel_features(frames)[0]  # (K, h, w)
+        on_grid = torch.nn.functional.adaptive_avg_pool2d(halves[0], visual.shape[-2:])
+        torch.testing.assert_close(
+            pixels.region_vectors(visual, on_grid), model.encode_scene(frames, halves)[0]
+        )
     both = result.region_audio(torch.stack([region, (region > 0).float()]))
     assert both.shape == (2, result.length) and torch.allclose(both[0], expected, atol=1e-5)
     one = torch.zeros(h, w)
