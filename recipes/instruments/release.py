@@ -4,8 +4,8 @@
 
 Copies ``RUN/best`` (model.safetensors + config.json) to ``pixelsound/assets/model``, adds category
 prototypes (the mean clip vector of 40 training clips per category: names for what `pixels` and `foley`
-find; the model itself never saw a label), and copies two equally loud test solos of different categories
-(test split: never seen in training) to ``pixelsound/assets/samples``.
+find; the model itself never saw a label), and copies two equally loud test solos of different instrument
+families (test split: never seen in training) to ``pixelsound/assets/samples``.
 """
 
 import argparse
@@ -16,17 +16,25 @@ from pathlib import Path
 
 from pixelsound.checkpoint import load_release, write_release
 from pixelsound.index import read_index
+from pixelsound.instruments import CATEGORIES, instrument
 from pixelsound.io import read_audio
 from pixelsound.objects import prototypes_from_index
 
 ASSETS = Path(__file__).resolve().parents[2] / "pixelsound" / "assets"
 
 
-def pick_samples(index: Path, candidates: int = 24) -> list[Path]:
-    """Two test clips of different categories whose soundtracks are about equally loud (a fair mixture).
+def _family(record: dict) -> str | None:
+    name = record.get("category")
+    return instrument(name).kind if name in CATEGORIES else None
 
-    Among the first ``candidates`` clips of the index (deterministic order), the pair with the smallest
-    loudness ratio wins, so neither clip drowns the other in the demo's mixture.
+
+def pick_samples(index: Path, candidates: int = 48) -> list[Path]:
+    """Two test clips of different instrument families whose soundtracks are about equally loud.
+
+    Among the first ``candidates`` clips of the index (deterministic order), pairs of different families
+    (melodic, drums, shaker: a duet of the kind the Sound of Pixels demos show) compete and the one with the
+    smallest loudness ratio wins, so neither clip drowns the other in the demo's mixture. The rule never looks
+    at how well the model separates a pair.
     """
     records = read_index(index)[:candidates]
     rms = [float(read_audio(r["path"], 8000)[0].pow(2).mean().sqrt()) for r in records]
@@ -34,10 +42,10 @@ def pick_samples(index: Path, candidates: int = 24) -> list[Path]:
         (abs(math.log(rms[i] / rms[j])), i, j)
         for i in range(len(records))
         for j in range(i + 1, len(records))
-        if records[i].get("category") != records[j].get("category") and min(rms[i], rms[j]) > 0
+        if _family(records[i]) != _family(records[j]) and min(rms[i], rms[j]) > 0
     ]
     if not pairs:
-        raise SystemExit(f"{index}: no two clips of different categories")
+        raise SystemExit(f"{index}: no two clips of different instrument families")
     _, i, j = min(pairs)
     return [Path(records[i]["path"]), Path(records[j]["path"])]
 
