@@ -49,13 +49,14 @@ def build_duets(folder: Path, count: int, seed: int, size: int, seconds: float) 
     return path
 
 
-def report(command: str, model: str, summary: dict, seconds: float) -> str:
+def report(command: str, model: str, summary: dict, seconds: float, grid: int) -> str:
     def num(x, fmt="{:.3f}"):
         return "n/a" if x is None else fmt.format(x)
 
     lines = [
-        "# Per-pixel separation on duets", "", f"Command: `{command}`", "",
-        f"Model: {model}. Duets: {summary['clips']}. Time: {seconds:.0f} s.", "",
+        f"# Per-pixel separation on duets, {grid} x {grid} grid", "", f"Command: `{command}`", "",
+        f"Model: {model}. Duets: {summary['clips']}. Time: {seconds:.0f} s. Grid: {grid} x {grid} cells "
+        "(features resized bilinearly when it differs from the frame net's own grid).", "",
         "| cIoU (DSOL, mean) | cIoU@0.3 | cIoU@0.5 | AUC | cIoU (LVS) | AUC (LVS) | cIoU against pixels | "
         "SDR region (dB) | SDR object (dB) | objects found |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -107,7 +108,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
     command = " ".join([".venv/bin/python benchmarks/bench_duets.py", *sys.argv[1:]])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(report(command, model, summary, seconds))
+    Path(args.out).write_text(report(command, model, summary, seconds, args.grid))
     Path(args.out).with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     print(Path(args.out).read_text())
 

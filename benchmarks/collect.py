@@ -6,7 +6,7 @@ python benchmarks/collect.py
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["train", "separate", "bss_eval", "pixels", "duets", "foley", "score"]
+ORDER = ["train", "separate", "bss_eval", "pixels", "duets", "duets_native_grid", "foley", "score"]
 
 HEADER = """# Benchmark results
 
