@@ -1,8 +1,8 @@
 """Frame nets: video frames in, a K-channel feature per pixel (or patch) and per frame out.
 
 Two encoders share one output contract, ``(B, V, 3, H, W)`` normalized frames -> ``(B, K, V', h, w)`` raw
-(pre-sigmoid) features, so pooling to per-pixel and per-clip vectors lives in one place (:func:`pool_pixels`,
-:func:`pool_clip`):
+(pre-sigmoid) features, so pooling to per-pixel, per-clip and per-region vectors lives in one place
+(:func:`pool_pixels`, :func:`pool_clip`, :func:`pool_regions`):
 
 * ``resnet18``: torchvision's ResNet-18 with layer4's stride replaced by dilation 2 (output stride 16, so a
   224x224 frame gives 14x14 features), then a 3x3 conv to K channels, applied to each frame. ``frame_layers``
@@ -241,6 +241,15 @@ def normalize_frames(frames: Tensor) -> Tensor:
 def pool_pixels(features: Tensor) -> Tensor:
     """Per-pixel visual vectors: max over time, then sigmoid. ``(B, K, V, h, w)`` -> ``(B, K, h, w)``."""
     return torch.sigmoid(features.amax(2))
+
+
+def pool_regions(pixels: Tensor, regions: Tensor) -> Tensor:
+    """One vector per weighted region: ``max_c r_c v_c`` over the cells (with 0/1 weights, the max inside).
+
+    Shapes:
+        pixels ``(B, K, h, w)`` in [0, 1], regions ``(B, R, h, w)`` in [0, 1] -> ``(B, R, K)``
+    """
+    return (pixels[:, None] * regions[:, :, None].to(pixels)).amax((-2, -1))
 
 
 def pool_clip(pixels: Tensor) -> Tensor:

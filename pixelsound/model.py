@@ -23,7 +23,14 @@ from torch import Tensor, nn
 
 from pixelsound import spec
 from pixelsound.config import Config
-from pixelsound.frames import ResNetFrames, build_frame_net, normalize_frames, pool_clip, pool_pixels
+from pixelsound.frames import (
+    ResNetFrames,
+    build_frame_net,
+    normalize_frames,
+    pool_clip,
+    pool_pixels,
+    pool_regions,
+)
 from pixelsound.unet import AudioUNet
 
 
@@ -126,7 +133,7 @@ class SoundOfPixels(nn.Module):
         """
         pixels = self.pixel_features(scene)  # (B, K, h, w), in [0, 1]
         inside = F.adaptive_avg_pool2d(regions.float(), pixels.shape[-2:]) > 0.5  # (B, N, h, w)
-        return (pixels[:, None] * inside[:, :, None]).amax((-2, -1))  # (B, N, K)
+        return pool_regions(pixels, inside)  # (B, N, K)
 
     def synthesize(self, visual: Tensor, audio: Tensor) -> Tensor:
         """Mask logits; see :func:`synthesize`. ``(B, N, K)`` or ``(B, K, h, w)`` with ``(B, K, F, T)``."""

@@ -48,6 +48,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from pixelsound import spec
+from pixelsound.frames import pool_regions
 from pixelsound.model import SoundOfPixels
 
 if TYPE_CHECKING:
@@ -295,7 +296,7 @@ def region_vectors(visual: Tensor, regions: Tensor) -> Tensor:
     Shapes:
         visual ``(K, h, w)`` in [0, 1], regions ``(R, h, w)`` in [0, 1] -> ``(R, K)``
     """
-    return (visual[None] * regions[:, None].to(visual)).amax((-2, -1))
+    return pool_regions(visual[None], regions[None])[0]
 
 
 def region_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor, regions: Tensor) -> Tensor:

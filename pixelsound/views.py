@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pixelsound.motion import GREY
+
 PERMUTATIONS = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
-LUMA = (0.299, 0.587, 0.114)
 
 
 @dataclass
@@ -70,9 +71,14 @@ def draw_views(gen: torch.Generator, rows: int, n: int, scene_prob: float) -> Vi
     )
 
 
+def _grey(x: Tensor) -> Tensor:
+    """Luma of RGB pictures. ``(..., 3, H, W)`` -> ``(..., 1, H, W)``."""
+    return (x * x.new_tensor(GREY)[:, None, None]).sum(-3, keepdim=True)
+
+
 def _line_art(x: Tensor) -> Tensor:
     """Edges of the picture, dark on white. ``(..., 3, H, W)`` float in [0, 1] -> same."""
-    grey = (x * x.new_tensor(LUMA)[:, None, None]).sum(-3, keepdim=True)  # (..., 1, H, W)
+    grey = _grey(x)  # (..., 1, H, W)
     flat = grey.flatten(0, -4)
     dx = flat[..., :, 1:] - flat[..., :, :-1]
     dy = flat[..., 1:, :] - flat[..., :-1, :]
@@ -93,8 +99,7 @@ def appearance(frames: Tensor, views: Views) -> Tensor:
     x = x.gather(3, perm.view(b, n, 1, 3, 1, 1).expand_as(x))
     mean = x.mean((-3, -2, -1), keepdim=True)
     x = (mean + (x - mean) * each(views.contrast)) * each(views.gain)
-    grey = (x * x.new_tensor(LUMA)[:, None, None]).sum(-3, keepdim=True).expand_as(x)
-    x = torch.where(each(views.grey), grey, x)
+    x = torch.where(each(views.grey), _grey(x).expand_as(x), x)
     x = torch.where(each(views.lines), _line_art(x.clamp(0, 1)), x)
     return x.clamp(0, 1)
 
