@@ -571,7 +571,7 @@ class _Run:
             if distrib.all_true(batch is not None):
                 self.consistent = False  # an interrupt now may leave the optimizer half-way
                 local = self.info.local_rows(B)
-                views = self._views(B * world).rows(torch.arange(B * world)[local]) if self.viewing else None
+                views = self._views(B * world).rows(local) if self.viewing else None
                 stats = train_step(self.net, self.optimizer, batch, gains[local], cfg, self.device, views)
             p.batch += 1
             if stats is None:

@@ -49,8 +49,8 @@ class Views:
     order: Tensor
     shift: Tensor
 
-    def rows(self, index: Tensor) -> Views:
-        """The choices of some rows (e.g. the groups of a batch that survived). ``index``: ``(B,)``."""
+    def rows(self, index: Tensor | slice) -> Views:
+        """The choices of some rows: a slice (this process's share) or indices ``(B,)`` (groups kept)."""
         picked = {k: v[index] for k, v in self.__dict__.items() if isinstance(v, Tensor)}
         return Views(scene=self.scene, **picked)
 
