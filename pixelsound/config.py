@@ -53,6 +53,7 @@ class ModelConfig:
     mask: str = "binary"  # "binary": source > threshold x mixture (BCE); "dominant": loudest source (BCE);
     # "ratio": source / mixture clamped to [0, 1] (L1)
     binary_threshold: float = 0.5
+    contrast: float = 0.0  # weight of the audio-visual contrastive loss (> 0 adds a SoundEmbedding)
     spacetime_patch: int = 16  # spacetime frame net: patch side in pixels
     spacetime_tubelet: int = 1  # frames per spacetime patch
     spacetime_dim: int = 192  # token width
@@ -99,6 +100,7 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 autocast for the training forward pass (about 1.7x faster on CPU)
     augment: bool = False  # flips, colours, greyscale and line art on training frames (pixelsound.views)
     scene_prob: float = 0.0  # share of steps whose sources are seen side by side in one picture
+    scene_silence: bool = False  # scenes get one more strip, a background texture that must stay silent
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,15 @@ code. ``cfg.model.mask`` picks the target:
 
 Binary kinds use binary cross-entropy on the logits, ``"ratio"`` an L1 loss on the sigmoid masks; both
 weighted per bin by ``clamp(log1p(mixture magnitude), 1e-3, 10)`` so silent bins count little.
+
+Two more self-supervised terms, both off by default:
+
+* a silent region of a training scene (:mod:`pixelsound.views`, ``train.scene_silence``) owns nothing of the
+  mixture: its target mask is all zeros;
+* ``model.contrast > 0`` adds ``contrast x`` :func:`contrastive_loss` between each source's visual vector
+  and the model's :class:`~pixelsound.model.SoundEmbedding` of its own solo, so that a visual vector says
+  *which* sound it is (what naming a silent object by the sound bank needs), not only which part of this
+  mixture.
 """
 
 from __future__ import annotations
@@ -73,6 +82,19 @@ def mask_loss(kind: str, logits: Tensor, target: Tensor, weight: Tensor) -> Tens
     return F.binary_cross_entropy_with_logits(logits, target, weight=weight)
 
 
+def contrastive_loss(visual: Tensor, sounds: Tensor, temperature: float = 0.1) -> Tensor:
+    """InfoNCE both ways: the i-th visual vector should be nearer (cosine) the i-th sound than any other.
+
+    Shapes:
+        visual ``(M, K)``, sounds ``(M, K)`` -> scalar
+    """
+    v = F.normalize(visual.float(), dim=-1)
+    a = F.normalize(sounds.float(), dim=-1)
+    logits = v @ a.T / temperature  # (M, M)
+    labels = torch.arange(len(v), device=v.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
 def mix_and_separate_loss(
     model: torch.nn.Module, sources: Tensor, frames: Tensor, regions: Tensor | None = None
 ) -> tuple[Tensor, dict[str, float]]:
@@ -82,20 +104,30 @@ def mix_and_separate_loss(
         model: a :class:`pixelsound.model.SoundOfPixels` (or a DDP wrapper around one).
         sources: solo waveforms, already gain-scaled, ``(B, N, L)``.
         frames: each source's frames ``(B, N, V, 3, H, W)``, or one scene per mixture ``(B, V, 3, H, W)``.
-        regions: with a scene, where each source is in it, ``(B, N, H, W)``.
+        regions: with a scene, where each source is in it, ``(B, N, H, W)``; regions after the N-th are
+            silent (their target is all zeros).
 
     Returns:
         The scalar loss, and stats: ``loss``, ``mask_mean``, ``target_mean``, ``error`` (weighted mean
-        absolute difference between predicted and target masks, comparable across mask kinds).
+        absolute difference between predicted and target masks, comparable across mask kinds), and
+        ``contrast`` with the contrastive term.
     """
     net = getattr(model, "module", model)
     kind, threshold = net.cfg.model.mask, net.cfg.model.binary_threshold
-    out = model(sources.sum(1), frames, regions)  # masks (B, N, F, T)
+    b, n = sources.shape[:2]
+    out = model(sources.sum(1), frames, regions)  # masks (B, N or more, F, T)
     with torch.no_grad():
         _, mags = net.spectrogram(sources)  # (B, N, F, T)
         target = mask_target(kind, mags, out.mix_mag, threshold)
+        silent = out.logits.shape[1] - n
+        target = torch.cat([target, target.new_zeros(b, silent, *target.shape[2:])], 1)
         weight = magnitude_weight(out.mix_mag)[:, None]  # (B, 1, F, T)
     loss = mask_loss(kind, out.logits, target, weight)
+    contrast = None
+    if net.sound_embedding is not None:
+        sounds = net.sound_embedding(mags)  # (B, N, K)
+        contrast = contrastive_loss(out.visual[:, :n].flatten(0, 1), sounds.flatten(0, 1))
+        loss = loss + net.cfg.model.contrast * contrast
     with torch.no_grad():
         error = (weight * (out.masks - target).abs()).sum() / (weight.sum() * target.shape[1])
         stats = {
@@ -104,4 +136,6 @@ def mix_and_separate_loss(
             "target_mean": float(target.mean()),
             "error": float(error),
         }
+        if contrast is not None:
+            stats["contrast"] = float(contrast)
     return loss, stats

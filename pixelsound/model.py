@@ -43,12 +43,14 @@ class Output:
         logits: the masks before the sigmoid, ``(B, N, F, T)``.
         mix_mag: warped linear magnitude of the mixture, ``(B, F, T)``.
         mix_spec: complex STFT of the mixture on the linear grid, ``(B, F_lin, T)``.
+        visual: the visual vectors the masks were made from, ``(B, N, K)``.
     """
 
     masks: Tensor
     logits: Tensor
     mix_mag: Tensor
     mix_spec: Tensor
+    visual: Tensor
 
 
 def synthesize(visual: Tensor, audio: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
@@ -70,11 +72,32 @@ def synthesize(visual: Tensor, audio: Tensor, scale: Tensor, bias: Tensor) -> Te
     return torch.einsum("b...k,k,bkft->b...ft", visual, scale, audio) + bias
 
 
+class SoundEmbedding(nn.Module):
+    """What a solo sounds like, as a vector in the visual vectors' space (for the contrastive loss).
+
+    The mean and spread over time of the log magnitude in each warped frequency bin (level removed, so the
+    gain does not matter) through a two-layer MLP: a timbre summary, blind to when the notes fall.
+
+    Shapes:
+        mags: warped linear magnitudes ``(..., F, T)`` -> ``(..., K)``
+    """
+
+    def __init__(self, bins: int, k: int, hidden: int = 128):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(2 * bins, hidden), nn.ReLU(), nn.Linear(hidden, k))
+
+    def forward(self, mags: Tensor) -> Tensor:
+        logmag = spec.log_magnitude(mags.float())  # (..., F, T)
+        logmag = logmag - logmag.mean((-2, -1), keepdim=True)
+        return self.mlp(torch.cat([logmag.mean(-1), logmag.std(-1)], -1))  # (..., K)
+
+
 class SoundOfPixels(nn.Module):
     """Frame net + audio U-Net + synthesizer, configured by ``cfg.audio``, ``cfg.frames`` and ``cfg.model``.
 
     A ``cfg.model.frame_weights`` path is loaded into the ResNet at construction; build with it cleared when
-    the weights come from a checkpoint anyway.
+    the weights come from a checkpoint anyway. With ``cfg.model.contrast > 0`` the model also has a
+    :class:`SoundEmbedding`, used only by the training loss.
     """
 
     def __init__(self, cfg: Config):
@@ -88,6 +111,7 @@ class SoundOfPixels(nn.Module):
         self.frame_net = build_frame_net(cfg)
         self.scale = nn.Parameter(torch.ones(m.k))  # alpha, (K,)
         self.bias = nn.Parameter(torch.zeros(1))  # b
+        self.sound_embedding = SoundEmbedding(a.log_bins, m.k) if m.contrast > 0 else None
         # channels-last conv weights make every 2-D conv run channels-last (measured 1.4x faster on CPU,
         # 2.7x with bf16 autocast); the 3-D spacetime embedding keeps the default layout
         self.audio_net.to(memory_format=torch.channels_last)
@@ -158,7 +182,7 @@ class SoundOfPixels(nn.Module):
         else:
             visual = self.encode_scene(frames, regions)  # (B, N, K)
         logits = self.synthesize(visual, audio)  # (B, N, F, T)
-        return Output(torch.sigmoid(logits), logits, mix_mag, mix_spec)
+        return Output(torch.sigmoid(logits), logits, mix_mag, mix_spec, visual)
 
     def pixel_masks(self, mix: Tensor, frames: Tensor) -> Tensor:
         """The mask each pixel (feature-grid cell) of one video would put on the mixture.

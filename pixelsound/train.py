@@ -68,16 +68,17 @@ from pixelsound.mixing import (
     draw_groups,
     item_labels,
 )
-from pixelsound.views import Views, appearance, compose_scene, draw_views
+from pixelsound.views import Views, appearance, compose_scene, draw_views, silence_pool
 
 log = logging.getLogger(__name__)
 
 LAST = "last.pt"
 BEST = "best"
 CSV_NAME = "log.csv"
-CSV_FIELDS = ["step", "epoch", "minutes", "loss", "lr", "val_sdr", "val_sdr_mix"]
+CSV_FIELDS = ["step", "epoch", "minutes", "loss", "lr", "val_sdr", "val_sdr_mix", "contrast"]
 VAL_SEED = 2018  # the validation mixtures do not depend on the training seed
 MAX_SKIPPED = 20  # consecutive unusable batches before giving up
+SILENCE_POOL = 512  # background textures drawn once for silent scene strips
 
 
 class TrainError(RuntimeError):
@@ -168,6 +169,8 @@ def check_train_config(cfg: Config) -> None:
         (2 <= cfg.data.num_mix <= 4, f"data.num_mix: must be 2, 3 or 4, got {cfg.data.num_mix}"),
         (cfg.data.gain_min <= cfg.data.gain_max, "data.gain_min: must not exceed data.gain_max"),
         (0 <= t.scene_prob <= 1, f"train.scene_prob: must be in [0, 1], got {t.scene_prob}"),
+        (not t.scene_silence or t.scene_prob > 0, "train.scene_silence: needs train.scene_prob > 0"),
+        (cfg.model.contrast >= 0, f"model.contrast: must not be negative, got {cfg.model.contrast}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -405,12 +408,14 @@ def train_step(
     cfg: Config,
     device: torch.device,
     views: Views | None = None,
+    filler: torch.Tensor | None = None,
 ) -> dict[str, float] | None:
     """One optimizer step on a batch of groups; None (nothing changed) when the loss is not finite.
 
     Args:
         gains: this process's gains for every group of the batch before bad groups were dropped, ``(B, N)``.
         views: this process's view choices for the same groups (``train.augment``, ``train.scene_prob``).
+        filler: textures for silent scene strips (``train.scene_silence``), uint8 ``(P, 3, S, S)``.
     """
     from pixelsound.losses import mix_and_separate_loss
 
@@ -423,7 +428,7 @@ def train_step(
         if cfg.train.augment:
             frames = appearance(frames, views)
         if views.scene:
-            frames, regions = compose_scene(frames, views)  # (B, V, 3, H, W), (B, N, H, W)
+            frames, regions = compose_scene(frames, views, filler)  # (B, V, 3, H, W), (B, N[+1], H, W)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.bf16):
         loss, stats = mix_and_separate_loss(net, sources, frames, regions)
     if not distrib.all_true(bool(torch.isfinite(loss))):
@@ -503,6 +508,9 @@ class _Run:
         self.model, self.net, self.optimizer, self.sampler = model, net, optimizer, sampler
         self.gains, self.p, self.val_batches = gains, p, val_batches
         self.total_steps = cfg.train.epochs * sampler.num_batches
+        self.filler = (
+            silence_pool(cfg.train.seed, SILENCE_POOL, cfg.frames.size) if cfg.train.scene_silence else None
+        )
         self.released: Path | None = (out / BEST) if (out / BEST).exists() else None
         self.csv = out / CSV_NAME
         self.consistent = True  # model and optimizer agree with the progress counters
@@ -572,7 +580,9 @@ class _Run:
                 self.consistent = False  # an interrupt now may leave the optimizer half-way
                 local = self.info.local_rows(B)
                 views = self._views(B * world).rows(local) if self.viewing else None
-                stats = train_step(self.net, self.optimizer, batch, gains[local], cfg, self.device, views)
+                stats = train_step(
+                    self.net, self.optimizer, batch, gains[local], cfg, self.device, views, self.filler
+                )
             p.batch += 1
             if stats is None:
                 skipped = self._skipped(skipped + 1)
@@ -617,7 +627,8 @@ class _Run:
         loss = float(np.mean(losses[-every:]))
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
         epoch = p.epoch + p.batch / self.sampler.num_batches
-        csv_row(self.csv, step=p.step, epoch=epoch, minutes=p.minutes, loss=loss, lr=lr)
+        contrast = stats.get("contrast", "")
+        csv_row(self.csv, step=p.step, epoch=epoch, minutes=p.minutes, loss=loss, lr=lr, contrast=contrast)
         if self.writer is not None:
             for key, value in stats.items():
                 self.writer.add_scalar(f"train/{key}", value, p.step)

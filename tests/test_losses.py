@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from pixelsound.losses import mask_loss, mask_target, mix_and_separate_loss
+from pixelsound.losses import contrastive_loss, mask_loss, mask_target, mix_and_separate_loss
 from pixelsound.model import SoundOfPixels
+from pixelsound.spec import magnitude_weight
 from tiny import tiny_config
 
 
@@ -96,3 +97,40 @@ def test_oracle_masks_through_the_model_path_separate_well(kind):
     estimate = model.apply_masks(mask_target(kind, mags, mix_mag), mix_spec, mix.shape[-1])  # (1, 2, L)
     assert _sdr(sources, mix[:, None].expand_as(sources)).abs().max() < 1.0  # the mixture: about 0 dB
     assert _sdr(sources, estimate).min() > 12.0
+
+
+def test_contrastive_loss_is_low_for_matching_pairs_only():
+    gen = torch.Generator().manual_seed(0)
+    sounds = torch.randn(6, 8, generator=gen)
+    matching = contrastive_loss(sounds + 0.01 * torch.randn(6, 8, generator=gen), sounds)
+    shuffled = contrastive_loss(sounds.roll(1, 0), sounds)
+    assert matching < 0.05 < math.log(6) < shuffled
+
+
+def test_silent_regions_and_the_contrastive_term_train():
+    torch.manual_seed(0)
+    model = SoundOfPixels(tiny_config(contrast=0.5))
+    assert model.sound_embedding is not None and SoundOfPixels(tiny_config()).sound_embedding is None
+    gen = torch.Generator().manual_seed(1)
+    t = torch.arange(4095) / 8000
+    tones = [torch.sin(2 * math.pi * f * t) for f in (300, 700, 1500, 2500)]
+    sources = torch.stack([torch.stack(tones[:2]), torch.stack(tones[2:])]) * 0.5  # (B=2, N=2, L)
+    scene = torch.rand(2, 2, 3, 32, 48, generator=gen)  # (B, V, 3, H, W)
+    regions = torch.zeros(2, 3, 32, 48)  # two sources and a silent strip
+    for j in range(3):
+        regions[:, j, :, 16 * j : 16 * j + 16] = 1
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history = []
+    for _ in range(60):
+        loss, stats = mix_and_separate_loss(model, sources, scene, regions)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(stats)
+    assert {"contrast", "loss"} <= set(stats)
+    assert history[-1]["contrast"] < 0.5 * history[0]["contrast"]
+    with torch.no_grad():
+        out = model(sources.sum(1), scene, regions)
+    weight = magnitude_weight(out.mix_mag)[:, None]  # (B, 1, F, T): the bins that carry sound
+    share = (out.masks * weight).sum((0, 2, 3)) / weight.sum()  # (3,) mean mask per region
+    assert out.masks.shape[1] == 3 and share[2] < 0.1 < 0.3 < share[:2].min()  # the silent strip is silent

@@ -201,7 +201,8 @@ def test_training_writes_checkpoint_release_and_logs_and_skips_bad_items(tmp_pat
     assert result.stopped == "done" and result.epoch == 1 and result.step == 4 - 1
     assert math.isfinite(result.val_sdr) and result.best_sdr == result.val_sdr
     rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
-    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix" and len(rows) == 1 + result.step + 1
+    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix,contrast"
+    assert len(rows) == 1 + result.step + 1
     model, _ = load_release(result.release)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, params_of(result.checkpoint)[key], rtol=0, atol=0)
@@ -212,9 +213,17 @@ def test_training_writes_checkpoint_release_and_logs_and_skips_bad_items(tmp_pat
         T.train(cfg)
 
 
-@pytest.mark.parametrize("views", [{}, {"augment": True, "scene_prob": 0.5}], ids=["plain", "views"])
-def test_sigterm_stops_saves_and_resume_equals_uninterrupted(tmp_path, monkeypatch, standin, views):
-    full = T.train(tiny_cfg(tmp_path / "full", train=views))
+VIEWS = {"augment": True, "scene_prob": 0.5}
+SILENCE = {"augment": True, "scene_prob": 1.0, "scene_silence": True}
+
+
+@pytest.mark.parametrize(
+    "views, model",
+    [({}, {}), (VIEWS, {}), (SILENCE, {"contrast": 0.1})],
+    ids=["plain", "views", "silence-contrast"],
+)
+def test_sigterm_stops_saves_and_resume_equals_uninterrupted(tmp_path, monkeypatch, standin, views, model):
+    full = T.train(tiny_cfg(tmp_path / "full", train=views, model=model))
     step = T.train_step
     calls = []
 
@@ -226,13 +235,13 @@ def test_sigterm_stops_saves_and_resume_equals_uninterrupted(tmp_path, monkeypat
         return stats
 
     monkeypatch.setattr(T, "train_step", step_then_sigterm)
-    stopped = T.train(tiny_cfg(tmp_path / "cut", train=views))
+    stopped = T.train(tiny_cfg(tmp_path / "cut", train=views, model=model))
     assert stopped.stopped == "signal" and stopped.step == 4
     state = load_checkpoint(stopped.checkpoint)
     assert (state["epoch"], state["batch"], state["step"]) == (1, 1, 4)
     monkeypatch.setattr(T, "train_step", step)
     # resumed with a DataLoader worker: keyed draws make the windows the same in any process
-    resumed = T.train(tiny_cfg(tmp_path / "cut", data={"workers": 1}, train=views), resume=True)
+    resumed = T.train(tiny_cfg(tmp_path / "cut", data={"workers": 1}, train=views, model=model), resume=True)
     assert resumed.step == full.step == 6
     assert max_difference(params_of(resumed.checkpoint), params_of(full.checkpoint)) == 0.0
     assert resumed.best_sdr == pytest.approx(full.best_sdr, abs=1e-6)
@@ -249,6 +258,8 @@ def test_max_minutes_stops_with_a_release_and_bad_config_fails_early(tmp_path, s
         T.train(tiny_cfg(tmp_path / "run", model={"k": 6}), resume=True)
     with pytest.raises(T.ConfigError, match="train.schedule"):
         T.train(tiny_cfg(tmp_path / "other", train={"schedule": "sawtooth"}))
+    with pytest.raises(T.ConfigError, match="train.scene_silence: needs train.scene_prob"):
+        T.train(tiny_cfg(tmp_path / "other", train={"scene_silence": True}))
 
 
 def test_lr_schedule():
@@ -304,7 +315,7 @@ def test_cli_train_smoke_on_real_clips(tmp_path, clip_index):
     assert (out / "last.pt").is_file() and (out / "best" / "model.safetensors").is_file()
     assert (out / "best" / "config.json").is_file()
     rows = (out / "log.csv").read_text().splitlines()
-    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix" and len(rows) == 1 + 2 + 1
+    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix,contrast" and len(rows) == 1 + 2 + 1
     assert math.isfinite(float(rows[-1].split(",")[-1]))  # the mixture's SI-SDR on the validation mixes
     assert cli.main(args) == 2  # would overwrite a run: refused
     assert cli.main([*args, "--resume", "--set", "train.epochs=2", "train.steps_per_epoch=2"]) == 0
