@@ -11,11 +11,13 @@ multi-process run sees the same views (``draw_views``), and both off unless the 
   visual vector is the maximum over the features of its own strip only. A cell's feature must then say what
   sounds *there* even with other instruments in view, which is what per-pixel audio and localization need.
   The layout is known because the step made it; no labels are used.
-* **Silence** (``train.scene_silence``): scenes get one more strip, a procedural background texture
-  (:mod:`pixelsound.backgrounds`, the kind the clips are drawn on) that makes no sound; the strip's vector
-  must give an all-zero mask. Max-pooling alone never asks a cell *off* the instrument to be quiet, so
-  without this every cell may carry the evidence of the whole picture and heatmaps come out flat; a silent
-  strip right next to a sounding one asks the frame net for features that are local.
+* **Silence** (``train.scene_silence``): scenes get one more strip, and the pictures no longer fill their
+  strips' height; all that is not a picture shows a procedural background texture
+  (:mod:`pixelsound.backgrounds`, the kind the clips are drawn on) that makes no sound, and the vector of
+  that silent region must give an all-zero mask. Max-pooling alone never asks a cell *off* the instrument
+  to be quiet, so without this every cell may carry the evidence of the whole picture and heatmaps come
+  out flat (with a silent strip only, the cells *below* an instrument carried its evidence); silence right
+  beside, above and below a sounding picture asks the frame net for features that are local.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ class Views:
         scene: whether this step composes scenes (one choice for the whole step).
         order: strip of each source in its scene ``(rows, N)`` (a permutation of 0..N-1 per row).
         shift: per source, horizontal and vertical placement in its strip in [0, 1], ``(rows, N, 2)``.
-        silence: per row, where the silent strip goes and which filler it shows, in [0, 1), ``(rows, 3)``
-            (slot among N + 1, filler in the pool, horizontal offset in the filler).
+        silence: per row, where the silent strip goes and which filler it shows, in [0, 1), ``(rows, 2)``
+            (slot among N + 1, filler in the pool).
     """
 
     flip: Tensor
@@ -76,7 +78,7 @@ def draw_views(gen: torch.Generator, rows: int, n: int, scene_prob: float) -> Vi
         scene=bool(torch.rand((), generator=gen) < scene_prob),
         order=torch.rand(rows, n, generator=gen).argsort(1),
         shift=torch.rand(rows, n, 2, generator=gen),
-        silence=torch.rand(rows, 3, generator=gen),
+        silence=torch.rand(rows, 2, generator=gen),
     )
 
 
@@ -125,21 +127,24 @@ def silence_pool(seed: int, count: int, size: int) -> Tensor:
 
 
 def compose_scene(frames: Tensor, views: Views, filler: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Put the N sources' frames side by side in one picture per mixture (with a silent strip, N + 1).
+    """Put the N sources' frames side by side in one picture per mixture (with a silent region: N + 1).
 
     Each source's frames are resized to ``4/3`` of a strip's width (square), cut to the strip's width at
-    ``shift[0]`` and placed at height ``shift[1]`` of the free space; the rest of the strip repeats the
-    picture's edge pixels. With ``filler``, one more strip (at ``silence[0]``) shows a piece of a filler
-    texture and is returned as region N.
+    ``shift[0]`` and placed at height ``shift[1]`` of the free space. Without ``filler`` the rest of the strip
+    repeats the picture's edge pixels and belongs to the source. With ``filler`` there is one more strip (at
+    ``silence[0]``), and everything that is not a picture -- that strip, and above and below each picture --
+    shows a filler texture and is returned as region N, the silent one: so a cell must be quiet both beside
+    and above or below a sounding picture.
 
     Args:
         frames: uint8, or float in [0, 1], ``(B, N, V, 3, H, W)``.
         views: the step's choices (``order``, ``shift``, ``silence``).
-        filler: textures for the silent strip, uint8 ``(P, 3, H', W')`` with ``H' >= H``, or None.
+        filler: textures for the silent region, uint8 ``(P, 3, H', W')`` (resized to the frames when they
+            differ), or None.
 
     Returns:
-        ``(scene (B, V, 3, H, W), regions (B, N or N + 1, H, W))``: the pictures and each source's strip
-        (0/1), the silent strip last.
+        ``(scene (B, V, 3, H, W), regions (B, N or N + 1, H, W))``: the pictures and each source's region
+        (0/1), the silent one last.
     """
     if frames.dtype == torch.uint8:
         frames = frames.float() / 255
@@ -152,24 +157,28 @@ def compose_scene(frames: Tensor, views: Views, filler: Tensor | None = None) ->
     scene = frames.new_zeros(b, v, 3, h, w)
     regions = frames.new_zeros(b, slots, h, w)
     for i in range(b):
-        quiet = int(views.silence[i, 0] * slots) if filler is not None else slots  # the silent slot
-        for j in range(slots):
-            if j < n:
-                x0 = round(float(views.shift[i, j, 0]) * (side - strip))
-                y0 = round(float(views.shift[i, j, 1]) * (h - side))
-                piece = small[i, j, ..., x0 : x0 + strip]  # (V, 3, side, strip)
-                piece = F.pad(piece, (0, 0, y0, h - side - y0), mode="replicate")  # (V, 3, H, strip)
-                slot = int(views.order[i, j])
-                slot += slot >= quiet
-            else:
-                texture = filler[int(views.silence[i, 1] * len(filler))].to(frames)[:, :h] / 255
-                x0 = int(views.silence[i, 2] * (texture.shape[-1] - strip + 1))
-                piece = texture[None, ..., x0 : x0 + strip].expand(v, -1, -1, -1)  # (V, 3, H, strip)
-                slot = quiet
-            left = slot * strip
-            right = w if slot == slots - 1 else left + strip  # the last strip takes the rest
-            if right - left > strip:
-                piece = F.pad(piece, (0, right - left - strip, 0, 0), mode="replicate")
+        quiet = slots  # the silent slot (none without filler)
+        if filler is not None:
+            quiet = int(views.silence[i, 0] * slots)
+            texture = filler[int(views.silence[i, 1] * len(filler))].to(frames) / 255  # (3, H', W')
+            if texture.shape[-2:] != (h, w):
+                texture = F.interpolate(texture[None], size=(h, w), mode="bilinear", antialias=True)[0]
+            scene[i] = texture
+            regions[i, n] = 1
+        for j in range(n):
+            x0 = round(float(views.shift[i, j, 0]) * (side - strip))
+            y0 = round(float(views.shift[i, j, 1]) * (h - side))
+            piece = small[i, j, ..., x0 : x0 + strip]  # (V, 3, side, strip)
+            slot = int(views.order[i, j])
+            left = (slot + (slot >= quiet)) * strip
+            if filler is not None:
+                scene[i, ..., y0 : y0 + side, left : left + strip] = piece
+                regions[i, j, y0 : y0 + side, left : left + strip] = 1
+                regions[i, n, y0 : y0 + side, left : left + strip] = 0
+                continue
+            piece = F.pad(piece, (0, 0, y0, h - side - y0), mode="replicate")  # (V, 3, H, strip)
+            right = w if slot == n - 1 else left + strip  # the last strip takes the rest
+            piece = F.pad(piece, (0, right - left - strip, 0, 0), mode="replicate")
             scene[i, ..., left:right] = piece
             regions[i, j, :, left:right] = 1
     return scene, regions

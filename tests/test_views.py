@@ -91,31 +91,35 @@ def test_scene_puts_each_source_in_its_strip():
     assert regions[1, 0, :, -1].all() and regions[0, 0, :, 0].all()  # order 1 puts source 0 on the right
 
 
-def test_silent_strip_shows_a_filler_texture_between_the_sources():
-    b, n, h, w = 3, 2, 30, 45
+def test_silence_fills_all_but_the_pictures_with_a_filler_texture():
+    b, n, h, w = 3, 2, 48, 48
     colours = torch.tensor([[250, 0, 0], [0, 0, 250]], dtype=torch.uint8)
     x = colours.view(1, n, 1, 3, 1, 1).expand(b, n, 1, 3, h, w).contiguous()
     pool = views.silence_pool(seed=0, count=4, size=h)
     assert pool.shape == (4, 3, h, h) and pool.dtype == torch.uint8
     assert torch.equal(pool, views.silence_pool(seed=0, count=4, size=h))
     assert not torch.equal(pool, views.silence_pool(seed=1, count=4, size=h))
-    silence = torch.tensor([[0.0, 0.0, 0.0], [0.5, 0.3, 0.99], [0.9, 0.9, 0.5]])  # slots 0, 1, 2
+    silence = torch.tensor([[0.0, 0.0], [0.5, 0.3], [0.9, 0.9]])  # silent strip in slot 0, 1, 2
     order = torch.tensor([[0, 1], [1, 0], [0, 1]])
-    scene, regions = views.compose_scene(x, plain(b, n, order=order, silence=silence), pool)
+    shift = torch.tensor([[0.0, 0.0], [0.0, 1.0]]).expand(b, n, 2)  # source 0 on top, source 1 below
+    scene, regions = views.compose_scene(x, plain(b, n, order=order, shift=shift, silence=silence), pool)
     assert regions.shape == (b, n + 1, h, w) and torch.equal(regions.sum(1), torch.ones(b, h, w))
-    strip = w // 3
-    for i, slot in enumerate([0, 1, 2]):
-        quiet = regions[i, n].bool()
-        assert quiet[:, slot * strip].all() and int(quiet.sum()) == h * strip
-        which = int(silence[i, 1] * len(pool))
-        x0 = int(silence[i, 2] * (h - strip + 1))
-        torch.testing.assert_close(
-            scene[i, 0][:, quiet].view(3, h, strip), pool[which, :, :, x0 : x0 + strip].float() / 255
-        )
+    strip, side = w // 3, 21  # three strips; pictures 4/3 of a strip high
+    for i in range(b):
+        for j in range(n):
+            inside = regions[i, j].bool()
+            assert int(inside.sum()) == side * strip and inside.any(1).sum() == side
+            assert inside[0].any() if j == 0 else inside[-1].any()
+            torch.testing.assert_close(
+                scene[i, 0][:, inside], (colours[j].float() / 255)[:, None].expand(3, side * strip)
+            )
+        quiet = regions[i, n].bool()  # the silent strip, and above and below the pictures
+        texture = pool[int(silence[i, 1] * len(pool))].float() / 255
+        torch.testing.assert_close(scene[i, 0][:, quiet], texture[:, quiet])
     # the sources keep their left-to-right order around the silent strip
-    assert regions[0, 0, :, strip].all() and regions[0, 1, :, -1].all()
-    assert regions[1, 1, :, 0].all() and regions[1, 0, :, -1].all()
-    assert regions[2, 0, :, 0].all() and regions[2, 1, :, strip].all()
+    assert regions[0, n, :, :strip].all() and regions[0, 0, 0, strip] and regions[0, 1, -1, -1]
+    assert regions[1, n, :, strip : 2 * strip].all() and regions[1, 1, -1, 0] and regions[1, 0, 0, -1]
+    assert regions[2, n, :, 2 * strip :].all() and regions[2, 0, 0, 0] and regions[2, 1, -1, strip]
 
 
 def test_scene_vectors_pool_over_their_region_only():
