@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/bench_duets.py --build 20            # 20 fresh duets from the builder
     .venv/bin/python benchmarks/bench_duets.py --model runs/instruments/best --limit 10
 
-Writes ``benchmarks/results/duets.md``. Model: the bundled release unless ``--model`` names another.
+Writes ``benchmarks/results/duets.md`` (+ ``.json``, and ``.png``: heatmaps of the first duets with the true
+boxes drawn). Model: the bundled release unless ``--model`` names another.
 Definitions (pixelsound.objects): cIoU as DSOL's duet evaluation (each instrument's bounding box, as
 MUSIC-Duet annotates, against the heatmap of the object matched to it, binarized at 0.2 x its max; mean over
 the two instruments; the same against the instrument's exact pixels beside it), success rates at 0.3 and
@@ -82,6 +83,44 @@ def report(command: str, model: str, summary: dict, seconds: float, grid: int) -
     return "\n".join(lines) + "\n"
 
 
+def gallery(
+    index_path: str | Path, model: str | None, options: pixels.PixelsOptions, count: int, out: Path
+) -> None:
+    """Frame with the overall heatmap and the two loudest objects' heatmaps of the first duets; true boxes
+    in white."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from pixelsound import plots
+    from pixelsound.io import read_frames
+
+    records = [r for r in index.read_index(Path(index_path)) if r.get("masks")][:count]
+    net = pixels.load_model(model)
+    rows = []
+    for record in records:
+        path = Path(index_path).parent / record["path"]
+        result = pixels.pixels(path, net, options=options, progress=False)
+        frame = read_frames(path, times=[result.duration / 2], size=224)[0][0].numpy()  # (3, H, W)
+        boxes = [objects.box_mask(objects.read_mask(Path(index_path).parent / m)) for m in record["masks"]]
+        heats = [result.heatmap()] + [o.heatmap for o in result.objects[:2]]
+        cells = []
+        for heat in heats:
+            picture = Image.fromarray(plots.overlay_heatmap(frame, heat, alpha=0.6, vmin=0.0))
+            draw = ImageDraw.Draw(picture)
+            for box in boxes:
+                ys, xs = np.nonzero(box.numpy())
+                scale = 224 / box.shape[0]
+                draw.rectangle(
+                    [xs.min() * scale, ys.min() * scale, xs.max() * scale, ys.max() * scale], None, "white"
+                )
+            cells.append(picture)
+        rows.append((Path(record["path"]).stem.split("_", 1)[1], cells))
+    titles = ["overall heatmap", "object 1", "object 2"]
+    plots.save_png(
+        plots.grid_figure(rows, col_titles=titles, title=f"duets, {model or 'bundled model'}"), out
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", default=str(ROOT / "data/instruments/duet_test.jsonl"), help="duet index")
@@ -94,6 +133,7 @@ def main() -> None:
     parser.add_argument("--frame-size", type=int, default=0, help="frame side for the frame net (0: model's)")
     parser.add_argument("--limit", type=int, default=None, help="first duets only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/duets.md"))
+    parser.add_argument("--gallery", type=int, default=6, help="duets in the heatmap picture (0: none)")
     args = parser.parse_args()
     started = time.perf_counter()
     options = pixels.PixelsOptions(grid=(args.grid, args.grid), page_seconds=0.0, frame_size=args.frame_size)
@@ -105,6 +145,8 @@ def main() -> None:
             else args.index
         )
         summary = objects.duet_metrics(path, args.model, options=options, limit=args.limit)
+        if args.gallery:
+            gallery(path, args.model, options, args.gallery, Path(args.out).with_suffix(".png"))
     seconds = time.perf_counter() - started
     command = " ".join([".venv/bin/python benchmarks/bench_duets.py", *sys.argv[1:]])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

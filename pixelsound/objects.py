@@ -429,7 +429,8 @@ def duet_scores(result: PixelsResult, gts: list[Tensor], stems: Tensor) -> dict[
     }  # fmt: skip
 
 
-def _read_mask(path: Path) -> Tensor:
+def read_mask(path: Path) -> Tensor:
+    """A builder mask PNG as bool ``(H, W)``."""
     from PIL import Image
 
     with Image.open(path) as image:
@@ -472,7 +473,7 @@ def duet_metrics(
     per_clip = []
     for record in tqdm(records, desc="duets", disable=not progress):
         result = pixels(record["path"], net, options=options, progress=False)
-        gts = [_read_mask(_resolve(index, m)) for m in record["masks"]]
+        gts = [read_mask(_resolve(index, m)) for m in record["masks"]]
         stems = [read_audio(_resolve(index, s), sr)[0] for s in record["stems"]]
         length = min(len(s) for s in stems)
         scores = duet_scores(result, gts, torch.stack([s[:length] for s in stems]))
