@@ -50,7 +50,7 @@ def build_duets(folder: Path, count: int, seed: int, size: int, seconds: float) 
     return path
 
 
-def report(command: str, model: str, summary: dict, seconds: float, grid: int) -> str:
+def report(command: str, model: str, summary: dict, seconds: float, grid: int, picture: str = "") -> str:
     def num(x, fmt="{:.3f}"):
         return "n/a" if x is None else fmt.format(x)
 
@@ -67,7 +67,9 @@ def report(command: str, model: str, summary: dict, seconds: float, grid: int) -
         f"{num(summary['sdr_object'], '{:.2f}')} | "
         f"{summary['objects']:.2f} |", "",
         "Targets: cIoU >= 0.5, per-object SDR >= 8 dB. Anchors (MUSIC-Duet, class-aware cIoU): "
-        "Sound of Pixels 16.8 %, DSOL 30.2 %.", "", "## Per duet", "",
+        "Sound of Pixels 16.8 %, DSOL 30.2 %.", "",
+        f"Heatmaps of the first duets, true boxes in white: `{picture}`." if picture else "",
+        "", "## Per duet", "",
         "| duet | cIoU | cIoU (LVS) | cIoU against pixels | SDR region (dB) | SDR object (dB) | objects |",
         "|---|---|---|---|---|---|---|",
     ]  # fmt: skip
@@ -150,7 +152,8 @@ def main() -> None:
     seconds = time.perf_counter() - started
     command = " ".join([".venv/bin/python benchmarks/bench_duets.py", *sys.argv[1:]])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(report(command, model, summary, seconds, args.grid))
+    picture = str(Path(args.out).with_suffix(".png").resolve().relative_to(ROOT)) if args.gallery else ""
+    Path(args.out).write_text(report(command, model, summary, seconds, args.grid, picture))
     Path(args.out).with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     print(Path(args.out).read_text())
 

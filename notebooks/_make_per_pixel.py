@@ -55,7 +55,7 @@ plan = builder.ClipPlan(0, "duet", False, "duet_test", TRAIN_STYLES[0], ("violin
 record = builder.make_clip(plan, build)
 video = record["path"]
 stems = [io.read_audio(build.out / s, 8000)[0] for s in record["stems"]]
-masks = [objects._read_mask(build.out / m) for m in record["masks"]]
+masks = [objects.read_mask(build.out / m) for m in record["masks"]]
 frame = io.read_frames(video, times=[seconds / 2])[0][0]  # (3, H, W)
 plots.grid_figure([("duet", [plots.array_image(frame.permute(1, 2, 0).numpy(), 2)]
                    + [plots.mask_image(m.float().flip(0), scale=2) for m in masks])],
