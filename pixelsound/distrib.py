@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,27 @@ def all_true(flag: bool) -> bool:
 def any_true(flag: bool) -> bool:
     """True when ``flag`` is true on some process (e.g. "I was asked to stop")."""
     return not all_true(not flag)
+
+
+def gather_rows(x: Tensor) -> Tensor:
+    """Every process's rows, in rank order, with gradients flowing back to each process's own rows.
+
+    Processes may hold different numbers of rows. With DDP averaging the parameter gradients, a loss over
+    the gathered rows trains exactly as one process with the whole batch would.
+
+    Shapes:
+        ``(M_r, ...)`` on process r -> ``(sum_r M_r, ...)``
+    """
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return x
+    from torch.distributed.nn.functional import all_gather
+
+    counts = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(counts, torch.tensor([len(x)], device=x.device))
+    sizes = [int(c) for c in counts]
+    padded = torch.cat([x, x.new_zeros(max(sizes) - len(x), *x.shape[1:])])
+    parts = all_gather(padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)])
 
 
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pixelsound import distrib
 from pixelsound.spec import magnitude_weight
 
 MASK_KINDS = ("binary", "dominant", "ratio")
@@ -126,7 +127,9 @@ def mix_and_separate_loss(
     contrast = None
     if net.sound_embedding is not None:
         sounds = net.sound_embedding(mags)  # (B, N, K)
-        contrast = contrastive_loss(out.visual[:, :n].flatten(0, 1), sounds.flatten(0, 1))
+        # negatives from the whole global batch: P processes train as one with the same batch
+        visual = distrib.gather_rows(out.visual[:, :n].flatten(0, 1))  # (B_global * N, K)
+        contrast = contrastive_loss(visual, distrib.gather_rows(sounds.flatten(0, 1)))
         loss = loss + net.cfg.model.contrast * contrast
     with torch.no_grad():
         error = (weight * (out.masks - target).abs()).sum() / (weight.sum() * target.shape[1])

@@ -405,9 +405,11 @@ def test_resume_after_sigkill_reaches_the_same_parameters(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
-def test_two_processes_with_half_batches_equal_one_process(tmp_path, monkeypatch):
-    # SGD, as the paper: Adam divides tiny gradients by their own size, turning rounding into O(lr) steps
-    one = tiny_cfg(tmp_path / "one", train={"batch_size": 2, "optimizer": "sgd"})
+@pytest.mark.parametrize("model", [{}, {"contrast": 0.5}], ids=["plain", "contrast"])
+def test_two_processes_with_half_batches_equal_one_process(tmp_path, monkeypatch, model):
+    # SGD, as the paper: Adam divides tiny gradients by their own size, turning rounding into O(lr) steps;
+    # with the contrastive term, each process's negatives come from the whole global batch
+    one = tiny_cfg(tmp_path / "one", train={"batch_size": 2, "optimizer": "sgd"}, model=model)
     two = replace(one, train={"batch_size": 1, "out_dir": str(tmp_path / "two")})
     two_processes = start_runner(tmp_path, two, torchrun=True)
     with monkeypatch.context() as patch:  # the single process, here, while the pair runs
