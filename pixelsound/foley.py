@@ -534,8 +534,8 @@ def region_features(model, frames: Tensor, masks: list[np.ndarray]) -> list[Tens
     model's frame size, so each object is seen as training showed things: one instrument filling much of
     the frame; the vector is the mean of the clip vectors of VIEWS moments spread over the clip. (Pooling
     per-pixel features over the region instead gave 6 of 15 solo and 8 of 30 duet instruments the right
-    category with the bundled model; crops gave 14 of 15 and 26 of 30; the margin was chosen on a separate
-    data set.)
+    category with the first bundled model (recipe v1); crops gave 14 of 15 and 26 of 30; the margin was
+    chosen on a separate data set.)
 
     Args:
         model: a :class:`pixelsound.model.SoundOfPixels`.
