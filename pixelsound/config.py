@@ -48,6 +48,7 @@ class ModelConfig:
     frame_weights: str = ""  # local torchvision state dict for the ResNet (never downloaded)
     frame_layers: int = 4  # ResNet stages kept (4 = full ResNet-18)
     frame_width: int = 64  # ResNet base width (64 = torchvision ResNet-18)
+    frame_stride: int = 16  # ResNet output stride, 16 or 8 (the last stages dilated instead of strided)
     unet_depth: int = 7
     unet_channels: int = 64  # channels of the first U-Net level (doubling, capped at 8x)
     mask: str = "binary"  # "binary": source > threshold x mixture (BCE); "dominant": loudest source (BCE);

@@ -8,6 +8,8 @@ Two encoders share one output contract, ``(B, V, 3, H, W)`` normalized frames ->
   224x224 frame gives 14x14 features), then a 3x3 conv to K channels, applied to each frame. ``frame_layers``
   keeps only the first stages and ``frame_width`` scales all channel widths; any shape other than the full
   width-64 net is built from torchvision's ``BasicBlock`` with the same layout and parameter names.
+  ``frame_stride = 8`` also dilates layer3 (and layer4 by 4): twice the cells per side for the same
+  weights and a small cost (the last stages run on 4x the cells), which is what localization needs.
 * ``spacetime``: frames cut into ``tubelet x patch x patch`` spacetime patches, linearly embedded, given
   learned space and time positions, and mixed by a transformer attending over all patches of the clip at
   once; each patch's output token is projected to K channels (the role the ResNet's pixels play).
@@ -58,19 +60,21 @@ def _dilate(stage: nn.Module, dilation: int) -> None:
             module.padding = (dilation,) * 2
 
 
-def resnet18_trunk(layers: int = 4, width: int = 64) -> nn.Sequential:
+def resnet18_trunk(layers: int = 4, width: int = 64, stride: int = 16) -> nn.Sequential:
     """ResNet-18 without pooling/fc, layer4 dilated; parameter names match torchvision's ``resnet18``.
 
     Args:
         layers: residual stages kept (2, 3 or 4).
         width: channels of the stem and first stage (64 = torchvision); later stages double it.
+        stride: output stride of 3 or 4 stages, 16 or 8 (8: layer3 dilated by 2, layer4 by 4); 2 stages: 8.
 
     Returns:
         ``nn.Sequential`` with children conv1, bn1, relu, maxpool, layer1..layer{layers}.
     """
-    if layers not in (2, 3, 4) or width < 8:
+    if layers not in (2, 3, 4) or width < 8 or stride not in (8, 16):
         raise ValueError(
-            f"frame net: frame_layers must be 2, 3 or 4 and frame_width >= 8, got {layers}, {width}"
+            "frame net: frame_layers must be 2, 3 or 4, frame_width >= 8 and frame_stride 8 or 16, "
+            f"got {layers}, {width}, {stride}"
         )
     if width == 64:
         net = torchvision.models.resnet18(weights=None)
@@ -87,8 +91,10 @@ def resnet18_trunk(layers: int = 4, width: int = 64) -> nn.Sequential:
             in_ch = width * 2 ** max(i - 2, 0)
             parts.append((f"layer{i}", _stage(in_ch, width * 2 ** (i - 1), 1 if i == 1 else 2)))
     trunk = nn.Sequential(OrderedDict(parts))
+    if stride == 8 and layers >= 3:
+        _dilate(trunk.layer3, 2)
     if layers == 4:
-        _dilate(trunk.layer4, 2)
+        _dilate(trunk.layer4, 2 if stride == 16 else 4)
     return trunk
 
 
@@ -128,12 +134,12 @@ class ResNetFrames(nn.Module):
     """Dilated ResNet-18 (right-sizable) + 3x3 conv to K channels, applied frame by frame.
 
     Shapes:
-        frames ``(B, V, 3, H, W)`` normalized -> ``(B, K, V, h, w)``, ``h = H / 16`` for 3-4 stages
+        frames ``(B, V, 3, H, W)`` normalized -> ``(B, K, V, H / s, W / s)``, s the stride (8 with 2 stages)
     """
 
-    def __init__(self, k: int, layers: int = 4, width: int = 64, weights: str = ""):
+    def __init__(self, k: int, layers: int = 4, width: int = 64, weights: str = "", stride: int = 16):
         super().__init__()
-        self.trunk = resnet18_trunk(layers, width)
+        self.trunk = resnet18_trunk(layers, width, stride)
         if weights:
             load_torchvision_weights(self.trunk, weights)
         self.head = nn.Conv2d(width * 2 ** (layers - 1), k, 3, padding=1)
@@ -206,7 +212,7 @@ def build_frame_net(cfg: Config) -> nn.Module:
     """The frame net named by ``cfg.model.frame_net`` ("resnet18" or "spacetime")."""
     m = cfg.model
     if m.frame_net == "resnet18":
-        return ResNetFrames(m.k, m.frame_layers, m.frame_width, m.frame_weights)
+        return ResNetFrames(m.k, m.frame_layers, m.frame_width, m.frame_weights, m.frame_stride)
     if m.frame_net == "spacetime":
         if m.frame_weights:
             raise ValueError(

@@ -415,7 +415,7 @@ def train_step(
     Args:
         gains: this process's gains for every group of the batch before bad groups were dropped, ``(B, N)``.
         views: this process's view choices for the same groups (``train.augment``, ``train.scene_prob``).
-        filler: textures for silent scene strips (``train.scene_silence``), uint8 ``(P, 3, S, S)``.
+        filler: textures for the silent scene region (``train.scene_silence``), uint8 ``(P, 3, S, S)``.
     """
     from pixelsound.losses import mix_and_separate_loss
 

@@ -11,13 +11,14 @@ multi-process run sees the same views (``draw_views``), and both off unless the 
   visual vector is the maximum over the features of its own strip only. A cell's feature must then say what
   sounds *there* even with other instruments in view, which is what per-pixel audio and localization need.
   The layout is known because the step made it; no labels are used.
-* **Silence** (``train.scene_silence``): scenes get one more strip, and the pictures no longer fill their
-  strips' height; all that is not a picture shows a procedural background texture
-  (:mod:`pixelsound.backgrounds`, the kind the clips are drawn on) that makes no sound, and the vector of
-  that silent region must give an all-zero mask. Max-pooling alone never asks a cell *off* the instrument
-  to be quiet, so without this every cell may carry the evidence of the whole picture and heatmaps come
-  out flat (with a silent strip only, the cells *below* an instrument carried its evidence); silence right
-  beside, above and below a sounding picture asks the frame net for features that are local.
+* **Silence** (``train.scene_silence``): the pictures no longer fill their strips. Each is a tile of random
+  size and width placed anywhere in its strip, and all that is not a picture -- left, right, above and
+  below each tile -- shows a procedural background texture (:mod:`pixelsound.backgrounds`, the kind the
+  clips are drawn on) that makes no sound; the vector of that silent region must give an all-zero mask.
+  Max-pooling alone never asks a cell *off* the instrument to be quiet, so without this every cell may
+  carry the evidence of the whole picture and heatmaps come out flat. Silence on every side of a sounding
+  picture asks the frame net for features that are local. (An earlier layout, an extra silent strip and
+  pictures filling their strips' width, let the evidence smear sideways along the picture's rows.)
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ class Views:
         gain, contrast: brightness and contrast factors per source ``(rows, N)``.
         scene: whether this step composes scenes (one choice for the whole step).
         order: strip of each source in its scene ``(rows, N)`` (a permutation of 0..N-1 per row).
-        shift: per source, horizontal and vertical placement in its strip in [0, 1], ``(rows, N, 2)``.
-        silence: per row, where the silent strip goes and which filler it shows, in [0, 1), ``(rows, 2)``
-            (slot among N + 1, filler in the pool).
+        shift: per source, which columns of its picture are kept and its height in the strip, in [0, 1],
+            ``(rows, N, 2)``.
+        filler: per row, which texture fills the silent region, in [0, 1) ``(rows,)`` (a place in the pool).
+        tile: per source, the picture's size, the tile's width and its place across the strip, in [0, 1],
+            ``(rows, N, 3)`` (with a filler only).
     """
 
     flip: Tensor
@@ -57,7 +60,8 @@ class Views:
     scene: bool
     order: Tensor
     shift: Tensor
-    silence: Tensor
+    filler: Tensor
+    tile: Tensor
 
     def rows(self, index: Tensor | slice) -> Views:
         """The choices of some rows: a slice (this process's share) or indices ``(B,)`` (groups kept)."""
@@ -78,7 +82,8 @@ def draw_views(gen: torch.Generator, rows: int, n: int, scene_prob: float) -> Vi
         scene=bool(torch.rand((), generator=gen) < scene_prob),
         order=torch.rand(rows, n, generator=gen).argsort(1),
         shift=torch.rand(rows, n, 2, generator=gen),
-        silence=torch.rand(rows, 2, generator=gen),
+        filler=torch.rand(rows, generator=gen),
+        tile=torch.rand(rows, n, 3, generator=gen),
     )
 
 
@@ -129,16 +134,17 @@ def silence_pool(seed: int, count: int, size: int) -> Tensor:
 def compose_scene(frames: Tensor, views: Views, filler: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Put the N sources' frames side by side in one picture per mixture (with a silent region: N + 1).
 
-    Each source's frames are resized to ``4/3`` of a strip's width (square), cut to the strip's width at
-    ``shift[0]`` and placed at height ``shift[1]`` of the free space. Without ``filler`` the rest of the strip
-    repeats the picture's edge pixels and belongs to the source. With ``filler`` there is one more strip (at
-    ``silence[0]``), and everything that is not a picture -- that strip, and above and below each picture --
-    shows a filler texture and is returned as region N, the silent one: so a cell must be quiet both beside
-    and above or below a sounding picture.
+    Source j goes in strip ``order[j]`` of N equal vertical strips. Without ``filler`` its frames are resized
+    to ``4/3`` of a strip's width (square), cut to the strip's width at ``shift[0]``, placed at height
+    ``shift[1]`` of the free space, and the rest of the strip repeats the picture's edge pixels and belongs to
+    the source. With ``filler`` the picture is a square of ``0.8 .. 1.3`` strip widths (``tile[0]``), cut to
+    a tile ``0.6 .. 0.85`` of a strip wide (``tile[1]``, its columns at ``shift[0]``), placed at ``tile[2]``
+    across the strip and ``shift[1]`` down it; everything else shows the filler texture and is returned as
+    region N, the silent one, so a cell must be quiet on every side of a sounding picture.
 
     Args:
         frames: uint8, or float in [0, 1], ``(B, N, V, 3, H, W)``.
-        views: the step's choices (``order``, ``shift``, ``silence``).
+        views: the step's choices (``order``, ``shift``, and with a filler ``filler`` and ``tile``).
         filler: textures for the silent region, uint8 ``(P, 3, H', W')`` (resized to the frames when they
             differ), or None.
 
@@ -149,35 +155,39 @@ def compose_scene(frames: Tensor, views: Views, filler: Tensor | None = None) ->
     if frames.dtype == torch.uint8:
         frames = frames.float() / 255
     b, n, v, _, h, w = frames.shape
-    slots = n + (filler is not None)
-    strip = w // slots
-    side = min(h, round(strip * 4 / 3))
-    small = F.interpolate(frames.flatten(0, 2), size=(side, side), mode="bilinear", antialias=True)
-    small = small.unflatten(0, (b, n, v))  # (B, N, V, 3, side, side)
+    strip = w // n
     scene = frames.new_zeros(b, v, 3, h, w)
-    regions = frames.new_zeros(b, slots, h, w)
+    regions = frames.new_zeros(b, n + (filler is not None), h, w)
+    if filler is None:
+        side = min(h, round(strip * 4 / 3))
+        small = F.interpolate(frames.flatten(0, 2), size=(side, side), mode="bilinear", antialias=True)
+        small = small.unflatten(0, (b, n, v))  # (B, N, V, 3, side, side)
     for i in range(b):
-        quiet = slots  # the silent slot (none without filler)
         if filler is not None:
-            quiet = int(views.silence[i, 0] * slots)
-            texture = filler[int(views.silence[i, 1] * len(filler))].to(frames) / 255  # (3, H', W')
+            texture = filler[int(views.filler[i] * len(filler))].to(frames) / 255  # (3, H', W')
             if texture.shape[-2:] != (h, w):
                 texture = F.interpolate(texture[None], size=(h, w), mode="bilinear", antialias=True)[0]
             scene[i] = texture
             regions[i, n] = 1
         for j in range(n):
+            left = int(views.order[i, j]) * strip
+            if filler is not None:
+                size, width, across = views.tile[i, j].tolist()
+                side = min(h, round(strip * (0.8 + 0.5 * size)))
+                wide = min(side, round(strip * (0.6 + 0.25 * width)))
+                picture = F.interpolate(frames[i, j], size=(side, side), mode="bilinear", antialias=True)
+                x0 = round(float(views.shift[i, j, 0]) * (side - wide))
+                y0 = round(float(views.shift[i, j, 1]) * (h - side))
+                left += round(across * (strip - wide))
+                scene[i, ..., y0 : y0 + side, left : left + wide] = picture[..., x0 : x0 + wide]
+                regions[i, j, y0 : y0 + side, left : left + wide] = 1
+                regions[i, n, y0 : y0 + side, left : left + wide] = 0
+                continue
             x0 = round(float(views.shift[i, j, 0]) * (side - strip))
             y0 = round(float(views.shift[i, j, 1]) * (h - side))
             piece = small[i, j, ..., x0 : x0 + strip]  # (V, 3, side, strip)
-            slot = int(views.order[i, j])
-            left = (slot + (slot >= quiet)) * strip
-            if filler is not None:
-                scene[i, ..., y0 : y0 + side, left : left + strip] = piece
-                regions[i, j, y0 : y0 + side, left : left + strip] = 1
-                regions[i, n, y0 : y0 + side, left : left + strip] = 0
-                continue
             piece = F.pad(piece, (0, 0, y0, h - side - y0), mode="replicate")  # (V, 3, H, strip)
-            right = w if slot == n - 1 else left + strip  # the last strip takes the rest
+            right = w if int(views.order[i, j]) == n - 1 else left + strip  # the last strip takes the rest
             piece = F.pad(piece, (0, right - left - strip, 0, 0), mode="replicate")
             scene[i, ..., left:right] = piece
             regions[i, j, :, left:right] = 1

@@ -51,6 +51,19 @@ def test_full_dilated_resnet_has_output_stride_16():
     assert net.trunk.layer4[0].conv1.stride == (1, 1) and net.trunk.layer4[1].conv2.dilation == (2, 2)
 
 
+def test_output_stride_8_doubles_the_grid_with_the_same_weights():
+    coarse, fine = resnet18_trunk(layers=3, width=16), resnet18_trunk(layers=3, width=16, stride=8)
+    fine.load_state_dict(coarse.state_dict())  # dilation changes no parameter
+    with torch.no_grad():
+        assert fine(torch.randn(1, 3, 64, 64)).shape == (1, 64, 8, 8)
+    full = resnet18_trunk(stride=8)
+    assert full.layer3[1].conv1.dilation == (2, 2) and full.layer4[1].conv2.dilation == (4, 4)
+    with torch.no_grad():
+        assert full(torch.randn(1, 3, 64, 64)).shape == (1, 512, 8, 8)
+    with pytest.raises(ValueError, match="frame_stride 8 or 16"):
+        resnet18_trunk(stride=4)
+
+
 def test_right_sized_resnet_channels():
     trunk = resnet18_trunk(layers=3, width=16)
     assert [n for n, _ in trunk.named_children()][-1] == "layer3"

@@ -19,7 +19,8 @@ def plain(rows: int, n: int, **changes) -> views.Views:
         scene=False,
         order=torch.arange(n).repeat(rows, 1),
         shift=torch.zeros(rows, n, 2),
-        silence=torch.zeros(rows, 3),
+        filler=torch.zeros(rows),
+        tile=torch.zeros(rows, n, 3),
     )
     base.update(changes)
     return views.Views(**base)
@@ -91,35 +92,42 @@ def test_scene_puts_each_source_in_its_strip():
     assert regions[1, 0, :, -1].all() and regions[0, 0, :, 0].all()  # order 1 puts source 0 on the right
 
 
-def test_silence_fills_all_but_the_pictures_with_a_filler_texture():
-    b, n, h, w = 3, 2, 48, 48
+def test_silence_fills_all_but_the_tiles_with_a_filler_texture():
+    b, n, h, w = 3, 2, 64, 64
     colours = torch.tensor([[250, 0, 0], [0, 0, 250]], dtype=torch.uint8)
     x = colours.view(1, n, 1, 3, 1, 1).expand(b, n, 1, 3, h, w).contiguous()
     pool = views.silence_pool(seed=0, count=4, size=h)
     assert pool.shape == (4, 3, h, h) and pool.dtype == torch.uint8
     assert torch.equal(pool, views.silence_pool(seed=0, count=4, size=h))
     assert not torch.equal(pool, views.silence_pool(seed=1, count=4, size=h))
-    silence = torch.tensor([[0.0, 0.0], [0.5, 0.3], [0.9, 0.9]])  # silent strip in slot 0, 1, 2
     order = torch.tensor([[0, 1], [1, 0], [0, 1]])
     shift = torch.tensor([[0.0, 0.0], [0.0, 1.0]]).expand(b, n, 2)  # source 0 on top, source 1 below
-    scene, regions = views.compose_scene(x, plain(b, n, order=order, shift=shift, silence=silence), pool)
+    # row 0: smallest tiles at the strips' left edges; row 1: largest at the right edges; row 2: mixed
+    tile = torch.tensor([[[0, 0, 0], [0, 0, 0]], [[1, 1, 1], [1, 1, 1]], [[0, 1, 1], [1, 0, 0]]]).float()
+    filler = torch.tensor([0.0, 0.3, 0.9])
+    chosen = plain(b, n, order=order, shift=shift, filler=filler, tile=tile)
+    scene, regions = views.compose_scene(x, chosen, pool)
     assert regions.shape == (b, n + 1, h, w) and torch.equal(regions.sum(1), torch.ones(b, h, w))
-    strip, side = w // 3, 21  # three strips; pictures 4/3 of a strip high
+    strip = w // n
     for i in range(b):
         for j in range(n):
             inside = regions[i, j].bool()
-            assert int(inside.sum()) == side * strip and inside.any(1).sum() == side
-            assert inside[0].any() if j == 0 else inside[-1].any()
+            rows, cols = inside.any(1).nonzero()[:, 0], inside.any(0).nonzero()[:, 0]
+            side = min(h, round(strip * (0.8 + 0.5 * float(tile[i, j, 0]))))
+            wide = min(side, round(strip * (0.6 + 0.25 * float(tile[i, j, 1]))))
+            assert len(rows) == side and len(cols) == wide and int(inside.sum()) == side * wide  # a rectangle
+            left = int(order[i, j]) * strip
+            assert cols[0] == left + round(float(tile[i, j, 2]) * (strip - wide))  # inside its own strip
+            assert left <= cols[0] and cols[-1] < left + strip
+            assert rows[0] == 0 if j == 0 else rows[-1] == h - 1
             torch.testing.assert_close(
-                scene[i, 0][:, inside], (colours[j].float() / 255)[:, None].expand(3, side * strip)
+                scene[i, 0][:, inside], (colours[j].float() / 255)[:, None].expand(3, side * wide)
             )
-        quiet = regions[i, n].bool()  # the silent strip, and above and below the pictures
-        texture = pool[int(silence[i, 1] * len(pool))].float() / 255
+        quiet = regions[i, n].bool()  # beside, above and below the tiles
+        texture = pool[int(filler[i] * len(pool))].float() / 255
         torch.testing.assert_close(scene[i, 0][:, quiet], texture[:, quiet])
-    # the sources keep their left-to-right order around the silent strip
-    assert regions[0, n, :, :strip].all() and regions[0, 0, 0, strip] and regions[0, 1, -1, -1]
-    assert regions[1, n, :, strip : 2 * strip].all() and regions[1, 1, -1, 0] and regions[1, 0, 0, -1]
-    assert regions[2, n, :, 2 * strip :].all() and regions[2, 0, 0, 0] and regions[2, 1, -1, strip]
+        assert quiet[h // 2].any() and quiet.sum() >= h * w - 2 * round(strip * 1.3) * round(strip * 0.85)
+    assert regions[0, n, :, strip - 1].all() and regions[1, n, :, 0].all()  # silence right / left of tiles
 
 
 def test_scene_vectors_pool_over_their_region_only():
