@@ -54,6 +54,7 @@ class ModelConfig:
     mask: str = "binary"  # "binary": source > threshold x mixture (BCE); "dominant": loudest source (BCE);
     # "ratio": source / mixture clamped to [0, 1] (L1)
     binary_threshold: float = 0.5
+    pool_top: float = 0.0  # share of a region's cells averaged (per channel) into its vector; 0: the max
     contrast: float = 0.0  # weight of the audio-visual contrastive loss (> 0 adds a SoundEmbedding)
     spacetime_patch: int = 16  # spacetime frame net: patch side in pixels
     spacetime_tubelet: int = 1  # frames per spacetime patch

@@ -249,15 +249,27 @@ def pool_pixels(features: Tensor) -> Tensor:
     return torch.sigmoid(features.amax(2))
 
 
-def pool_regions(pixels: Tensor, regions: Tensor) -> Tensor:
-    """One vector per weighted region: ``max_c r_c v_c`` over the cells (with 0/1 weights, the max inside).
+def pool_regions(pixels: Tensor, regions: Tensor, top: float = 0.0) -> Tensor:
+    """One vector per weighted region: the max of ``r_c v_c`` over its cells (``top = 0``), or the mean of its
+    largest ``k = max(1, round(top x sum_c r_c))`` values, channel by channel.
+
+    The max (the paper's pooling) asks only the most telling cell to carry the evidence; the mean of the top
+    share asks that many cells, which spreads localization heatmaps over the whole object.
 
     Shapes:
         pixels ``(B, K, h, w)`` in [0, 1], regions ``(B, R, h, w)`` in [0, 1] -> ``(B, R, K)``
     """
-    return (pixels[:, None] * regions[:, :, None].to(pixels)).amax((-2, -1))
+    weighted = pixels[:, None] * regions[:, :, None].to(pixels)  # (B, R, K, h, w)
+    if top <= 0:
+        return weighted.amax((-2, -1))
+    values = weighted.flatten(-2).sort(-1, descending=True).values  # (B, R, K, h*w)
+    k = (top * regions.to(pixels).flatten(-2).sum(-1)).round().clamp_min(1)  # (B, R)
+    kept = torch.arange(values.shape[-1], device=values.device) < k[..., None, None]  # (B, R, 1, h*w)
+    return (values * kept).sum(-1) / k[..., None]
 
 
-def pool_clip(pixels: Tensor) -> Tensor:
-    """Clip vector: max over space of :func:`pool_pixels`' output. Shapes: ``(B, K, h, w)`` -> ``(B, K)``."""
-    return pixels.amax((-2, -1))
+def pool_clip(pixels: Tensor, top: float = 0.0) -> Tensor:
+    """Clip vector: :func:`pool_regions` over the whole frame. Shapes: ``(B, K, h, w)`` -> ``(B, K)``."""
+    if top <= 0:
+        return pixels.amax((-2, -1))
+    return pool_regions(pixels, pixels.new_ones(pixels.shape[0], 1, *pixels.shape[-2:]), top)[:, 0]

@@ -147,7 +147,7 @@ class SoundOfPixels(nn.Module):
             raise ValueError(f"frames must be (B, N, V, 3, H, W), got {tuple(frames.shape)}")
         b, n = frames.shape[:2]
         pixels = self.pixel_features(frames.flatten(0, 1))  # (B*N, K, h, w)
-        return pool_clip(pixels).unflatten(0, (b, n))  # (B, N, K)
+        return pool_clip(pixels, self.cfg.model.pool_top).unflatten(0, (b, n))  # (B, N, K)
 
     def encode_scene(self, scene: Tensor, regions: Tensor) -> Tensor:
         """One visual vector per source seen in one picture: the max of the cells inside its region.
@@ -157,7 +157,7 @@ class SoundOfPixels(nn.Module):
         """
         pixels = self.pixel_features(scene)  # (B, K, h, w), in [0, 1]
         inside = F.adaptive_avg_pool2d(regions.float(), pixels.shape[-2:]) > 0.5  # (B, N, h, w)
-        return pool_regions(pixels, inside)  # (B, N, K)
+        return pool_regions(pixels, inside, self.cfg.model.pool_top)  # (B, N, K)
 
     def synthesize(self, visual: Tensor, audio: Tensor) -> Tensor:
         """Mask logits; see :func:`synthesize`. ``(B, N, K)`` or ``(B, K, h, w)`` with ``(B, K, F, T)``."""

@@ -8,10 +8,11 @@ every cell.
 
 Definitions used throughout:
 
-* the visual vector of a region with cell weights ``r`` in [0, 1] is the weighted maximum of its cells'
-  features, ``v_R = max_c r_c v_c`` (as training pools a clip, or a source's part of a scene,
-  :mod:`pixelsound.views`), and its mask is the synthesizer's mask for ``v_R``; one cell's sound is the
-  region made of that cell alone;
+* the visual vector of a region with cell weights ``r`` in [0, 1] is pooled from ``r_c v_c`` as training
+  pools a clip, or a source's part of a scene (:mod:`pixelsound.views`): their maximum, ``v_R = max_c r_c
+  v_c``, or with the model's ``pool_top`` the mean of that share of the largest
+  (:func:`pixelsound.frames.pool_regions`); its mask is the synthesizer's mask for ``v_R``; one cell's sound
+  is the region made of that cell alone;
 * the energy of a cell's sound at STFT frame t is ``sum_f |unwarp(M_c) X|^2`` (X the mixture STFT), summed
   into time bins of ``bin_seconds`` and into ``bands`` log-spaced frequency bands.
 
@@ -290,13 +291,14 @@ def cell_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor) -> Tensor:
     return torch.sigmoid(model.synthesize(visual[None], audio[None])[0])
 
 
-def region_vectors(visual: Tensor, regions: Tensor) -> Tensor:
-    """Visual vector of each weighted region: ``v_R = max_c r_c v_c`` (see the module docstring).
+def region_vectors(visual: Tensor, regions: Tensor, top: float = 0.0) -> Tensor:
+    """Visual vector of each weighted region: ``v_R = max_c r_c v_c``, or the mean of the ``top`` share of
+    the largest (the model's ``pool_top``; see the module docstring).
 
     Shapes:
         visual ``(K, h, w)`` in [0, 1], regions ``(R, h, w)`` in [0, 1] -> ``(R, K)``
     """
-    return pool_regions(visual[None], regions[None])[0]
+    return pool_regions(visual[None], regions[None], top)[0]
 
 
 def region_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor, regions: Tensor) -> Tensor:
@@ -305,7 +307,7 @@ def region_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor, regions: T
     Shapes:
         visual ``(K, h, w)``, audio ``(K, F, T)``, regions ``(R, h, w)`` -> ``(R, F, T)``
     """
-    vectors = region_vectors(visual, regions)  # (R, K)
+    vectors = region_vectors(visual, regions, model.cfg.model.pool_top)  # (R, K)
     return torch.sigmoid(model.synthesize(vectors[None], audio[None]))[0]
 
 

@@ -418,7 +418,7 @@ def model_view(
         if waves:
             pieces = torch.cat([_window(w, int(round(start * sr)), length) for w in waves])  # (B, L)
             _, mag = net.spectrogram(pieces)  # (B, F, T)
-            visual = pool_clip(pixels)[:, None].expand(len(waves), 1, -1)  # (B, 1, K): the clip vector
+            visual = pool_clip(pixels, cfg.model.pool_top)[:, None].expand(len(waves), 1, -1)  # (B, 1, K)
             mask = torch.sigmoid(net.synthesize(visual, net.encode_audio(mag)))[:, 0]  # (B, F, T)
             kept += (mask * mag).sum((1, 2))
             total += mag.sum((1, 2))

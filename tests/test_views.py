@@ -147,3 +147,21 @@ def test_scene_vectors_pool_over_their_region_only():
         torch.testing.assert_close(got[:, 1], pixels[..., half:].amax((-2, -1)))
         out = model(torch.randn(2, 4095), scene, left)
     assert out.masks.shape[:2] == (2, 2)
+
+
+def test_top_share_pooling_averages_the_largest_cells():
+    from pixelsound.frames import pool_clip, pool_regions
+
+    pixels = torch.rand(2, 3, 4, 5)  # (B, K, h, w)
+    regions = (torch.rand(2, 2, 4, 5) < 0.5).float()
+    regions[:, :, 0, 0] = 1  # no empty region
+    torch.testing.assert_close(pool_regions(pixels, regions, 0.0), pool_regions(pixels, regions, 1e-3))
+    got = pool_regions(pixels, regions, 0.5)  # (B, R, K)
+    for b in range(2):
+        for r in range(2):
+            inside = pixels[b][:, regions[b, r].bool()]  # (K, n)
+            k = max(1, round(0.5 * inside.shape[1]))
+            torch.testing.assert_close(got[b, r], inside.sort(1, descending=True).values[:, :k].mean(1))
+    assert (got <= pool_regions(pixels, regions)).all()
+    torch.testing.assert_close(pool_clip(pixels, 1.0), pixels.mean((-2, -1)))
+    torch.testing.assert_close(pool_clip(pixels, 0.0), pixels.amax((-2, -1)))
