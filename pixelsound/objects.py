@@ -1,15 +1,19 @@
 """Sounding objects, localization heatmaps and their metrics on duets.
 
 **Objects.** Each grid cell's sound is described by its energy per (band, time bin) (from
-:mod:`pixelsound.pixels`). Cells that carry energy are clustered by the cosine distance between the square
-roots of these descriptors (agglomerative, average linkage); the number of groups is the one with the best
-silhouette, provided the groups sound different enough (cosine distance between group centroids); otherwise
-there is one object. Groups with too small a share of the energy are dropped. Each object has a region (its
-cells), a sound (the region's mean mask applied to the mixture), a heatmap, and a category when category
-prototypes (a visual vector per class) are known.
+:mod:`pixelsound.pixels`): the unit-norm square roots of these energies. Cells that carry energy are
+clustered (agglomerative, average linkage, Euclidean) on that description together with the cell's place
+in the frame (row and column over the grid's longer side, times ``place``): a sounding object is both one
+sound and one connected thing, and two instruments that happen to sound alike in a moment stay apart when
+they stand apart. The number of groups is the one with the best silhouette, provided the groups *sound*
+different enough (cosine distance between the centroids of their sound descriptions, place left out, so
+that one instrument is never cut in two by place alone); otherwise there is one object. Groups with too
+small a share of the energy are dropped. Each object has a region (its cells), a sound (the region's pooled
+mask applied to the mixture), a heatmap, and a category when category prototypes (a visual vector per
+class) are known.
 
-**Heatmaps.** Overall: each cell's energy over the loudest cell's. Per object: each cell's energy times the
-square of its (clipped) cosine similarity to the object's centroid, over its maximum.
+**Heatmaps** are in amplitude: each cell's RMS (the square root of its energy) over the loudest cell's.
+Overall: every cell. Per object: the cells of its region (zero elsewhere), over the object's loudest cell.
 
 **Metrics** (DSOL / LVS protocols): :func:`ciou` binarizes a heatmap (above ``0.2 x max`` as DSOL's duet
 evaluation, or above the median as LVS) and scores it against a ground-truth mask,
@@ -95,16 +99,22 @@ def cell_descriptors(energy: Tensor) -> Tensor:
     return F.normalize(x, dim=1)
 
 
-def silhouette(desc: Tensor, labels: np.ndarray) -> float:
-    """Mean silhouette with cosine distance (0 for a single cluster; singleton cells count 0).
+def cell_places(h: int, w: int) -> Tensor:
+    """Each cell's (row, column) over the grid's longer side, in [0, 1). ``(h * w, 2)``."""
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    return torch.stack([rows.flatten(), cols.flatten()], 1).double() / max(h, w)
+
+
+def silhouette(points: Tensor, labels: np.ndarray) -> float:
+    """Mean silhouette with Euclidean distance (0 for a single cluster; singleton cells count 0).
 
     Shapes:
-        desc ``(n, D)`` unit rows, labels ``(n,)``
+        points ``(n, D)``, labels ``(n,)``
     """
     groups = np.unique(labels)
     if len(groups) < 2:
         return 0.0
-    dist = (1 - desc @ desc.T).clamp_min(0).numpy()  # (n, n)
+    dist = torch.cdist(points.double(), points.double()).numpy()  # (n, n)
     member = np.stack([labels == g for g in groups])  # (G, n)
     sizes = member.sum(1)
     mean_to = dist @ member.T / sizes  # (n, G) mean distance to each group
@@ -117,28 +127,32 @@ def silhouette(desc: Tensor, labels: np.ndarray) -> float:
     return float(s.mean())
 
 
-def cluster_cells(desc: Tensor, max_groups: int, min_distance: float = 0.05) -> np.ndarray:
-    """Group cells by the sound they make.
+def cluster_cells(
+    points: Tensor, max_groups: int, min_distance: float = 0.05, sound: Tensor | None = None
+) -> np.ndarray:
+    """Group cells by the sound they make (and, when ``points`` hold it, where they are).
 
     Args:
-        desc: unit-norm descriptors of the sounding cells ``(n, D)``.
+        points: what cells are grouped by, ``(n, D)`` (e.g. unit-norm sound descriptors and scaled places).
         max_groups: most groups tried.
-        min_distance: groups whose centroids are closer than this cosine distance do not count as different
-            sounds (an untrained model gives nearly equal descriptors everywhere: one group).
+        min_distance: groups whose sound centroids are closer than this cosine distance do not count as
+            different sounds (an untrained model gives nearly equal descriptors everywhere: one group).
+        sound: unit-norm sound descriptors ``(n, D')`` the groups must differ in (default: ``points``).
 
     Returns:
         Labels ``(n,)`` in ``0 .. G-1``, group 0 first seen first.
     """
-    n = desc.shape[0]
+    n = points.shape[0]
+    sound = points if sound is None else sound
     if n < 3 or max_groups < 2:
         return np.zeros(n, dtype=np.int64)
-    tree = linkage(desc.numpy(), method="average", metric="cosine")
+    tree = linkage(points.double().numpy(), method="average", metric="euclidean")
     best, best_score = np.zeros(n, dtype=np.int64), 0.0
     for k in range(2, min(max_groups, n - 1) + 1):
         labels = fcluster(tree, k, criterion="maxclust") - 1
-        if len(np.unique(labels)) < 2 or _closest_centroids(desc, labels) < min_distance:
+        if len(np.unique(labels)) < 2 or _closest_centroids(sound, labels) < min_distance:
             continue
-        score = silhouette(desc, labels)
+        score = silhouette(points, labels)
         if score > best_score:
             best, best_score = labels, score
     _, relabel = np.unique(best, return_inverse=True)
@@ -161,7 +175,13 @@ def _closest_centroids(desc: Tensor, labels: np.ndarray) -> float:
 
 
 def group_cells(
-    energy: Tensor, *, max_groups: int = 4, min_share: float = 0.05, active: float = 0.1
+    energy: Tensor,
+    *,
+    max_groups: int = 4,
+    min_share: float = 0.05,
+    active: float = 0.1,
+    place: float = 1.0,
+    min_distance: float = 0.05,
 ) -> list[Group]:
     """Sounding groups of cells from their energies (the pure part of :func:`find_objects`).
 
@@ -170,6 +190,8 @@ def group_cells(
         max_groups: most groups.
         min_share: drop groups with less than this share of the sounding cells' energy.
         active: cells with less than this fraction of the loudest cell's energy do not sound.
+        place: weight of a cell's place against its sound (0: sound alone).
+        min_distance: least cosine distance between the groups' sound centroids.
 
     Returns:
         Groups, loudest first.
@@ -180,15 +202,15 @@ def group_cells(
         return []
     sounding = (total >= active * total.max()).nonzero().flatten()
     desc = cell_descriptors(energy)  # (h*w, D)
-    labels = cluster_cells(desc[sounding], max_groups)
-    centroids = _centroids(desc[sounding], labels)  # (G, D)
+    points = torch.cat([desc, place * cell_places(h, w)], 1)  # (h*w, D + 2)
+    labels = cluster_cells(points[sounding], max_groups, min_distance, sound=desc[sounding])
+    rms = total.sqrt()
     groups = []
-    for g in range(len(centroids)):
+    for g in np.unique(labels):
         cells = torch.zeros(h * w, dtype=torch.bool)
         cells[sounding[torch.from_numpy(labels == g)]] = True
         share = float(total[cells].sum() / total[sounding].sum())
-        sim = (desc @ centroids[g]).clamp_min(0)  # (h*w,)
-        heat = total * sim**2
+        heat = torch.where(cells, rms, 0.0)
         groups.append(Group(cells.view(h, w), (heat / heat.max().clamp_min(1e-30)).float().view(h, w), share))
     kept = sorted((g for g in groups if g.share >= min_share), key=lambda g: -g.share)
     return kept

@@ -476,9 +476,9 @@ class PixelsResult:
         return self.energy.sum(2).permute(2, 0, 1)
 
     def heatmap(self) -> Tensor:
-        """Where the sound is: each cell's total energy over the maximum cell's, ``(h, w)`` in [0, 1]."""
-        total = self.energy.sum((2, 3))
-        return total / total.max().clamp_min(1e-20)
+        """Where the sound is: each cell's RMS over the loudest cell's (amplitude), ``(h, w)`` in [0, 1]."""
+        rms = self.energy.sum((2, 3)).sqrt()
+        return rms / rms.max().clamp_min(1e-10)
 
     @torch.no_grad()
     def region_audio(self, region: Tensor) -> Tensor:

@@ -8,7 +8,8 @@ multi-process run sees the same views (``draw_views``), and both off unless the 
   drawing style, so the frame net is pushed to recognise instruments rather than styles.
 * **Scenes** (``train.scene_prob``): instead of one picture per source, the N sources' frames are shrunk and
   put side by side in one picture (source n in the n-th vertical strip, in random order), and each source's
-  visual vector is the maximum over the features of its own strip only. A cell's feature must then say what
+  visual vector is pooled over its own part of the picture only (the max, or with ``model.pool_top`` the
+  mean of the top share of cells; :func:`pixelsound.frames.pool_regions`). A cell's feature must then say what
   sounds *there* even with other instruments in view, which is what per-pixel audio and localization need.
   The layout is known because the step made it; no labels are used.
 * **Silence** (``train.scene_silence``): the pictures no longer fill their strips. Each is a tile of random

@@ -265,6 +265,22 @@ def test_one_object_when_every_cell_sounds_alike():
     assert len(found) == 1 and bool(found[0].region.all()) and found[0].category is None
 
 
+def test_place_keeps_a_cell_with_its_neighbours():
+    energy = torch.zeros(4, 6, 2, 1)  # (h, w, bands, bins): a low sound on the left, a high one on the right
+    energy[:, :3] = torch.tensor([1.0, 0.2])[:, None]
+    energy[:, 3:] = torch.tensor([0.2, 1.0])[:, None]
+    energy[1, 0] = torch.tensor([0.5, 0.6])[:, None]  # a left cell that sounds a little more like the right
+    for place, with_left in ((0.0, False), (1.0, True)):
+        groups = objects.group_cells(energy, place=place)
+        assert len(groups) == 2
+        left = next(g for g in groups if g.cells[0, 1])
+        assert bool(left.cells[1, 0]) == with_left and not left.cells[:, 3:].any()
+        assert left.heatmap[~left.cells].eq(0).all() and left.heatmap.max() == 1  # amplitude, its cells only
+        torch.testing.assert_close(
+            left.heatmap[0, 1], (energy[0, 1].sum() / energy[:, :3].sum((2, 3)).max()).sqrt()
+        )
+
+
 def test_silhouette_and_clustering_on_points():
     gen = torch.Generator().manual_seed(0)
     a = torch.tensor([1.0, 0, 0]) + 0.02 * torch.randn(10, 3, generator=gen)
