@@ -180,7 +180,7 @@ def group_cells(
     max_groups: int = 4,
     min_share: float = 0.05,
     active: float = 0.1,
-    place: float = 1.0,
+    place: float = 2.0,
     min_distance: float = 0.05,
 ) -> list[Group]:
     """Sounding groups of cells from their energies (the pure part of :func:`find_objects`).
@@ -239,6 +239,7 @@ def find_objects(
         result.energy,
         max_groups=opts.max_objects if max_objects is None else max_objects,
         min_share=opts.min_share if min_share is None else min_share,
+        place=opts.place,
     )
     if not groups:
         return []

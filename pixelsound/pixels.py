@@ -78,6 +78,8 @@ class PixelsOptions:
         page_seconds: seconds of every cell's sound kept for the listening page (0: none).
         max_objects: most sounding objects looked for.
         min_share: an object must carry at least this share of the sounding cells' energy.
+        place: weight of a cell's place against its sound when cells are grouped into objects
+            (:func:`pixelsound.objects.group_cells`; 0: by sound alone).
     """
 
     chunk_seconds: float = 0.0
@@ -90,6 +92,7 @@ class PixelsOptions:
     page_seconds: float = 30.0
     max_objects: int = 4
     min_share: float = 0.05
+    place: float = 2.0
 
 
 @dataclass
@@ -880,6 +883,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-share", type=float, default=d.min_share, help="least energy share of an object"
     )
+    parser.add_argument("--place", type=float, default=d.place, help="weight of place in grouping cells")
     parser.add_argument("--page-seconds", type=float, default=d.page_seconds, help="cell sounds on the page")
     parser.add_argument("--page-rate", type=int, default=8000, help="sample rate of the page's sounds")
     parser.add_argument("--page-bits", type=int, choices=(4, 8), default=4, help="bits per page sample")
@@ -899,6 +903,7 @@ def run(args: argparse.Namespace) -> int:
     options = PixelsOptions(
         chunk_seconds=args.chunk_seconds, overlap=args.overlap, grid=args.grid, max_objects=args.max_objects,
         min_share=args.min_share, page_seconds=args.page_seconds, frame_size=args.frame_size,
+        place=args.place,
     )  # fmt: skip
     try:
         net = load_model(args.model, args.device)
