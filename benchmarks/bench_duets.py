@@ -50,14 +50,14 @@ def build_duets(folder: Path, count: int, seed: int, size: int, seconds: float) 
     return path
 
 
-def report(command: str, model: str, summary: dict, seconds: float, grid: int, picture: str = "") -> str:
+def report(command: str, model: str, summary: dict, seconds: float, grid: list, picture: str = "") -> str:
     def num(x, fmt="{:.3f}"):
         return "n/a" if x is None else fmt.format(x)
 
     lines = [
-        f"# Per-pixel separation on duets, {grid} x {grid} grid", "", f"Command: `{command}`", "",
-        f"Model: {model}. Duets: {summary['clips']}. Time: {seconds:.0f} s. Grid: {grid} x {grid} cells "
-        "(features resized bilinearly when it differs from the frame net's own grid).", "",
+        f"# Per-pixel separation on duets, {grid[0]} x {grid[1]} grid", "", f"Command: `{command}`", "",
+        f"Model: {model}. Duets: {summary['clips']}. Time: {seconds:.0f} s. Grid: {grid[0]} x {grid[1]} "
+        "cells (features resized bilinearly when it differs from the frame net's own grid).", "",
         "| cIoU (DSOL, mean) | cIoU@0.3 | cIoU@0.5 | AUC | cIoU (LVS) | AUC (LVS) | cIoU against pixels | "
         "SDR region (dB) | SDR object (dB) | objects found |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -131,14 +131,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224, help="frame size of built duets")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of built duets")
     parser.add_argument("--model", default=None, help="release folder (default: the bundled model)")
-    parser.add_argument("--grid", type=int, default=14, help="grid cells per side")
+    parser.add_argument("--grid", type=int, default=0, help="grid cells per side (0: the frame net's own)")
     parser.add_argument("--frame-size", type=int, default=0, help="frame side for the frame net (0: model's)")
     parser.add_argument("--limit", type=int, default=None, help="first duets only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/duets.md"))
     parser.add_argument("--gallery", type=int, default=6, help="duets in the heatmap picture (0: none)")
     args = parser.parse_args()
     started = time.perf_counter()
-    options = pixels.PixelsOptions(grid=(args.grid, args.grid), page_seconds=0.0, frame_size=args.frame_size)
+    grid = (args.grid, args.grid) if args.grid else None
+    options = pixels.PixelsOptions(grid=grid, page_seconds=0.0, frame_size=args.frame_size)
     model = args.model or str(pixels.DEFAULT_MODEL.relative_to(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         path = (
@@ -153,7 +154,8 @@ def main() -> None:
     command = " ".join([".venv/bin/python benchmarks/bench_duets.py", *sys.argv[1:]])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     picture = str(Path(args.out).with_suffix(".png").resolve().relative_to(ROOT)) if args.gallery else ""
-    Path(args.out).write_text(report(command, model, summary, seconds, args.grid, picture))
+    cells = summary["per_clip"][0]["grid"]
+    Path(args.out).write_text(report(command, model, summary, seconds, cells, picture))
     Path(args.out).with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     print(Path(args.out).read_text())
 

@@ -6,7 +6,9 @@ python benchmarks/collect.py
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["train", "separate", "bss_eval", "pixels", "duets", "duets_native_grid", "foley", "score"]
+ORDER = [
+    "train", "separate", "bss_eval", "pixels", "duets", "duets_grid14", "objects_tuning", "foley", "score",
+]  # fmt: skip
 
 HEADER = """# Benchmark results
 

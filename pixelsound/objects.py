@@ -423,7 +423,7 @@ def duet_scores(result: PixelsResult, gts: list[Tensor], stems: Tensor) -> dict[
         ``ciou`` (class-aware: mean over instruments of the matched object's heatmap against the instrument's
         box, DSOL), ``ciou_pixels`` (the same against its pixels), ``ciou_lvs`` (overall heatmap vs the union
         of the boxes, median threshold), ``sdr_region`` and ``sdr_object`` (per instrument, dB), ``objects``
-        (number found).
+        (number found), ``grid`` (cells, ``[h, w]``).
     """
     from pixelsound.metrics import bss_eval
 
@@ -449,6 +449,7 @@ def duet_scores(result: PixelsResult, gts: list[Tensor], stems: Tensor) -> dict[
         "ciou": float(np.mean(per)), "ciou_per_instrument": per, "ciou_pixels": float(np.mean(per_pixels)),
         "ciou_lvs": ciou(result.heatmap(), union, threshold="median"),
         "sdr_region": sdr_region.tolist(), "sdr_object": sdr_object.tolist(), "objects": len(result.objects),
+        "grid": list(result.grid),
     }  # fmt: skip
 
 
