@@ -171,6 +171,7 @@ def check_train_config(cfg: Config) -> None:
         (0 <= t.scene_prob <= 1, f"train.scene_prob: must be in [0, 1], got {t.scene_prob}"),
         (not t.scene_silence or t.scene_prob > 0, "train.scene_silence: needs train.scene_prob > 0"),
         (cfg.model.contrast >= 0, f"model.contrast: must not be negative, got {cfg.model.contrast}"),
+        (0 <= cfg.model.pool_top <= 1, f"model.pool_top: must be in [0, 1], got {cfg.model.pool_top}"),
     ]
     for ok, message in checks:
         if not ok:

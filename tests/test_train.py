@@ -260,6 +260,8 @@ def test_max_minutes_stops_with_a_release_and_bad_config_fails_early(tmp_path, s
         T.train(tiny_cfg(tmp_path / "other", train={"schedule": "sawtooth"}))
     with pytest.raises(T.ConfigError, match="train.scene_silence: needs train.scene_prob"):
         T.train(tiny_cfg(tmp_path / "other", train={"scene_silence": True}))
+    with pytest.raises(T.ConfigError, match=r"model.pool_top: must be in \[0, 1\]"):
+        T.train(tiny_cfg(tmp_path / "other", model={"pool_top": 1.5}))
 
 
 def test_lr_schedule():

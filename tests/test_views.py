@@ -146,6 +146,14 @@ def test_scene_vectors_pool_over_their_region_only():
         torch.testing.assert_close(got[:, 0], pixels[..., :half].amax((-2, -1)))
         torch.testing.assert_close(got[:, 1], pixels[..., half:].amax((-2, -1)))
         out = model(torch.randn(2, 4095), scene, left)
+        top = SoundOfPixels(tiny_config(pool_top=0.5)).eval()
+        top.load_state_dict(model.state_dict())
+        half_cells = top.encode_scene(scene, left)  # the mean of the top half of each region's cells
+        torch.testing.assert_close(
+            half_cells[:, 0],
+            pixels[..., :half].flatten(-2).sort(-1, descending=True).values[..., :4].mean(-1),
+        )
+        assert (half_cells <= got + 1e-6).all() and (half_cells < got - 1e-4).any()
     assert out.masks.shape[:2] == (2, 2)
 
 
