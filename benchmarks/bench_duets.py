@@ -50,12 +50,20 @@ def build_duets(folder: Path, count: int, seed: int, size: int, seconds: float) 
     return path
 
 
-def report(command: str, model: str, summary: dict, seconds: float, grid: list, picture: str = "") -> str:
+def report(
+    command: str,
+    model: str,
+    summary: dict,
+    seconds: float,
+    grid: list,
+    picture: str = "",
+    data: str = "duets",
+) -> str:
     def num(x, fmt="{:.3f}"):
         return "n/a" if x is None else fmt.format(x)
 
     lines = [
-        f"# Per-pixel separation on duets, {grid[0]} x {grid[1]} grid", "", f"Command: `{command}`", "",
+        f"# Per-pixel separation on {data}, {grid[0]} x {grid[1]} grid", "", f"Command: `{command}`", "",
         f"Model: {model}. Duets: {summary['clips']}. Time: {seconds:.0f} s. Grid: {grid[0]} x {grid[1]} "
         "cells (features resized bilinearly when it differs from the frame net's own grid).", "",
         "| cIoU (DSOL, mean) | cIoU@0.3 | cIoU@0.5 | AUC | cIoU (LVS) | AUC (LVS) | cIoU against pixels | "
@@ -155,7 +163,8 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     picture = str(Path(args.out).with_suffix(".png").resolve().relative_to(ROOT)) if args.gallery else ""
     cells = summary["per_clip"][0]["grid"]
-    Path(args.out).write_text(report(command, model, summary, seconds, cells, picture))
+    data = f"freshly built duets (builder seed {args.seed})" if args.build else "duets"
+    Path(args.out).write_text(report(command, model, summary, seconds, cells, picture, data))
     Path(args.out).with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     print(Path(args.out).read_text())
 

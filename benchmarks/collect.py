@@ -7,8 +7,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = [
-    "train", "step_cuda", "separate", "bss_eval", "pixels", "duets", "duets_grid14", "objects_tuning",
-    "foley", "score",
+    "train", "step_cuda", "separate", "bss_eval", "pixels", "duets", "duets_grid14", "duets_fresh",
+    "objects_tuning", "foley", "score",
 ]  # fmt: skip
 
 HEADER = """# Benchmark results
