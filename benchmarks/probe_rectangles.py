@@ -64,8 +64,8 @@ def main() -> None:
     lines = [
         "# Probe: does an empty rectangle of another texture sound?", "", f"Command: `{command}`", "",
         f"Model: {args.model or 'pixelsound/assets/model'}. {len(heat['picture'])} test solos. Overall "
-        "heatmap (amplitude over its maximum), mean over each part's cells; share of clips where the part's mean "
-        "exceeds 0.2 (DSOL's binarization level).", "",
+        "heatmap (amplitude over its maximum), mean over each part's cells; share of clips where the part's "
+        "mean exceeds 0.2 (DSOL's binarization level).", "",
         "| part of the frame | mean heat | clips above 0.2 |", "|---|---|---|",
     ]  # fmt: skip
     for part, values in heat.items():
