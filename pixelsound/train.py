@@ -170,6 +170,7 @@ def check_train_config(cfg: Config) -> None:
         (cfg.data.gain_min <= cfg.data.gain_max, "data.gain_min: must not exceed data.gain_max"),
         (0 <= t.scene_prob <= 1, f"train.scene_prob: must be in [0, 1], got {t.scene_prob}"),
         (not t.scene_silence or t.scene_prob > 0, "train.scene_silence: needs train.scene_prob > 0"),
+        (not t.scene_decoys or t.scene_silence, "train.scene_decoys: needs train.scene_silence"),
         (cfg.model.contrast >= 0, f"model.contrast: must not be negative, got {cfg.model.contrast}"),
         (0 <= cfg.model.pool_top <= 1, f"model.pool_top: must be in [0, 1], got {cfg.model.pool_top}"),
     ]
@@ -429,7 +430,7 @@ def train_step(
         if cfg.train.augment:
             frames = appearance(frames, views)
         if views.scene:
-            frames, regions = compose_scene(frames, views, filler)  # (B, V, 3, H, W), (B, N[+1], H, W)
+            frames, regions = compose_scene(frames, views, filler, cfg.train.scene_decoys)  # (B, V, 3, H, W)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.bf16):
         loss, stats = mix_and_separate_loss(net, sources, frames, regions)
     if not distrib.all_true(bool(torch.isfinite(loss))):

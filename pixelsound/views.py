@@ -20,6 +20,9 @@ multi-process run sees the same views (``draw_views``), and both off unless the 
   carry the evidence of the whole picture and heatmaps come out flat. Silence on every side of a sounding
   picture asks the frame net for features that are local. (An earlier layout, an extra silent strip and
   pictures filling their strips' width, let the evidence smear sideways along the picture's rows.)
+* **Decoys** (``train.scene_decoys``): a tile keeps its own clip's background, so "a rectangle of another
+  texture" always sounds in a scene, a shortcut the frame net can take (``benchmarks/probe_rectangles.py``).
+  A decoy is one more tile of another texture, empty, placed anywhere under the pictures and silent.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Views:
         filler: per row, which texture fills the silent region, in [0, 1) ``(rows,)`` (a place in the pool).
         tile: per source, the picture's size, the tile's width and its place across the strip, in [0, 1],
             ``(rows, N, 3)`` (with a filler only).
+        decoy: per row, the decoy's texture, size, width and place (x, y), in [0, 1), ``(rows, 5)``.
     """
 
     flip: Tensor
@@ -63,6 +67,7 @@ class Views:
     shift: Tensor
     filler: Tensor
     tile: Tensor
+    decoy: Tensor
 
     def rows(self, index: Tensor | slice) -> Views:
         """The choices of some rows: a slice (this process's share) or indices ``(B,)`` (groups kept)."""
@@ -85,6 +90,7 @@ def draw_views(gen: torch.Generator, rows: int, n: int, scene_prob: float) -> Vi
         shift=torch.rand(rows, n, 2, generator=gen),
         filler=torch.rand(rows, generator=gen),
         tile=torch.rand(rows, n, 3, generator=gen),
+        decoy=torch.rand(rows, 5, generator=gen),
     )
 
 
@@ -132,7 +138,23 @@ def silence_pool(seed: int, count: int, size: int) -> Tensor:
     return torch.from_numpy(pool).permute(0, 3, 1, 2).contiguous()
 
 
-def compose_scene(frames: Tensor, views: Views, filler: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def _with_decoy(scene: Tensor, filler: Tensor, choice: Tensor, strip: int) -> Tensor:
+    """The scene ``(V, 3, H, W)`` with an empty tile of a filler texture pasted at ``choice`` (see Views)."""
+    h, w = scene.shape[-2:]
+    pick, size, width, x, y = choice.tolist()
+    side = min(h, round(strip * (0.8 + 0.5 * size)))
+    wide = min(side, w, round(strip * (0.6 + 0.25 * width)))
+    texture = filler[int(pick * len(filler))].to(scene) / 255  # (3, H', W')
+    texture = F.interpolate(texture[None], size=(side, wide), mode="bilinear", antialias=True)[0]
+    x0, y0 = round(x * (w - wide)), round(y * (h - side))
+    scene = scene.clone()
+    scene[..., y0 : y0 + side, x0 : x0 + wide] = texture
+    return scene
+
+
+def compose_scene(
+    frames: Tensor, views: Views, filler: Tensor | None = None, decoys: bool = False
+) -> tuple[Tensor, Tensor]:
     """Put the N sources' frames side by side in one picture per mixture (with a silent region: N + 1).
 
     Source j goes in strip ``order[j]`` of N equal vertical strips. Without ``filler`` its frames are resized
@@ -141,13 +163,15 @@ def compose_scene(frames: Tensor, views: Views, filler: Tensor | None = None) ->
     the source. With ``filler`` the picture is a square of ``0.8 .. 1.3`` strip widths (``tile[0]``), cut to
     a tile ``0.6 .. 0.85`` of a strip wide (``tile[1]``, its columns at ``shift[0]``), placed at ``tile[2]``
     across the strip and ``shift[1]`` down it; everything else shows the filler texture and is returned as
-    region N, the silent one, so a cell must be quiet on every side of a sounding picture.
+    region N, the silent one, so a cell must be quiet on every side of a sounding picture. With ``decoys`` a
+    tile of another filler texture (sized like the pictures, anywhere) goes under the pictures, silent too.
 
     Args:
         frames: uint8, or float in [0, 1], ``(B, N, V, 3, H, W)``.
         views: the step's choices (``order``, ``shift``, and with a filler ``filler`` and ``tile``).
         filler: textures for the silent region, uint8 ``(P, 3, H', W')`` (resized to the frames when they
             differ), or None.
+        decoys: with a filler, add the empty decoy tile (``views.decoy``).
 
     Returns:
         ``(scene (B, V, 3, H, W), regions (B, N or N + 1, H, W))``: the pictures and each source's region
@@ -170,6 +194,8 @@ def compose_scene(frames: Tensor, views: Views, filler: Tensor | None = None) ->
                 texture = F.interpolate(texture[None], size=(h, w), mode="bilinear", antialias=True)[0]
             scene[i] = texture
             regions[i, n] = 1
+            if decoys:
+                scene[i] = _with_decoy(scene[i], filler, views.decoy[i], strip)
         for j in range(n):
             left = int(views.order[i, j]) * strip
             if filler is not None:

@@ -214,13 +214,13 @@ def test_training_writes_checkpoint_release_and_logs_and_skips_bad_items(tmp_pat
 
 
 VIEWS = {"augment": True, "scene_prob": 0.5}
-SILENCE = {"augment": True, "scene_prob": 1.0, "scene_silence": True}
+SILENCE = {"augment": True, "scene_prob": 1.0, "scene_silence": True, "scene_decoys": True}
 
 
 @pytest.mark.parametrize(
     "views, model",
-    [({}, {}), (VIEWS, {}), (SILENCE, {"contrast": 0.1})],
-    ids=["plain", "views", "silence-contrast"],
+    [({}, {}), (VIEWS, {}), (SILENCE, {"contrast": 0.1, "pool_top": 0.25})],
+    ids=["plain", "views", "silence-contrast-top"],
 )
 def test_sigterm_stops_saves_and_resume_equals_uninterrupted(tmp_path, monkeypatch, standin, views, model):
     full = T.train(tiny_cfg(tmp_path / "full", train=views, model=model))
@@ -260,6 +260,8 @@ def test_max_minutes_stops_with_a_release_and_bad_config_fails_early(tmp_path, s
         T.train(tiny_cfg(tmp_path / "other", train={"schedule": "sawtooth"}))
     with pytest.raises(T.ConfigError, match="train.scene_silence: needs train.scene_prob"):
         T.train(tiny_cfg(tmp_path / "other", train={"scene_silence": True}))
+    with pytest.raises(T.ConfigError, match="train.scene_decoys: needs train.scene_silence"):
+        T.train(tiny_cfg(tmp_path / "other", train={"scene_decoys": True, "scene_prob": 0.5}))
     with pytest.raises(T.ConfigError, match=r"model.pool_top: must be in \[0, 1\]"):
         T.train(tiny_cfg(tmp_path / "other", model={"pool_top": 1.5}))
 

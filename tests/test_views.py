@@ -21,6 +21,7 @@ def plain(rows: int, n: int, **changes) -> views.Views:
         shift=torch.zeros(rows, n, 2),
         filler=torch.zeros(rows),
         tile=torch.zeros(rows, n, 3),
+        decoy=torch.zeros(rows, 5),
     )
     base.update(changes)
     return views.Views(**base)
@@ -128,6 +129,23 @@ def test_silence_fills_all_but_the_tiles_with_a_filler_texture():
         torch.testing.assert_close(scene[i, 0][:, quiet], texture[:, quiet])
         assert quiet[h // 2].any() and quiet.sum() >= h * w - 2 * round(strip * 1.3) * round(strip * 0.85)
     assert regions[0, n, :, strip - 1].all() and regions[1, n, :, 0].all()  # silence right / left of tiles
+
+
+def test_a_decoy_tile_is_another_texture_under_the_pictures_and_silent():
+    b, n, h, w = 2, 2, 64, 64
+    x = torch.full((b, n, 1, 3, h, w), 250, dtype=torch.uint8)  # both pictures plain white
+    pool = views.silence_pool(seed=0, count=4, size=h)
+    tile = torch.tensor([[[0.5, 0.5, 0.0], [0.5, 0.5, 1.0]]]).expand(b, n, 3)
+    decoy = torch.tensor([[0.6, 0.2, 0.2, 0.5, 0.0], [0.6, 1.0, 1.0, 0.45, 1.0]])  # texture 2, two places
+    chosen = plain(b, n, order=torch.tensor([[0, 1], [1, 0]]), tile=tile, decoy=decoy)
+    plain_scene, plain_regions = views.compose_scene(x, chosen, pool)
+    scene, regions = views.compose_scene(x, chosen, pool, decoys=True)
+    torch.testing.assert_close(regions, plain_regions)  # the decoy belongs to the silent region
+    for i in range(b):
+        changed = (scene[i, 0] - plain_scene[i, 0]).abs().sum(0) > 1e-6  # (H, W)
+        assert changed.any() and not (changed & regions[i, :n].bool().any(0)).any()  # under the pictures
+        assert (scene[i][:, :, regions[i, :n].bool().any(0)] > 0.95).all()  # the pictures are untouched
+        assert changed.any(0).sum() <= round(w // n * 0.85) and changed.any(1).sum() <= round(w // n * 1.3)
 
 
 def test_scene_vectors_pool_over_their_region_only():
