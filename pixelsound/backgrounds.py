@@ -1,12 +1,15 @@
 """Random procedural backgrounds: gradients, noise textures, stripes, wood, bokeh, rooms.
 
 All functions are pure numpy/Pillow and draw from the given ``numpy.random.Generator``; they return uint8 RGB
-arrays ``(H, W, 3)``.
+arrays ``(H, W, 3)``. :func:`photo` crops photographic wallpapers from Debian packages instead
+(mate-backgrounds for training, gnome-backgrounds for the far split).
 """
 
 from __future__ import annotations
 
 import colorsys
+import functools
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -131,3 +134,60 @@ def background(rng: np.random.Generator, h: int, w: int, kind: str | None = None
     if rng.random() < 0.3:
         img = np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0))))
     return img, kind
+
+
+# Photographic backgrounds: Debian wallpaper packages, one for training and another kept for the far split.
+PHOTO_SETS: dict[str, tuple[str, Path]] = {
+    "train": ("mate-backgrounds", Path("/usr/share/backgrounds/mate")),  # GPL-2+ photographs and art
+    "far": ("gnome-backgrounds", Path("/usr/share/backgrounds/gnome")),  # CC-BY-SA-3.0
+}
+PHOTO_SIDE = 768  # photos are decoded once per process at this longest side
+
+
+def photo_files(role: str) -> tuple[Path, ...]:
+    """The raster wallpapers of a role ("held_out" uses the training ones), sorted.
+
+    Raises:
+        PictureError: the role's wallpaper package is not installed.
+    """
+    from pixelsound.pictures import PictureError
+
+    package, folder = PHOTO_SETS["far" if role == "far" else "train"]
+    files = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp")
+        and p.stat().st_size > 4096  # gnome's vnc-*.webp are 1-pixel placeholders
+    )  # fmt: skip
+    if not files:
+        raise PictureError(
+            f"no photos in {folder}: install the Debian package {package} (apt-get install {package})"
+        )
+    return tuple(files)
+
+
+@functools.lru_cache(maxsize=64)
+def _photo(path: Path) -> np.ndarray:
+    """A wallpaper, RGB uint8, shrunk to PHOTO_SIDE at its longest side. -> (H', W', 3)."""
+    with Image.open(path) as img:
+        img.draft("RGB", (PHOTO_SIDE, PHOTO_SIDE))  # JPEG: decode at a reduced scale directly
+        img = img.convert("RGB")
+        img.thumbnail((PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.BILINEAR)
+        return np.asarray(img)
+
+
+def photo(rng: np.random.Generator, h: int, w: int, role: str = "train") -> np.ndarray:
+    """A random crop of a random wallpaper of ``role``, resized to (H, W) and sometimes mirrored.
+
+    The crop covers 30 .. 100 % of the photo's smaller side, with the aspect of (H, W).
+
+    Returns:
+        uint8 (H, W, 3).
+    """
+    files = photo_files(role)
+    img = _photo(files[int(rng.integers(len(files)))])
+    ph, pw = img.shape[:2]
+    scale = rng.uniform(0.3, 1.0) * min(ph / h, pw / w)
+    ch, cw = max(1, min(ph, round(h * scale))), max(1, min(pw, round(w * scale)))
+    y, x = int(rng.integers(0, ph - ch + 1)), int(rng.integers(0, pw - cw + 1))
+    crop = Image.fromarray(img[y : y + ch, x : x + cw]).resize((w, h), Image.Resampling.BILINEAR)
+    out = np.asarray(crop)
+    return out[:, ::-1].copy() if rng.random() < 0.5 else out.copy()
