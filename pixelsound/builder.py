@@ -32,13 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelsound import backgrounds, instruments, pictures
+from pixelsound import backgrounds, instruments, pictures, rooms
 from pixelsound.instruments import CATEGORIES, Instrument, SynthError
-from pixelsound.pictures import HELD_OUT_STYLES, TRAIN_STYLES, PictureError
+from pixelsound.pictures import FAR_STYLES, HELD_OUT_STYLES, PictureError
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test", "test_style", "duet_test", "silent_test")
+WORLDS = ("train", "far")
+SPLITS = {
+    "train": ("train", "val", "test", "test_style", "duet_test", "silent_test"),
+    "far": ("far", "duet_far", "silent_far"),
+}
 INDEX_KEYS = (
     "duration", "fps", "num_frames", "width", "height", "sample_rate", "channels", "has_audio", "has_video",
 )  # fmt: skip
@@ -61,7 +65,12 @@ class BuildConfig:
         duet_fraction: share of clips that are duets (test only).
         silent_fraction: share of clips that are silent (test only; half solos, half duets).
         style_fraction: share of the solos drawn in held-out styles (split test_style).
-        val_fraction: share of the remaining solos in val (and as many in test).
+        val_fraction: share of the remaining solos in val (and as many in test); at least 2 clips each once
+            there are 8 solos, so validation mixtures can form at any size.
+        world: "train" builds the training world (training sound sources and picture libraries, splits train,
+            val, test, test_style, duet_test, silent_test); "far" builds the far split from sources and
+            libraries no model trains or is tuned on, recorded in simulated rooms (splits far, duet_far,
+            silent_far).
     """
 
     out: Path
@@ -77,8 +86,11 @@ class BuildConfig:
     silent_fraction: float = 0.08
     style_fraction: float = 0.1
     val_fraction: float = 0.1
+    world: str = "train"
 
     def __post_init__(self):
+        if self.world not in WORLDS:
+            raise ValueError(f"world must be one of {', '.join(WORLDS)}; got {self.world!r}")
         bad_size = self.size < 32 or self.size % 2 == 1  # h264 (yuv420p) needs even sizes
         if self.clips < 1 or bad_size or self.fps <= 0 or self.seconds <= 0.5 or self.sample_rate < 11025:
             raise ValueError(
@@ -90,7 +102,8 @@ class BuildConfig:
 
 @dataclass(frozen=True)
 class ClipPlan:
-    """What one clip is: its number, kind, split, drawing style and instrument classes (left to right)."""
+    """What one clip is: its number, kind, split, drawing style, instrument classes (left to right), and the
+    sound source that plays them."""
 
     index: int
     kind: str  # "solo" or "duet"
@@ -98,6 +111,7 @@ class ClipPlan:
     split: str
     style: str
     categories: tuple[str, ...]
+    source: str = "fluidr3"
 
     @property
     def stem(self) -> str:
@@ -122,10 +136,10 @@ class BuildReport:
 # ----------------------------------------------------------------------------------------------- planning
 
 
-def _share(n: int, fraction: float) -> int:
-    """round(n * fraction), but at least 1 when the fraction is positive and n is not tiny."""
+def _share(n: int, fraction: float, least: int = 1) -> int:
+    """round(n * fraction), but at least ``least`` when the fraction is positive and n is not tiny."""
     k = round(n * fraction)
-    return max(k, 1) if fraction > 0 and n >= 6 else k
+    return max(k, least) if fraction > 0 and n >= 6 else k
 
 
 def _balanced(rng: np.random.Generator, items: tuple[str, ...], k: int) -> list[str]:
@@ -145,34 +159,77 @@ def _pairs(rng: np.random.Generator, categories: tuple[str, ...], k: int) -> lis
     return pairs
 
 
-def plan_clips(cfg: BuildConfig, categories: tuple[str, ...] = CATEGORIES) -> list[ClipPlan]:
-    """Decide every clip's kind, split, style and classes (deterministic for cfg.seed and cfg.clips).
+def _styles(world: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(styles of the solos, val and test; styles of test_style) in a world."""
+    if world == "far":
+        return FAR_STYLES, FAR_STYLES
+    return pictures.role_styles("train"), HELD_OUT_STYLES
 
-    Solos: train / val / test in the training styles, test_style in the held-out styles. Duets (duet_test) and
-    silent clips (silent_test, half solos and half duets) use the training styles.
-    """
-    rng = np.random.default_rng([cfg.seed, 0x5EED])
+
+def _fit_style(rng: np.random.Generator, style: str, styles: tuple[str, ...], cats: tuple[str, ...]) -> str:
+    """``style`` if it draws every one of ``cats``, else a random style of ``styles`` that does."""
+    if all(pictures.covers(style, c) for c in cats):
+        return style
+    fitting = [s for s in styles if all(pictures.covers(s, c) for c in cats)]
+    if not fitting:
+        raise PictureError(f"no style among {', '.join(styles)} draws {' and '.join(cats)}")
+    return str(rng.choice(fitting))
+
+
+def _sources(rng: np.random.Generator, cfg: BuildConfig, k: int) -> list[str]:
+    """The sound source of each of k clips: the --soundfont override, the far sources, or the training mix."""
+    if cfg.soundfont:
+        return ["custom"] * k
+    if cfg.world == "far":
+        return _balanced(rng, tuple(n for n, s in instruments.SOURCES.items() if s.role == "far"), k)
+    names = list(instruments.TRAIN_MIX)
+    probs = np.array([instruments.TRAIN_MIX[n] for n in names])
+    return [str(x) for x in rng.choice(names, size=k, p=probs / probs.sum())]
+
+
+def _rows(cfg: BuildConfig, rng: np.random.Generator, categories: tuple[str, ...]) -> list[tuple]:
+    """(kind, silent, split, style, categories) of every clip, before the sources and the shuffle."""
     n_duet, n_silent = _share(cfg.clips, cfg.duet_fraction), _share(cfg.clips, cfg.silent_fraction)
     n_solo = cfg.clips - n_duet - n_silent
-    n_style = _share(n_solo, cfg.style_fraction)
-    n_val = n_test = _share(n_solo - n_style, cfg.val_fraction)
-    counts = {"train": n_solo - n_style - n_val - n_test, "val": n_val, "test": n_test, "test_style": n_style}
-    rows: list[tuple[str, bool, str, str, tuple[str, ...]]] = []
+    styles, held_out = _styles(cfg.world)
+    if cfg.world == "far":
+        counts, names = {"far": n_solo}, ("duet_far", "silent_far")
+    else:
+        n_style = _share(n_solo, cfg.style_fraction)
+        n_val = n_test = _share(n_solo - n_style, cfg.val_fraction, least=2 if n_solo >= 8 else 1)
+        counts = {"train": n_solo - n_style - n_val - n_test, "val": n_val, "test": n_test}
+        counts["test_style"] = n_style
+        names = ("duet_test", "silent_test")
+    rows: list[tuple] = []
     for split, k in counts.items():
-        styles = HELD_OUT_STYLES if split == "test_style" else TRAIN_STYLES
-        for cat, style in zip(_balanced(rng, categories, k), _balanced(rng, styles, k), strict=True):
+        pool = held_out if split == "test_style" else styles
+        for cat, style in zip(_balanced(rng, categories, k), _balanced(rng, pool, k), strict=True):
             rows.append(("solo", False, split, style, (cat,)))
-    for pair, style in zip(
-        _pairs(rng, categories, n_duet), _balanced(rng, TRAIN_STYLES, n_duet), strict=True
-    ):
-        rows.append(("duet", False, "duet_test", style, pair))
+    for pair, style in zip(_pairs(rng, categories, n_duet), _balanced(rng, styles, n_duet), strict=True):
+        rows.append(("duet", False, names[0], style, pair))
     n_silent_duet = n_silent // 2
     silent_cats = [(c,) for c in _balanced(rng, categories, n_silent - n_silent_duet)]
     silent_cats += _pairs(rng, categories, n_silent_duet)
-    for cats, style in zip(silent_cats, _balanced(rng, TRAIN_STYLES, n_silent), strict=True):
-        rows.append(("duet" if len(cats) == 2 else "solo", True, "silent_test", style, tuple(cats)))
+    for cats, style in zip(silent_cats, _balanced(rng, styles, n_silent), strict=True):
+        rows.append(("duet" if len(cats) == 2 else "solo", True, names[1], style, tuple(cats)))
+    return rows
+
+
+def plan_clips(cfg: BuildConfig, categories: tuple[str, ...] = CATEGORIES) -> list[ClipPlan]:
+    """Decide every clip's kind, split, style, classes and sound source (deterministic for seed and clips).
+
+    Training world: solos in train / val / test in the training styles, test_style in the held-out styles;
+    duets (duet_test) and silent clips (silent_test, half solos and half duets) in the training styles. Far
+    world: the same kinds in the far styles and sources (far, duet_far, silent_far). A style that lacks an
+    instrument's picture is swapped for one of the same role that has it.
+    """
+    rng = np.random.default_rng([cfg.seed, 0x5EED])
+    rows = _rows(cfg, rng, categories)
+    pools = {**{s: _styles(cfg.world)[0] for s in SPLITS[cfg.world]}, "test_style": _styles(cfg.world)[1]}
+    rows = [(k, q, sp, _fit_style(rng, st, pools[sp], cats), cats) for k, q, sp, st, cats in rows]
+    sources = _sources(rng, cfg, len(rows))
     order = rng.permutation(len(rows))
-    return [ClipPlan(int(i), *rows[j]) for i, j in enumerate(order)]
+    return [ClipPlan(int(i), *rows[j], source=sources[j]) for i, j in enumerate(order)]
 
 
 # ----------------------------------------------------------------------------------------------- one clip
@@ -180,9 +237,14 @@ def plan_clips(cfg: BuildConfig, categories: tuple[str, ...] = CATEGORIES) -> li
 _RENDERERS: dict[tuple[str, int], instruments.Renderer] = {}
 
 
-def _renderer(cfg: BuildConfig) -> instruments.Renderer:
-    """This process's synthesizer for the build's soundfont and rate (loaded once per process)."""
-    key = (str(cfg.soundfont or instruments.SOUNDFONT), cfg.sample_rate)
+def _soundfont(cfg: BuildConfig, source: str) -> str:
+    """Path of a clip's soundfont: the --soundfont override, else its source's."""
+    return str(cfg.soundfont) if cfg.soundfont else str(instruments.SOURCES[source].path)
+
+
+def _renderer(cfg: BuildConfig, source: str = "fluidr3") -> instruments.Renderer:
+    """This process's synthesizer for a soundfont and the build's rate (loaded once per process)."""
+    key = (_soundfont(cfg, source), cfg.sample_rate)
     if key not in _RENDERERS:
         _RENDERERS[key] = instruments.Renderer(key[0], cfg.sample_rate)
     return _RENDERERS[key]
@@ -214,33 +276,51 @@ def _strengths(notes: list[instruments.Note]) -> tuple[list[float], list[float]]
     return times, [float(np.clip(0.45 + 0.55 * (loudest[t] - 30) / 97, 0.3, 1.0)) for t in times]
 
 
+# how the training and the far world play: share of parts with a second line, with expression, and (training)
+# with one of the instrument's related programs; far clips are also recorded in simulated rooms
+_PLAYING = {"train": (0.3, 0.7, 0.4), "far": (0.5, 0.8, 0.0)}
+
+
+def _stem(cfg: BuildConfig, plan: ClipPlan, inst: Instrument, rng: np.random.Generator):
+    """Notes and the dry (training world) or recorded (far world) stem of one instrument part."""
+    accompany, expressive, variant = _PLAYING[cfg.world]
+    notes = instruments.performance(inst, rng, cfg.seconds, cfg.sample_rate, accompany)
+    controls = instruments.expression(inst, rng, notes, cfg.seconds) if rng.random() < expressive else ()
+    program = int(rng.choice(inst.variants)) if inst.variants and rng.random() < variant else None
+    stem = _renderer(cfg, plan.source).render(inst, notes, cfg.seconds, program, controls)
+    if cfg.world == "far":
+        stem = rooms.colour(stem, rng, cfg.sample_rate, rooms.FAR, simulated=True)
+    return notes, instruments.normalize(stem)
+
+
 def _audio(plan: ClipPlan, cfg: BuildConfig, rng: np.random.Generator):
-    """Notes and dry, level-matched stems (N, L) of a clip's instruments."""
+    """Notes and level-matched stems (N, L) of a clip's instruments."""
     insts = [instruments.instrument(c) for c in plan.categories]
-    notes = [instruments.notes_for(i, rng, cfg.seconds, cfg.sample_rate) for i in insts]
-    stems = np.stack(
-        [
-            instruments.normalize(_renderer(cfg).render(i, n, cfg.seconds))
-            for i, n in zip(insts, notes, strict=True)
-        ]
-    )
+    parts = [_stem(cfg, plan, inst, rng) for inst in insts]
+    notes, stems = [p[0] for p in parts], np.stack([p[1] for p in parts])
     peak = float(np.abs(stems.sum(0)).max())
     if peak > 0.95:  # keep the mixture (the sum of the stems) unclipped
         stems *= 0.95 / peak
     return insts, notes, stems
 
 
+_PHOTOS = {"train": 0.4, "far": 0.6}  # share of clips on a photographic background (else procedural)
+
+
 def _pictures(plan: ClipPlan, cfg: BuildConfig, rng: np.random.Generator, insts, notes):
     """Background, placements and frames of a clip whose notes are known."""
     h = w = cfg.size
-    bg, kind = backgrounds.background(rng, h, w)
+    if rng.random() < _PHOTOS[cfg.world]:
+        bg, kind = backgrounds.photo(rng, h, w, cfg.world), "photo"
+    else:
+        bg, kind = backgrounds.background(rng, h, w)
     if plan.kind == "solo":
         regions, size_range = [(0, 0, w, h)], (0.45, 0.75)
     else:
         regions, size_range = [(0, 0, w // 2, h), (w // 2, 0, w, h)], (0.65, 0.95)
     places = [pictures.place(rng, r, size_range) for r in regions]
     px = 256 if cfg.size <= 320 else 512
-    sprites = [pictures.jitter(pictures.sprite(plan.style, i.emoji, i.fluent, px), rng) for i in insts]
+    sprites = [pictures.draw_sprite(plan.style, i.name, rng, px) for i in insts]
     bg = pictures.ensure_contrast(bg, sprites)
     times = np.arange(round(cfg.seconds * cfg.fps)) / cfg.fps
     moves = [pictures.pulses(*_strengths(n), times, lead=0.5 / cfg.fps) for n in notes]
@@ -313,46 +393,72 @@ def _sidecar(clip: _Clip, cfg: BuildConfig, names: dict) -> dict:
         "kind": plan.kind, "silent": plan.silent, "split": plan.split, "style": plan.style,
         "categories": list(plan.categories), "seed": [cfg.seed, plan.index], "fps": cfg.fps,
         "sample_rate": cfg.sample_rate, "seconds": cfg.seconds, "width": cfg.size, "height": cfg.size,
-        "background": clip.background,
+        "background": clip.background, "source": plan.source, "world": cfg.world,
     }  # fmt: skip
     solo = {"category": parts[0]["category"], "program": parts[0]["program"], "onsets": parts[0]["onsets"],
             "boxes": parts[0]["boxes"]} if plan.kind == "solo" else {"category": None}  # fmt: skip
     return {**meta, **solo, **names, "instruments": parts}
 
 
+def _record(plan: ClipPlan, cfg: BuildConfig, side: dict, info) -> dict:
+    """The index record of a written clip (``info``: its probe, or the fields kept in its sidecar)."""
+    video = str(Path(cfg.out).resolve() / plan.folder / side["video"])  # write_index stores it relative
+    fields = info if isinstance(info, dict) else {k: getattr(info, k) for k in INDEX_KEYS}
+    record = {"path": video, **{k: fields[k] for k in INDEX_KEYS}}
+    record.update(category=side["category"], split=plan.split, style=plan.style, kind=plan.kind)
+    record.update(silent=plan.silent, categories=list(plan.categories), source=plan.source)
+    record["sidecar"] = f"{plan.folder}/{plan.stem}.json"
+    for key in ("soundtrack", "stems", "masks", "mask_frames"):
+        if key in side:
+            value = side[key]
+            record[key] = (
+                [f"{plan.folder}/{v}" for v in value] if isinstance(value, list) else f"{plan.folder}/{value}"
+            )
+    return record
+
+
+def _finished(plan: ClipPlan, cfg: BuildConfig) -> dict | None:
+    """The record of a clip an earlier, interrupted build already wrote (its sidecar is written last)."""
+    sidecar = Path(cfg.out) / plan.folder / f"{plan.stem}.json"
+    try:
+        side = json.loads(sidecar.read_text())
+        same = side["seed"] == [cfg.seed, plan.index] and side.get("source", "fluidr3") == plan.source
+        if same and side["style"] == plan.style and (sidecar.parent / side["video"]).stat().st_size > 0:
+            return _record(plan, cfg, side, side["probe"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 def make_clip(plan: ClipPlan, cfg: BuildConfig) -> dict:
-    """Render and write one clip; returns its index record (paths relative to cfg.out).
+    """Render and write one clip (or reuse it, when a build with the same settings finished it before).
+
+    Returns:
+        Its index record (paths relative to cfg.out).
 
     Raises:
         RuntimeError: naming the clip, when anything fails.
     """
     from pixelsound import io
+    from pixelsound.checkpoint import write_text_atomic
 
+    done = _finished(plan, cfg)
+    if done is not None:
+        return done
     try:
         clip = draw_clip(plan, cfg)
         base = Path(cfg.out) / plan.folder / plan.stem
         base.parent.mkdir(parents=True, exist_ok=True)
         names = _write_media(clip, cfg, base)
         side = _sidecar(clip, cfg, names)
-        (base.parent / f"{plan.stem}.json").write_text(json.dumps(side, separators=(",", ":")))
         info = io.probe(base.parent / names["video"])
+        side["probe"] = {k: getattr(info, k) for k in INDEX_KEYS}
+        write_text_atomic(json.dumps(side, separators=(",", ":")), base.parent / f"{plan.stem}.json")
     except (SynthError, PictureError):
         raise
     except Exception as err:
         raise RuntimeError(f"clip {plan.folder}/{plan.stem}: {type(err).__name__}: {err}") from err
-    video = str(Path(cfg.out).resolve() / plan.folder / names["video"])  # write_index stores it relative
-    record = {"path": video, **{k: getattr(info, k) for k in INDEX_KEYS}}
-    record.update(category=side["category"], split=plan.split, style=plan.style, kind=plan.kind)
-    record.update(
-        silent=plan.silent, categories=list(plan.categories), sidecar=f"{plan.folder}/{plan.stem}.json"
-    )
-    for key in ("soundtrack", "stems", "masks", "mask_frames"):
-        if key in names:
-            value = names[key]
-            record[key] = (
-                [f"{plan.folder}/{v}" for v in value] if isinstance(value, list) else f"{plan.folder}/{value}"
-            )
-    return record
+    return _record(plan, cfg, side, info)
 
 
 # ----------------------------------------------------------------------------------------------- the build
@@ -380,11 +486,18 @@ def _make_clip_star(args: tuple[ClipPlan, BuildConfig]) -> dict:
     return make_clip(*args)
 
 
+def _world_sources(cfg: BuildConfig) -> list[str]:
+    if cfg.soundfont:
+        return ["custom"]
+    return [n for n, src in instruments.SOURCES.items() if src.role == cfg.world]
+
+
 def check(cfg: BuildConfig) -> None:
-    """Fail early, with what to install, if the soundfont, FluidSynth or a drawing style is missing."""
-    instruments.check_soundfont(cfg.soundfont or instruments.SOUNDFONT)
-    pics = [(i.emoji, i.fluent) for i in instruments.INSTRUMENTS]
-    pictures.check_styles(TRAIN_STYLES + HELD_OUT_STYLES, pics)
+    """Fail early, with what to install, if a soundfont, FluidSynth or a drawing style is missing."""
+    for source in _world_sources(cfg):
+        instruments.check_soundfont(_soundfont(cfg, source))
+    styles = FAR_STYLES if cfg.world == "far" else pictures.role_styles("train") + HELD_OUT_STYLES
+    pictures.check_styles(styles, [(i.emoji, i.fluent) for i in instruments.INSTRUMENTS])
 
 
 def build(cfg: BuildConfig) -> BuildReport:
@@ -410,7 +523,7 @@ def build(cfg: BuildConfig) -> BuildReport:
     out.mkdir(parents=True, exist_ok=True)
     plans = plan_clips(cfg)
     records = list(tqdm(_clips(plans, cfg), total=len(plans), desc="instruments", unit="clip"))
-    by_split: dict[str, list[dict]] = {split: [] for split in SPLITS}  # every index, even an empty one
+    by_split: dict[str, list[dict]] = {split: [] for split in SPLITS[cfg.world]}  # even an empty one
     for record in records:
         by_split[record["split"]].append(record)
     indexes = {split: out / f"{split}.jsonl" for split in by_split}
@@ -429,11 +542,16 @@ def _write_manifest(cfg: BuildConfig, report: BuildReport) -> None:
     manifest = {
         "builder": "pixelsound data instruments",
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-        "soundfont": str(cfg.soundfont or instruments.SOUNDFONT),
+        "world": cfg.world,
+        "sources": {name: _soundfont(cfg, name) for name in _world_sources(cfg)},
         "categories": {
             i.name: {"program": i.program, "bank": i.bank, "kind": i.kind} for i in instruments.INSTRUMENTS
         },
-        "styles": {"train": list(TRAIN_STYLES), "held_out": list(HELD_OUT_STYLES)},
+        "styles": {
+            "train": list(pictures.role_styles("train")),
+            "held_out": list(HELD_OUT_STYLES),
+            "far": list(FAR_STYLES),
+        },
         "counts": report.counts,
         "solo_clips_per_category": report.per_category,
         "indexes": {k: v.name for k, v in report.indexes.items()},
@@ -462,7 +580,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=8.0, help="video frame rate (default 8)")
     p.add_argument("--seconds", type=float, default=8.0, help="clip length (default 8)")
     p.add_argument("--sample-rate", type=int, default=22050, help="audio rate (default 22050)")
-    p.add_argument("--soundfont", default=None, help=f"GM soundfont (default {instruments.SOUNDFONT})")
+    p.add_argument(
+        "--world",
+        choices=WORLDS,
+        default="train",
+        help="train: training sources and libraries (default); far: the far split, from sound sources and "
+        "picture libraries no model trains on, recorded in simulated rooms",
+    )
+    p.add_argument("--soundfont", default=None, help="one GM soundfont for every clip instead of the world's")
     p.add_argument("--duet-fraction", type=float, default=0.08, help="share of duet clips (default 0.08)")
     p.add_argument("--silent-fraction", type=float, default=0.08, help="share of silent clips (default 0.08)")
 
@@ -476,7 +601,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = BuildConfig(
             out=args.out, clips=args.clips, seed=args.seed, workers=args.workers, size=args.size,
             fps=args.fps, seconds=args.seconds, sample_rate=args.sample_rate, soundfont=args.soundfont,
-            duet_fraction=args.duet_fraction, silent_fraction=args.silent_fraction,
+            duet_fraction=args.duet_fraction, silent_fraction=args.silent_fraction, world=args.world,
         )  # fmt: skip
         report = build(cfg)
     except (ValueError, SynthError, PictureError, RuntimeError) as err:

@@ -75,6 +75,7 @@ class DataConfig:
     workers: int = 0
     cache_dir: str = ""  # decoded clips cached here when set
     memory_items: int = 0  # also keep this many decoded clips in memory (per process)
+    colour: bool = False  # training windows: a random room, microphone colouring and noise (rooms.TRAINING)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from pixelsound import io as media
+from pixelsound import rooms
 from pixelsound.config import AudioConfig, FramesConfig
 from pixelsound.index import frame_files, read_index
 
@@ -58,6 +59,8 @@ class ClipDataset(torch.utils.data.Dataset):
         memory_items: also keep this many decoded clips in memory (per process; 0: none).
         categories: fixed category names (share the training set's list with the validation set); by default
             the sorted names found in the records.
+        colour: training windows only: a random room, microphone colouring and background noise
+            (:data:`pixelsound.rooms.TRAINING`), drawn from the window's own generator.
     """
 
     def __init__(
@@ -72,11 +75,13 @@ class ClipDataset(torch.utils.data.Dataset):
         cache_fps: float = 8.0,
         memory_items: int = 0,
         categories: list[str] | None = None,
+        colour: bool = False,
     ) -> None:
         source = records_or_index_path
         records = read_index(source) if isinstance(source, str | os.PathLike) else [dict(r) for r in source]
         self.source = str(source) if isinstance(source, str | os.PathLike) else "records"
         self.audio, self.frames, self.train, self.seed = audio, frames, train, seed
+        self.colour = colour and train
         self.window = audio.length / audio.sample_rate  # seconds
         self.records = self._usable(records)
         names = sorted({str(r["category"]) for r in self.records if r.get("category")})
@@ -172,6 +177,8 @@ class ClipDataset(torch.utils.data.Dataset):
             audio, frames = self._from_cache(j, start, times)
         else:
             audio, frames = self._decode_window(record, start, times)
+        if self.colour:
+            audio = torch.from_numpy(rooms.colour(audio.numpy(), rng, self.audio.sample_rate, rooms.TRAINING))
         return {"frames": frames, "audio": audio, "category": self.category_of(j), "index": j, "start": start}
 
     # ------------------------------------------------------------------------------------- direct decoding

@@ -124,6 +124,33 @@ def melody(
     return notes
 
 
+def accompaniment(
+    rng: np.random.Generator, notes: list[Note], low: int, rhythm: Rhythm, seconds: float, grid: float = 0.0
+) -> list[Note]:
+    """A quieter second line under a melody: held tones a third to an octave and a half below it.
+
+    Each held tone lasts one to three of the melody's onsets (so the line moves with the tune); pitches
+    stay inside the instrument's range (``low``).
+
+    Returns:
+        Notes sorted by onset (possibly empty when the melody sits at the bottom of the range).
+    """
+    onsets = sorted({n.onset for n in notes})
+    pitch_at = {n.onset: n.pitch for n in notes}
+    out, i = [], 0
+    velocity = int(np.clip(np.mean([n.velocity for n in notes]) - rng.uniform(15, 35), 30, 110))
+    while i < len(onsets):
+        span = int(rng.integers(1, 4))
+        start = onsets[i]
+        end = onsets[i + span] if i + span < len(onsets) else seconds - 0.05
+        below = pitch_at[start] - int(rng.choice([3, 4, 5, 7, 8, 9, 12, 15, 16, 19]))
+        if below >= low and end - start > 0.1:
+            length = max(min((end - start) * rng.uniform(*rhythm.legato), end - start - MIN_GAP), 0.06)
+            out.append(Note(quantize(start, grid), length, int(below), velocity))
+        i += span
+    return out
+
+
 # General MIDI percussion keys (channel 10)
 KICK, SNARE, CLOSED_HAT, OPEN_HAT, LOW_TOM, MID_TOM, HIGH_TOM, CRASH, RIDE = (
     36,

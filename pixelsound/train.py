@@ -213,6 +213,7 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
         seed=cfg.train.seed,
         cache_dir=cache,
         memory_items=cfg.data.memory_items,
+        colour=cfg.data.colour,
     )
     if not cfg.data.val_index or cfg.train.val_mixes <= 0:
         return train_set, None
