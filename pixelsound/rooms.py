@@ -85,7 +85,14 @@ def simulated_ir(rng: np.random.Generator, sample_rate: int, rt60: tuple[float, 
 
     dims = rng.uniform([3.0, 3.0, 2.4], [14.0, 11.0, 6.0])
     decay = float(rng.uniform(*rt60))
-    absorption, _ = pra.inverse_sabine(decay, dims)
+    for _ in range(12):  # a short RT60 in a big room needs absorption above 1: let such a room ring longer
+        try:
+            absorption, _ = pra.inverse_sabine(decay, dims)
+            break
+        except ValueError:
+            decay *= 1.2
+    else:
+        raise ValueError(f"no shoebox room of {dims} rings for {decay:.2f} s")
     room = pra.ShoeBox(dims, fs=sample_rate, materials=pra.Material(absorption), max_order=10)
     room.add_source(rng.uniform([0.5, 0.5, 0.8], dims - 0.5))
     room.add_microphone(rng.uniform([0.5, 0.5, 0.8], dims - 0.5))
