@@ -8,11 +8,11 @@ sheet.
    * *objects*: regions where something moves, from the per-pixel colour distance to the rest pose (the
      median frame, :func:`displacement`), thresholded, accumulated over time and split into connected
      components (pieces that stay in place and move in step are merged); each keeps a box per frame;
-   * *events* per object: a thing that travels across the frame (a ball) is followed by template matching
-     (:func:`template_path`, sub-pixel) and gets an event at every sharp change of its velocity (an impact:
-     a peak of its acceleration above the noise, :func:`impact_events`), with a speed from the size of the
-     change; a thing that moves about a place (an instrument that bounces, tilts or swells on each note)
-     gets an event where its motion starts (the rise of its motion curve,
+   * *events* per object (:mod:`pixelsound.events`): a thing that travels across the frame (a ball, a box)
+     is followed by its colours and gets an event at every contact, the smallest hops included, timed from
+     its trajectory at sub-frame precision (:func:`pixelsound.events.impact_events`), with a strength from
+     the change of velocity; a thing that moves about a place (an instrument that bounces, tilts or swells
+     on each note) gets an event where its motion starts (the rise of its motion curve,
      :func:`pixelsound.motion.onset_curve`); peaks are picked with a prominence threshold
      (:func:`pixelsound.motion.pick_events`) and refined to sub-frame precision;
    * *what it is*: with a model, the clip vector of a crop around the region (:func:`region_features`) is
@@ -61,19 +61,16 @@ from scipy import ndimage
 from torch import Tensor
 from tqdm import tqdm
 
-from pixelsound import mixdown, modal, motion
+from pixelsound import events, mixdown, modal, motion
 
 log = logging.getLogger(__name__)
 
 CUES_VERSION = 1
 SIZE_UNIT = 0.18  # a thing whose larger side is this fraction of the frame height has modal size 1
-SMOOTH_FRAMES = 0.7  # Gaussian smoothing of a path before its acceleration is taken (frames)
-NAN_FRACTION = 0.3  # path points with less change than this fraction of the typical change are dropped
 DILATION = 3  # pixels a region grows around where things moved (joins the pieces of one thing)
 TRAVEL_RATIO = 1.8  # a region this many times larger than the thing in it is a path, not a place
 CROP_MARGIN = 1.2  # an object's crop for its visual vector is this much larger than its region's box
 VIEWS = 4  # an object's visual vector is the mean clip vector of this many moments spread over the clip
-IMPACT_SPEED_SCALE = 2.95  # velocity change (frame heights / s) of a hit of normalized speed 1 (see bounce)
 
 
 @dataclass(frozen=True)
@@ -89,9 +86,7 @@ class FoleyConfig:
         min_area: a region must cover this fraction of the frame.
         active: displacement (grey level, 0..1) above which a pixel counts as moving.
         prominence: motion-onset peaks must stand this fraction of the curve's range above their surroundings.
-        impact_prominence: the same for impact peaks (which must also clear the curve's noise).
         min_interval: seconds between two events of one object at least.
-        min_speed: impacts estimated slower than this (normalized speed) are dropped as noise.
         seed: seed of sound variations (snippet choice, modal seeds, reverb).
         threads: torch threads while detecting and rendering (0: leave as is). Foley is long 1-D signal
             work that gains little from more threads and loses much when they compete on a busy machine.
@@ -105,9 +100,7 @@ class FoleyConfig:
     min_area: float = 0.002
     active: float = 0.08
     prominence: float = 0.2
-    impact_prominence: float = 0.05
     min_interval: float = 0.08
-    min_speed: float = 0.15
     seed: int = 0
     threads: int = 1
 
@@ -241,127 +234,6 @@ def _colour(frames: Tensor, inside: np.ndarray) -> tuple[float, float, float]:
     return tuple(float(c) for c in median)
 
 
-def _filled(values: np.ndarray) -> np.ndarray:
-    """Linear interpolation over NaNs (ends held); all-NaN gives zeros. ``(V,) -> (V,)``."""
-    ok = ~np.isnan(values)
-    if not ok.any():
-        return np.zeros_like(values)
-    idx = np.arange(len(values))
-    return np.interp(idx, idx[ok], values[ok])
-
-
-def difference(frames: Tensor) -> np.ndarray:
-    """Largest absolute RGB change from the previous frame (0 for the first frame).
-
-    Shapes:
-        uint8 ``(V, 3, h, w)`` -> float32 ``(V, h, w)`` in [0, 1]
-    """
-    x = frames.float() / 255
-    out = torch.zeros(frames.shape[0], *frames.shape[-2:])
-    out[1:] = (x[1:] - x[:-1]).abs().amax(1)
-    return out.numpy()
-
-
-def path(changes: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
-    """Where a region's thing is: the centre ``(x, y)`` of its frame-to-frame change, weighted by the size of
-    the change (NaN in frames without change). Value ``i`` is the midpoint of the thing's positions in frames
-    ``i - 1`` and ``i`` -- no background model needed, so a thing that lingers somewhere leaves no ghost.
-    Frames with less than 30 % of the typical amount of change are left out (NaN).
-
-    Shapes:
-        changes ``(V, h, w)`` (:func:`difference`), mask ``(h, w)`` -> ``(V, 2)``
-    """
-    weight = np.where((changes > threshold) & mask[None], changes, 0.0).astype(np.float64)  # (V, h, w)
-    total = weight.sum((1, 2))
-    ys, xs = np.arange(changes.shape[1]), np.arange(changes.shape[2])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.stack([(weight.sum(1) * xs).sum(1) / total, (weight.sum(2) * ys).sum(1) / total], 1)
-    moving = total[total > 0]
-    # frames with little change (a thing at the top of its arc, a shadow fading) give unreliable centres
-    out[total <= (NAN_FRACTION * np.median(moving) if len(moving) else 0.0)] = np.nan
-    return out
-
-
-def template_path(frames: Tensor, maps: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
-    """Where a travelling thing is in each frame, by template matching: its look is cut from the frame where
-    it stands highest (farthest from where it may come to rest; a whole blob of typical size), then found in
-    every frame by normalized cross-correlation over the region, to sub-pixel precision (a parabola through
-    the peak). Frames where the best match correlates under 0.5 are NaN.
-
-    Shapes:
-        frames uint8 ``(V, 3, h, w)``, maps ``(V, h, w)``, mask ``(h, w)`` -> ``(V, 2)`` centres ``(x, y)``
-    """
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    out = np.full((len(frames), 2), np.nan)
-    crop = _template_crop(maps[:, y0:y1, x0:x1], mask[y0:y1, x0:x1], threshold)
-    if crop is None:
-        return out
-    i, (ty, tx) = crop
-    area = frames[:, :, y0:y1, x0:x1].float() / 255  # (V, 3, H, W)
-    template = area[i, :, ty, tx]  # (3, th, tw)
-    template = template - template.mean()
-    template = template / template.norm().clamp_min(1e-6)
-    th, tw = template.shape[-2:]
-    total = window_sums(area.sum(1), th, tw)  # (V, H', W')
-    energy = window_sums(area.pow(2).sum(1), th, tw) - total**2 / (3 * th * tw)
-    ncc = correlate(area, template) / energy.clamp_min(1e-6).sqrt()
-    for v, score in enumerate(ncc.numpy()):
-        r, c = np.unravel_index(int(score.argmax()), score.shape)
-        if score[r, c] >= 0.5:
-            out[v] = (x0 + c + _vertex(score[r, :], c) + tw / 2, y0 + r + _vertex(score[:, c], r) + th / 2)
-    return out
-
-
-def window_sums(x: Tensor, th: int, tw: int) -> Tensor:
-    """Sum over every ``th x tw`` window (valid positions), from an integral image in float64.
-
-    Shapes:
-        ``(V, H, W)`` -> ``(V, H - th + 1, W - tw + 1)``
-    """
-    s = torch.nn.functional.pad(x.double().cumsum(1).cumsum(2), (1, 0, 1, 0))  # (V, H + 1, W + 1)
-    return (s[:, th:, tw:] - s[:, :-th, tw:] - s[:, th:, :-tw] + s[:, :-th, :-tw]).float()
-
-
-def correlate(area: Tensor, template: Tensor) -> Tensor:
-    """Valid cross-correlation of every frame with a template, summed over channels, by FFT (the direct form
-    costs ``th * tw`` times more).
-
-    Shapes:
-        area ``(V, C, H, W)``, template ``(C, th, tw)`` -> ``(V, H - th + 1, W - tw + 1)``
-    """
-    h, w = area.shape[-2:]
-    th, tw = template.shape[-2:]
-    spectrum = torch.fft.rfft2(area, s=(h, w)) * torch.fft.rfft2(template, s=(h, w)).conj()
-    return torch.fft.irfft2(spectrum.sum(1), s=(h, w))[:, : h - th + 1, : w - tw + 1]
-
-
-def _template_crop(maps: np.ndarray, mask: np.ndarray, threshold: float) -> tuple[int, tuple] | None:
-    """Frame and slices of the largest moving blob standing highest among blobs of typical size."""
-    blobs = []
-    for i, frame in enumerate(maps):
-        labels, count = ndimage.label((frame > threshold) & mask)
-        if count:
-            sizes = ndimage.sum_labels(np.ones_like(labels), labels, np.arange(1, count + 1))
-            k = int(np.argmax(sizes))
-            blobs.append((i, float(sizes[k]), ndimage.find_objects(labels)[k]))
-    if not blobs:
-        return None
-    typical = float(np.median([b[1] for b in blobs]))
-    whole = [b for b in blobs if 0.7 * typical <= b[1] <= 1.5 * typical]
-    i, _, slices = min(whole or blobs, key=lambda b: b[2][0].start)
-    return i, slices
-
-
-def _vertex(line: np.ndarray, i: int) -> float:
-    """Sub-sample offset of a peak at ``i`` from a parabola through it and its neighbours."""
-    if 0 < i < len(line) - 1:
-        a, b, c = float(line[i - 1]), float(line[i]), float(line[i + 1])
-        if abs(a - 2 * b + c) > 1e-9:
-            return float(np.clip(0.5 * (a - c) / (a - 2 * b + c), -0.5, 0.5))
-    return 0.0
-
-
 def _travelling(mask: np.ndarray, inside: np.ndarray, ratio: float = TRAVEL_RATIO) -> bool:
     """Whether a region is more than ``ratio`` times larger than the thing in it: its extent against the
     median side of the largest moving blob per frame, over frames where that blob is substantial."""
@@ -388,33 +260,6 @@ def travels(track: Track) -> bool:
     return track.travels
 
 
-def impact_curve(track_path: np.ndarray, smooth: float = SMOOTH_FRAMES) -> np.ndarray:
-    """How sharply a path changes velocity: the magnitude of its second difference minus the median one (a
-    constant acceleration such as gravity is not an impact), in pixels per frame^2. Value ``i`` is centred on
-    path value ``i`` (0 at both ends).
-
-    Shapes:
-        ``(V, 2)`` -> ``(V,)``
-    """
-    x, y = (motion.smooth(_filled(track_path[:, k]), smooth) for k in (0, 1))
-    curve = np.zeros(len(track_path))
-    if len(track_path) >= 3:
-        acc = np.stack([x[2:] - 2 * x[1:-1] + x[:-2], y[2:] - 2 * y[1:-1] + y[:-2]], 1)  # (V - 2, 2)
-        curve[1:-1] = np.linalg.norm(acc - np.median(acc, 0), axis=1)
-    return curve
-
-
-def noise_prominence(curve: np.ndarray, sample: np.ndarray, prominence: float, sigmas: float = 3.0) -> float:
-    """Relative prominence for :func:`pixelsound.motion.pick_events`: at least ``prominence``, and high enough
-    that a peak stands ``sigmas`` robust standard deviations (1.4826 x median absolute deviation of
-    ``sample``, the curve where it is measured) above its surroundings."""
-    span = float(curve.max() - curve.min())
-    if span <= 0:
-        return prominence
-    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
-    return min(0.9, max(prominence, sigmas * noise / span))
-
-
 @dataclass(frozen=True)
 class ObjectEvents:
     """Events of one object: how they were found, times (s) and speeds in [0, 1]."""
@@ -438,57 +283,15 @@ def object_events(
         cfg: prominence and spacing.
     """
     fps = (len(times) - 1) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else 25.0
-    if travels(track):
-        where = template_path(frames, maps, track.mask, cfg.active)
-        offset = 0.0  # template positions are at the frames' times
-        if np.isnan(where[:, 0]).mean() > 0.5:  # no reliable look to follow: the centre of change instead
-            where, offset = path(difference(frames), track.mask, cfg.active), -0.5
-        found = impact_events(where, times[0] + offset / fps, fps, maps.shape[1], cfg)
-        return ObjectEvents("impacts", *found)
+    if travels(track):  # every contact, from the trajectory (pixelsound.events)
+        hits = events.impact_events(frames, maps, track.mask, fps, threshold=cfg.active, t0=times[0])
+        return ObjectEvents("impacts", hits.times, hits.strengths)
     curve = motion.onset_curve(motion.region_curves(maps, [track.mask])[0])
     found = motion.pick_events(
         curve, fps, prominence=cfg.prominence, min_interval=cfg.min_interval, t0=times[0]
     )
     top = max(float(found.strengths.max()), 1e-12) if len(found) else 1.0
     return ObjectEvents("motion", found.times, 0.35 + 0.65 * np.clip(found.strengths / top, 0, 1))
-
-
-def impact_events(
-    track_path: np.ndarray, t0: float, fps: float, frame_height: int, cfg: FoleyConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Impacts on a path: peaks of :func:`impact_curve` clearing ``cfg.impact_prominence`` and the noise,
-    with speeds from the velocity change around each (normalized by IMPACT_SPEED_SCALE frame heights / s).
-
-    Args:
-        track_path: positions of the thing, ``(V, 2)`` (:func:`template_path` or :func:`path`).
-        t0: time of path value 0.
-        fps: frame rate.
-        frame_height: analysis frame height in pixels.
-        cfg: prominence, spacing and the least speed kept.
-
-    Returns:
-        ``(times (E,), speeds (E,))``.
-    """
-    curve = impact_curve(track_path)
-    seen = ~np.isnan(track_path[:, 0])
-    prominence = noise_prominence(curve, curve[seen] if seen.any() else curve, cfg.impact_prominence)
-    found = motion.pick_events(curve, fps, prominence=prominence, min_interval=cfg.min_interval, t0=t0)
-    index = np.round((found.times - t0) * fps).astype(int)
-    dv = np.array([velocity_change(track_path, i) for i in index])  # pixels / frame
-    speeds = np.clip(dv * fps / (IMPACT_SPEED_SCALE * frame_height), 0.0, 1.0)
-    keep = speeds >= cfg.min_speed
-    return found.times[keep], speeds[keep]
-
-
-def velocity_change(track_path: np.ndarray, i: int, span: int = 2) -> float:
-    """Size of the velocity change at path value ``i``: mean velocity over ``span`` steps after it minus over
-    ``span`` steps before it (the step across ``i`` itself is skipped), pixels per frame."""
-    x, y = _filled(track_path[:, 0]), _filled(track_path[:, 1])
-    pts = np.stack([x, y], 1)
-    last = len(pts) - 1
-    before = (pts[max(i - 1, 0)] - pts[max(i - 1 - span, 0)]) / span
-    after = (pts[min(i + 1 + span, last)] - pts[min(i + 1, last)]) / span
-    return float(np.linalg.norm(after - before))
 
 
 def guess_material(colour: tuple[float, float, float]) -> str:

@@ -1,0 +1,72 @@
+"""Varied clips (pixelsound.varied), impacts from trajectories (pixelsound.impacts / events)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pixelsound import foley, impacts, onsets, varied
+
+SMALL = varied.VariedConfig(seconds=3.0, fps=25.0, size=96)
+
+
+def bouncing_track(fps: float, g: float, e: float, seconds: float) -> tuple[np.ndarray, list[float]]:
+    """Centre ``(x, y)`` per frame of a dropped ball bouncing to rest, then thrown from rest (not a contact),
+    and its contact times. Image y grows downwards; the floor is y = 100."""
+    t_all = np.arange(int(seconds * fps)) / fps
+    contacts, pieces = [], []  # pieces: (start, y0, v0 (down +), x0)
+    t, v = 0.0, 0.0
+    fall = np.sqrt(2 * 60 / g)
+    pieces.append((0.0, 40.0, 0.0))
+    t, v = fall, g * fall * e
+    contacts.append(fall)
+    while v > 40:  # the last hop rises 2 px for 0.2 s
+        pieces.append((t, 100.0, -v))
+        t += 2 * v / g
+        contacts.append(t)
+        v *= e
+    pieces.append((t, 100.0, 0.0))  # rest
+    throw = t + 0.4
+    pieces.append((throw, 100.0, -0.6 * g))  # thrown up again: its first landing is a contact
+    contacts.append(throw + 1.2)
+    y = np.empty_like(t_all)
+    for k, tt in enumerate(t_all):
+        start, y0, v0 = [p for p in pieces if p[0] <= tt][-1]
+        rest = (v0 == 0.0 and y0 == 100.0) or tt >= throw + 1.2
+        dt = tt - start
+        y[k] = 100.0 if rest else min(100.0, y0 + v0 * dt + g * dt * dt / 2)
+    x = 50 + 3 * t_all
+    return np.stack([x, y], 1), [c for c in contacts if c < seconds - 0.1]
+
+
+def test_contacts_from_trajectory_are_sub_frame_and_skip_throws():
+    rng = np.random.default_rng(0)
+    track, truth = bouncing_track(25.0, 400.0, 0.6, 4.0)
+    track = track + rng.normal(0, 0.05, track.shape)
+    found = impacts.find_contacts(track, 25.0, 160)
+    times = np.array([c.time for c in found])
+    match = onsets.f_measure(np.array(truth), times, 10.0)  # within a quarter of a frame
+    assert match.f1 == 1.0, (truth, times)
+    assert abs(match.mean_error_ms) < 3.0
+    speeds = [c.speed for c in found]
+    assert speeds[0] > speeds[1] > speeds[2]  # each rebound is slower
+
+
+def test_varied_clips_are_pure_and_consistent():
+    a, b = varied.impact_clip(3, 1, SMALL), varied.impact_clip(3, 1, SMALL)
+    assert torch.equal(a.frames, b.frames) and torch.equal(a.audio, b.audio)
+    assert a.frames.shape == (75, 3, 96, 96) and a.audio.shape == (2, 3 * SMALL.sample_rate)
+    for obj in a.sidecar["objects"]:
+        assert np.all(np.diff(obj["onsets"]) > 0) and obj["material"] in varied.MATERIALS
+    song = varied.instrument_clip(3, 1, SMALL)
+    assert len(song.onsets) >= 3 and song.onsets.max() < SMALL.seconds
+    assert not torch.equal(song.frames[10], song.frames[40])  # it moves
+
+
+def test_impact_events_find_every_contact_of_a_varied_clip():
+    clip = varied.impact_clip(5, 0, varied.VariedConfig(seconds=4.0, size=128))
+    cues = foley.detect(clip.frames, fps=clip.sidecar["fps"])
+    found = np.sort([e["time"] for o in cues["objects"] for e in o["events"]])
+    match = onsets.f_measure(clip.onsets, found, 50.0)
+    assert match.f1 >= 0.9, (clip.onsets, found)
+    assert abs(match.mean_error_ms) < 10.0
