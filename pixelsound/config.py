@@ -102,6 +102,7 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool = False  # bfloat16 autocast for the training forward pass (about 1.7x faster on CPU)
     augment: bool = False  # flips, colours, greyscale and line art on training frames (pixelsound.views)
+    augment_world: bool = False  # with augment: hue, gamma, warp, occluder, blur, blocks, noise (views.WORLD)
     scene_prob: float = 0.0  # share of steps whose sources are seen side by side in one picture
     scene_silence: bool = False  # scenes: pictures as tiles with silent texture on every side
     scene_decoys: bool = False  # scenes with silence: also an empty tile of another texture, silent too

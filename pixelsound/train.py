@@ -429,7 +429,7 @@ def train_step(
     if views is not None:
         views = views.rows(batch["group"])
         if cfg.train.augment:
-            frames = appearance(frames, views)
+            frames = appearance(frames, views, cfg.train.augment_world, filler)
         if views.scene:
             frames, regions = compose_scene(frames, views, filler, cfg.train.scene_decoys)  # (B, V, 3, H, W)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.bf16):

@@ -214,7 +214,13 @@ def test_training_writes_checkpoint_release_and_logs_and_skips_bad_items(tmp_pat
 
 
 VIEWS = {"augment": True, "scene_prob": 0.5}
-SILENCE = {"augment": True, "scene_prob": 1.0, "scene_silence": True, "scene_decoys": True}
+SILENCE = {
+    "augment": True,
+    "augment_world": True,
+    "scene_prob": 1.0,
+    "scene_silence": True,
+    "scene_decoys": True,
+}
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,15 @@ def plain(rows: int, n: int, **changes) -> views.Views:
         filler=torch.zeros(rows),
         tile=torch.zeros(rows, n, 3),
         decoy=torch.zeros(rows, 5),
+        hue=torch.zeros(rows, n),
+        gamma=torch.ones(rows, n),
+        warp=torch.zeros(rows, n, 8),
+        occlude=torch.zeros(rows, n, dtype=torch.bool),
+        occluder=torch.zeros(rows, n, 5),
+        blur=torch.zeros(rows, n),
+        block=torch.zeros(rows, n),
+        noise=torch.zeros(rows, n),
+        seed=torch.arange(rows * n).view(rows, n),
     )
     base.update(changes)
     return views.Views(**base)
@@ -64,6 +73,92 @@ def test_appearance_changes_only_what_was_drawn():
     assert torch.allclose(grey[:, :, :, 0], grey[:, :, :, 2]) and not torch.allclose(
         unchanged[..., 0, :, :], unchanged[..., 2, :, :]
     )
+
+
+def world(x, **changes):
+    """appearance with the world transforms on, one source, only ``changes`` drawn."""
+    return views.appearance(x, plain(*x.shape[:2], **changes), world=True)
+
+
+def test_world_views_repeat_by_seed_and_stay_in_range():
+    x = frames_of(b=4, n=2, v=2, h=32, w=32)
+    a = views.draw_views(torch.Generator().manual_seed(11), 4, 2, 0.0)
+    b = views.draw_views(torch.Generator().manual_seed(11), 4, 2, 0.0)
+    assert a.seed.dtype == torch.int64 and a.warp.shape == (4, 2, 8) and a.occluder.shape == (4, 2, 5)
+    one, two = views.appearance(x, a, world=True), views.appearance(x, b, world=True)
+    assert one.shape == x.shape and torch.equal(one, two)  # noise and occluders come from the drawn seeds
+    assert 0 <= one.min() and one.max() <= 1 and not one.isnan().any()
+    assert not torch.equal(one, views.appearance(x, a))
+    many = views.draw_views(torch.Generator().manual_seed(0), 400, 2, 0.0)  # each transform happens sometimes
+    chosen = [many.hue > 0, many.gamma != 1, many.warp.abs().sum(-1) > 0, many.occlude, many.blur > 0,
+              many.block > 0, many.noise > 0]  # fmt: skip
+    for flag, chance in zip(chosen, views.WORLD.values(), strict=True):
+        assert abs(flag.float().mean() - chance) < 0.06
+    assert 0.6 < many.gamma.min() and many.gamma.max() < 1.66 and many.warp.abs().max() <= views.WARP
+
+
+def test_hue_rotation_keeps_greys_and_a_third_turn_cycles_the_channels():
+    x = frames_of(1, 2, 1, 8, 8)
+    third = world(x, hue=torch.tensor([[1 / 3, 0.0]]))
+    torch.testing.assert_close(third[0, 0], x[0, 0, :, [2, 0, 1]].float() / 255)  # R -> G -> B -> R
+    torch.testing.assert_close(third[0, 1], x[0, 1].float() / 255)  # hue 0: untouched
+    grey = x[..., :1, :, :].expand_as(x)
+    turned = world(grey, hue=torch.tensor([[0.17, 0.6]]))
+    torch.testing.assert_close(turned, grey.float() / 255)
+    torch.testing.assert_close(world(x, gamma=torch.full((1, 2), 2.0)), (x.float() / 255) ** 2)
+
+
+def test_a_perspective_warp_moving_every_corner_alike_shifts_the_picture():
+    x = frames_of(1, 1, 2, 16, 32)
+    torch.testing.assert_close(world(x), x.float() / 255)  # no warp drawn: identity
+    moves = torch.tensor([[[4 / 16, 0.0] * 4]])  # every corner 4 pixels to the right in grid units (2 / W)
+    shifted = world(x, warp=moves)
+    torch.testing.assert_close(shifted[..., :-4], x[..., 4:].float() / 255)  # content moves 4 pixels left
+    tilted = world(x, warp=torch.tensor([[[0.1, 0.1, -0.1, 0.05, 0.0, -0.1, 0.05, 0.0]]]))
+    assert (tilted - x.float() / 255).abs().mean() > 0.05 and 0 <= tilted.min() and tilted.max() <= 1
+
+
+def test_an_occluder_covers_one_rectangle_in_every_frame():
+    x = torch.zeros(2, 1, 3, 3, 40, 40, dtype=torch.uint8)
+    place = torch.tensor([[[0.5, 0.25, 0.0, 1.0, 0.7]], [[0.0, 0.0, 1.0, 0.0, 0.0]]])  # (B, N, 5)
+    pool = views.silence_pool(seed=0, count=3, size=16)
+    out = world(x, occlude=torch.tensor([[True], [True]]), occluder=place)
+    shown = views.appearance(
+        x, plain(2, 1, occlude=torch.ones(2, 1, dtype=torch.bool), occluder=place), True, pool
+    )
+    for i, (w, h) in enumerate([(6, 18), (18, 6)]):  # 15 .. 45 % of each side
+        for got in (out, shown):
+            changed = (got[i, 0] != 0).any(-3)  # (V, H, W)
+            assert torch.equal(changed, changed[:1].expand_as(changed))  # the same in every frame
+            rows, cols = changed[0].any(1).nonzero()[:, 0], changed[0].any(0).nonzero()[:, 0]
+            assert len(rows) == h and len(cols) == w and int(changed[0].sum()) == h * w
+    assert cols[0] == 0 and rows[0] == 0
+    patch = torch.nn.functional.interpolate(pool[2:3].float() / 255, size=(18, 6), mode="bilinear")[0]
+    torch.testing.assert_close(shown[0, 0, 0][:, 6:24, 17:23], patch)  # x0 = 0.5 * (40 - 6), y0 = 0.25 * 22
+
+
+def test_blur_blocks_and_noise_change_detail_but_not_flat_pictures():
+    flat = torch.full((1, 3, 2, 3, 24, 24), 120, dtype=torch.uint8)
+    x = frames_of(1, 3, 2, 24, 24)
+    amount = dict(blur=torch.full((1, 3), 0.05), block=torch.ones(1, 3), noise=torch.full((1, 3), 0.05))
+    for name, value in amount.items():
+        if name != "noise":
+            torch.testing.assert_close(world(flat, **{name: value}), flat.float() / 255)
+        out = world(x, **{name: value})
+        assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+        assert (out - x.float() / 255).abs().mean() > 0.02, name
+    smooth = world(x, blur=torch.full((1, 3), 0.05))
+    assert smooth.std() < 0.5 * (x.float() / 255).std()  # sigma 1.2 px on uniform noise
+    blocks = world(x, block=torch.ones(1, 3))
+    block = blocks[0, 0, 0, 0, 8:16, 8:16]  # one 8x8 block: its mean plus multiples of 1 / 3 (clamped)
+    steps = (block - (x[0, 0, 0, 0, 8:16, 8:16].float() / 255).mean()) * 3
+    assert (
+        block.unique().numel() <= 7
+        and ((steps - steps.round()).abs() < 1e-4)[(block > 0) & (block < 1)].all()
+    )
+    noisy = world(flat, noise=torch.full((1, 3), 0.05), seed=torch.tensor([[1, 1, 2]]))
+    assert abs(float((noisy - flat.float() / 255).std()) - 0.05) < 0.01
+    assert torch.equal(noisy[0, 0], noisy[0, 1]) and not torch.equal(noisy[0, 0], noisy[0, 2])  # by seed
 
 
 def test_line_art_draws_edges_dark_on_white():
