@@ -326,3 +326,50 @@ def load_release(path: str | Path, device: str | torch.device = "cpu") -> tuple[
     check_state_dict(model, weights, path)
     model.load_state_dict(weights)
     return model.to(device).eval(), cfg
+
+
+# ------------------------------------------------------------------------------------------ starting weights
+
+# model settings that change what training optimizes, not the weights: a release trained with other values is
+# a fine starting point (``frame_weights`` is only where the first weights came from)
+INIT_FREE_KEYS = ("model.frame_weights", "model.mask", "model.binary_threshold", "model.pool_top")
+
+
+def config_differences(release: Config, cfg: Config) -> list[str]:
+    """``section.key (release R, recipe C)`` for every audio / frames / model setting that must match to start
+    from a release's weights but does not (the keys of :data:`INIT_FREE_KEYS` may differ)."""
+    found = []
+    for section in ("audio", "frames", "model"):
+        ours, theirs = getattr(cfg, section), getattr(release, section)
+        for key, value in theirs.__dict__.items():
+            name = f"{section}.{key}"
+            if name not in INIT_FREE_KEYS and getattr(ours, key) != value:
+                found.append(f"{name} (release {value!r}, recipe {getattr(ours, key)!r})")
+    return found
+
+
+def load_init_weights(model: nn.Module, path: str | Path, cfg: Config) -> Config:
+    """Copy a release's weights into ``model`` (``train --init``), after checking the configs agree.
+
+    Args:
+        model: the freshly built model of ``cfg`` (a DDP wrapper is unwrapped).
+        path: a release folder, its files, or a training checkpoint (as :func:`load_release`).
+        cfg: the config the model was built from.
+
+    Returns:
+        The release's config.
+
+    Raises:
+        CheckpointError: the release cannot be read, or its audio / frames / model settings differ from
+            ``cfg``'s; the message names the release and every setting that differs.
+    """
+    path = Path(path)
+    weights, release_cfg = _release_parts(path)
+    differences = config_differences(release_cfg, cfg)
+    if differences:
+        raise CheckpointError(
+            f"{path}: cannot start from these weights: the config differs in " + "; ".join(differences)
+        )
+    check_state_dict(unwrap(model), weights, path)
+    unwrap(model).load_state_dict(weights)
+    return release_cfg

@@ -17,6 +17,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "index": ("pixelsound.index", "probe every video under a folder and write a JSON-lines index"),
     "data": ("pixelsound.builder", "build a data set (e.g. `data instruments`)"),
     "train": ("pixelsound.train", "mix-and-separate training from a recipe"),
+    "adapt": ("pixelsound.adapt", "fine-tune a model on a folder of your own videos (no labels needed)"),
     "evaluate": ("pixelsound.evaluate", "SDR/SIR/SAR of a model against mixture and oracle masks"),
     "separate": ("pixelsound.separate", "separate the sounds of videos with a trained model"),
     "pixels": ("pixelsound.pixels", "the sound of every pixel: objects, heatmaps, a click-to-listen page"),

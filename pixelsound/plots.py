@@ -189,3 +189,45 @@ def save_png(image: Image.Image | np.ndarray, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     (array_image(image) if isinstance(image, np.ndarray) else image).save(path, format="PNG")
     return path
+
+
+def line_chart(
+    series: dict[str, Sequence[tuple[float, float]]],
+    *,
+    title: str = "",
+    x_label: str = "",
+    size: tuple[int, int] = (640, 360),
+) -> Image.Image:
+    """A line chart of named ``(x, y)`` series (first series blue and bold, the others grey), y grid every 2.
+
+    Args:
+        series: name -> points in x order; empty series are left out.
+        title: text at the top (the series names follow it).
+        x_label: text under the x axis (its range follows it).
+    """
+    w, h, pad = *size, 48
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=12)
+    points = [p for s in series.values() for p in s]
+    if not points:
+        return image
+    x_lo, x_hi = min(p[0] for p in points), max(p[0] for p in points)
+    y_lo, y_hi = min(0.0, min(p[1] for p in points)), max(p[1] for p in points) + 1.0
+    x_span, y_span = (x_hi - x_lo) or 1.0, (y_hi - y_lo) or 1.0
+
+    def xy(x: float, y: float) -> tuple[float, float]:
+        return pad + (w - 2 * pad) * (x - x_lo) / x_span, h - pad - (h - 2 * pad) * (y - y_lo) / y_span
+
+    for v in range(int(np.floor(y_lo / 2)) * 2, int(y_hi) + 1, 2):
+        y = xy(x_lo, v)[1]
+        draw.line([(pad, y), (w - pad, y)], fill=(225, 225, 225))
+        draw.text((8, y - 6), f"{v:>3d}", fill="black", font=font)
+    names = [name for name, s in series.items() if s]
+    for rank, name in enumerate(names):
+        line = [xy(*p) for p in series[name]] * (2 if len(series[name]) == 1 else 1)
+        draw.line(line, fill=(30, 90, 200) if rank == 0 else (150, 150, 150), width=3 if rank == 0 else 2)
+    legend = f"{title}: {names[0]} (blue)" + (f", {', '.join(names[1:])} (grey)" if names[1:] else "")
+    draw.text((pad, 8), legend, fill="black", font=font)
+    draw.text((w // 2 - 60, h - 20), f"{x_label} ({x_lo:g}-{x_hi:.3g})", fill="black", font=font)
+    return image

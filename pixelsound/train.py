@@ -53,6 +53,7 @@ from pixelsound.checkpoint import (
     check_state_dict,
     config_from,
     load_checkpoint,
+    load_init_weights,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -446,12 +447,15 @@ def train_step(
     return stats
 
 
-def train(cfg: Config, resume: bool = False) -> TrainResult:
+def train(cfg: Config, resume: bool = False, init: str | Path | None = None) -> TrainResult:
     """Train a SoundOfPixels model by mix-and-separate; see the module docstring for the files written.
 
     Args:
         cfg: the full config; ``cfg.train.out_dir`` is the run's folder.
         resume: continue from ``out_dir/last.pt`` when it exists (exactly where it stopped).
+        init: start from this release's weights (``train --init``; its audio, frames and model settings must
+            match ``cfg``'s, see :func:`pixelsound.checkpoint.load_init_weights`); a resumed run takes its
+            weights from ``last.pt`` instead.
 
     Returns:
         :class:`TrainResult`.
@@ -466,6 +470,9 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
         raise TrainError(f"{out / LAST} exists: pass --resume to continue that run, or choose another --out")
     seed_everything(t.seed)
     model = SoundOfPixels(cfg).to(device)
+    if init is not None:
+        load_init_weights(model, init, cfg)
+        log.info("starting from the weights of %s", init)
     net = distrib.wrap(model, device)  # DDP and synchronized BatchNorm with several processes, else model
     optimizer = build_optimizer(model, t)
     train_set, val_set = build_datasets(cfg)
@@ -684,6 +691,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
     parser.add_argument("--out", help="run folder (overrides train.out_dir)")
+    parser.add_argument(
+        "--init", metavar="RELEASE", help="start from a release's weights (its model config must match)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -691,7 +701,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.recipe, args.overrides)
         if args.out:
             cfg = replace(cfg, train={"out_dir": args.out})
-        result = train(cfg, resume=args.resume)
+        result = train(cfg, resume=args.resume, init=args.init)
     except (ConfigError, CheckpointError, TrainError) as err:
         log.error("%s", err)
         return 2
