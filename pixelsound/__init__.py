@@ -28,6 +28,7 @@ Modules, one concern each (reading down from ``cli`` explains the system):
     losses      mask targets (binary, dominant, ratio) and weighted losses
     mixing      mixtures formed in the training step: groups of N clips, gains, collate
     train       mix-and-separate training loop (DDP via torchrun, atomic checkpoints, exact resume)
+    adapt       fine-tune a release on a folder of the user's videos (held-back split, before/after report)
     distrib     process group set-up from torchrun's environment (no-op with one process)
     checkpoint  atomic writes, weights_only training state, releases (safetensors + JSON config)
     metrics     BSS-eval SDR / SIR / SAR (agrees with mir_eval) and SI-SDR

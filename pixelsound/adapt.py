@@ -81,7 +81,7 @@ ADAPT_TRAIN: dict[str, Any] = {
     "schedule": "constant",
     "warmup_steps": 50,
     "grad_clip": 1.0,
-    "epochs": 1_000_000,
+    "epochs": 2000,  # 100k steps: the time budget ends the run first
     "steps_per_epoch": 50,
     "save_every": 50,
     "val_mixes": 48,
@@ -129,6 +129,7 @@ class AdaptResult:
         steps, minutes: optimizer steps and training minutes.
         train_clips, held_back_clips: clips trained on and held back; rejected: files skipped, with reasons.
         categories: the clips' categories (empty without).
+        stopped: ``"done"``, ``"time"`` (the budget) or ``"signal"`` (SIGTERM / Ctrl-C: ``--resume`` goes on).
     """
 
     out: Path
@@ -142,6 +143,7 @@ class AdaptResult:
     held_back_clips: int
     rejected: list[dict[str, str]]
     categories: list[str]
+    stopped: str
 
 
 # ------------------------------------------------------------------------------------------------ clips
@@ -376,7 +378,7 @@ def adapt(videos: str | Path, out: str | Path, options: AdaptOptions = AdaptOpti
     categories = sorted({str(r["category"]) for r in records if r.get("category")})
     summary_ = AdaptResult(
         out, before["sdr"], after, before["mixture_sdr"], adapted, result.step, result.minutes,
-        len(train_part), len(held), rejects, categories,
+        len(train_part), len(held), rejects, categories, result.stopped,
     )  # fmt: skip
     write_report(summary_, start, read_curve(work / "log.csv"))
     return summary_
@@ -429,6 +431,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     finally:
         distrib.close()
+    if result is not None and result.stopped == "signal":
+        log.warning("stopped: %s holds the best weights so far; --resume continues the run", result.out)
+        return 130
     if result is not None:
         log.info(
             "held-back 2-mix SDR %.2f dB -> %.2f dB (mixture %.2f dB) after %.1f min; release %s, report %s",
