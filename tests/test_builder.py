@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -227,7 +228,8 @@ def test_splits_are_disjoint_and_the_held_out_style_stays_out(built):
 
 
 def test_missing_soundfont_says_what_to_install(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(instruments, "SOUNDFONT", tmp_path / "FluidR3_GM.sf2")
+    missing = dataclasses.replace(instruments.SOURCES["fluidr3"], path=tmp_path / "FluidR3_GM.sf2")
+    monkeypatch.setitem(instruments.SOURCES, "fluidr3", missing)
     with pytest.raises(instruments.SynthError, match="fluid-soundfont-gm"):
         builder.build(tiny(tmp_path / "out", clips=2))
     from pixelsound import cli
