@@ -2,14 +2,16 @@
 # Reproduce the bundled model from nothing but installed packages, in numbered stages:
 #   bash recipes/instruments/run.sh          # all stages
 #   bash recipes/instruments/run.sh 2        # only stage 2 (train); extra args go to that stage
-# 1 data      build the instruments set (FluidR3 audio, emoji styles; OpenMoji held out) -> data/instruments
-# 2 train     the CPU preset, 60 minutes of training on 2 cores (resumes if killed) -> runs/instruments
-# 3 evaluate  2- and 3-mixes on the test split and on the held-out drawing style -> runs/instruments/eval-*
+# 1 data      the training world (FluidR3 + OPL3 audio, 14 picture libraries; OpenMoji held out) -> data/instruments
+#             and the far split (csound's GM bank in simulated rooms, 4 picture libraries never trained on) -> data/far
+# 2 train     the CPU preset, 75 minutes of training on 2 cores (resumes if killed) -> runs/instruments
+# 3 evaluate  2- and 3-mixes on the far split first, then the test split and the held-out style -> runs/instruments/eval-*
 # 4 release   copy the best weights and two test clips into pixelsound/assets (the README's main job)
 set -euo pipefail
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # idle OpenMP threads sleep instead of spinning
 cd "$(dirname "$(readlink -f "$0")")/../.."
 DATA=${DATA:-data/instruments}
+FAR=${FAR:-data/far}
 RUN=${RUN:-runs/instruments}
 PS=${PIXELSOUND:-.venv/bin/pixelsound}
 stage=${1:-all}
@@ -17,6 +19,8 @@ shift || true
 
 if [[ $stage == all || $stage == 1 ]]; then
     $PS data instruments --out "$DATA" --clips 1000 --seed 0 "$@"
+    $PS data instruments --world far --out "$FAR" --clips 400 --seed 100 --workers 1 \
+        --duet-fraction 0.2 --silent-fraction 0.15 "$@"
 fi
 if [[ $stage == all || $stage == 2 ]]; then
     resume=()
@@ -25,6 +29,7 @@ if [[ $stage == all || $stage == 2 ]]; then
         --set data.train_index="$DATA/train.jsonl" --set data.val_index="$DATA/val.jsonl" "${resume[@]}" "$@"
 fi
 if [[ $stage == all || $stage == 3 ]]; then
+    $PS evaluate "$RUN/best" "$FAR/far.jsonl" --mixes 2 3 --count 200 --seed 0 --out "$RUN/eval-far" "$@"
     for split in test test_style; do
         $PS evaluate "$RUN/best" "$DATA/$split.jsonl" --mixes 2 3 --count 200 --seed 0 --out "$RUN/eval-$split" "$@"
     done
