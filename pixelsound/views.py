@@ -318,14 +318,26 @@ def noise(x: Tensor, std: Tensor, seeds: Tensor) -> Tensor:
     return out
 
 
-def silence_pool(seed: int, count: int, size: int) -> Tensor:
-    """``count`` procedural background textures to fill silent strips with. -> uint8 ``(count, 3, S, S)``."""
+def silence_pool(seed: int, count: int, size: int, photos: float = 0.0) -> Tensor:
+    """``count`` background textures to fill silent strips with. -> uint8 ``(count, 3, S, S)``.
+
+    Procedural ones (:func:`pixelsound.backgrounds.background`), and with ``photos`` > 0 that share of
+    crops of the training photos (:func:`pixelsound.backgrounds.photo`), like the clips' backgrounds when
+    the builder uses photos. ``photos=0`` gives the same pool as before photos existed.
+    """
     import numpy as np
 
-    from pixelsound.backgrounds import background
+    from pixelsound.backgrounds import background, photo
 
     rng = np.random.default_rng([seed, 7])
-    pool = np.stack([background(rng, size, size)[0] for _ in range(count)])  # (P, S, S, 3)
+    pool = np.stack(
+        [
+            photo(rng, size, size, "train")
+            if photos > 0 and rng.random() < photos
+            else background(rng, size, size)[0]
+            for _ in range(count)
+        ]
+    )  # (P, S, S, 3)
     return torch.from_numpy(pool).permute(0, 3, 1, 2).contiguous()
 
 

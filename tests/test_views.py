@@ -1,8 +1,9 @@
 """Training views: appearance augmentation, side-by-side scenes, and the model's per-region clip vectors."""
 
+import numpy as np
 import torch
 
-from pixelsound import views
+from pixelsound import backgrounds, views
 from pixelsound.model import SoundOfPixels
 from tiny import tiny_config
 
@@ -196,6 +197,16 @@ def test_silence_fills_all_but_the_tiles_with_a_filler_texture():
     assert pool.shape == (4, 3, h, h) and pool.dtype == torch.uint8
     assert torch.equal(pool, views.silence_pool(seed=0, count=4, size=h))
     assert not torch.equal(pool, views.silence_pool(seed=1, count=4, size=h))
+    mixed = views.silence_pool(seed=0, count=8, size=h, photos=0.5)
+    assert mixed.shape == (8, 3, h, h) and torch.equal(
+        mixed, views.silence_pool(seed=0, count=8, size=h, photos=0.5)
+    )
+    photos = views.silence_pool(seed=0, count=2, size=h, photos=1.0)
+    rng = np.random.default_rng([0, 7])
+    rng.random()  # the draw that chose a photo
+    torch.testing.assert_close(
+        photos[0], torch.from_numpy(backgrounds.photo(rng, h, h, "train")).permute(2, 0, 1)
+    )
     order = torch.tensor([[0, 1], [1, 0], [0, 1]])
     shift = torch.tensor([[0.0, 0.0], [0.0, 1.0]]).expand(b, n, 2)  # source 0 on top, source 1 below
     # row 0: smallest tiles at the strips' left edges; row 1: largest at the right edges; row 2: mixed
