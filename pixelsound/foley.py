@@ -61,7 +61,8 @@ from scipy import ndimage
 from torch import Tensor
 from tqdm import tqdm
 
-from pixelsound import events, mixdown, modal, motion
+from pixelsound import ambience, events, mixdown, modal, motion, voice
+from pixelsound.cues import CueError, safe_name, validate
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,9 @@ class FoleyConfig:
         seed: seed of sound variations (snippet choice, modal seeds, reverb).
         threads: torch threads while detecting and rendering (0: leave as is). Foley is long 1-D signal
             work that gains little from more threads and loses much when they compete on a busy machine.
+        ambience_db: loudness of the ambience bed relative to the objects, LU (None: the bed's default).
+        voice_db: loudness of a voice line at 0 dB gain relative to the objects, LU.
+        duck_db: how far everything else drops while a voice speaks.
     """
 
     sample_rate: int = 44100
@@ -103,6 +107,9 @@ class FoleyConfig:
     min_interval: float = 0.08
     seed: int = 0
     threads: int = 1
+    ambience_db: float | None = None
+    voice_db: float = 3.0
+    duck_db: float = 10.0
 
 
 # ================================================================================================ detection
@@ -547,6 +554,7 @@ def detect(
     room: str | None = None,
     config: FoleyConfig | None = None,
     fps: float | None = None,
+    bed: str | None = None,
 ) -> dict[str, Any]:
     """Find the sounding objects, their events and the room of a silent video: the cue sheet.
 
@@ -558,6 +566,7 @@ def detect(
         room: a room preset; None picks one from the scene.
         config: detection settings.
         fps: frame rate of tensor frames.
+        bed: an ambience bed (:mod:`pixelsound.ambience`, or ``none``); None picks one from the scene.
 
     Returns:
         The cue sheet (JSON-ready dict), see the module docstring.
@@ -586,6 +595,8 @@ def detect(
     for cue, feature in zip(cues, features, strict=False):
         _attach_identity(cue, feature, bank, prototypes, rng)
     rest = torch.from_numpy(np.median(small.numpy(), 0)).round().to(torch.uint8)  # (3, h, w)
+    chosen = mixdown.room(room).name if room else guess_room(rest)
+    scene = ambience.scene_stats(rest, float((maps > cfg.active).mean()))
     return {
         "version": CUES_VERSION,
         "video": clip.path,
@@ -594,7 +605,7 @@ def detect(
         "width": int(clip.frames.shape[-1]),
         "height": int(clip.frames.shape[-2]),
         "sample_rate": cfg.sample_rate,
-        "room": mixdown.room(room).name if room else guess_room(rest),
+        "room": chosen,
         "room_source": "argument" if room else "scene",
         "target_lufs": cfg.target_lufs,
         "peak_db": cfg.peak_db,
@@ -602,14 +613,32 @@ def detect(
         "model": model_path,
         "bank": bank.info.get("path") if bank is not None else None,
         "objects": cues,
+        "scene": scene,
+        "ambience": ambience_cue(bed, chosen, scene, cfg),
+        "voice": [],
+        "voice_db": cfg.voice_db,
+        "duck": {"depth_db": cfg.duck_db},
+    }
+
+
+def ambience_cue(bed: str | None, room: str, scene: dict, cfg: FoleyConfig) -> dict[str, Any] | None:
+    """The cue sheet's ambience: ``bed`` (``none``: no bed) or one chosen from the scene
+    (:func:`pixelsound.ambience.choose`), at its default level unless ``cfg.ambience_db`` says."""
+    name = bed or ambience.choose(room, scene)
+    if name == ambience.NONE:
+        return None
+    spec = ambience.spec(name)
+    return {
+        "name": name,
+        "source": "argument" if bed else "scene",
+        "level_db": spec.level_db if cfg.ambience_db is None else cfg.ambience_db,
+        "width": 0.8,
+        "seed": cfg.seed,
+        "params": {k: v[0] for k, v in spec.params.items()},
     }
 
 
 # ================================================================================================ rendering
-
-
-class CueError(ValueError):
-    """A cue sheet is malformed; the message says where (object, event, key) and why."""
 
 
 def _resolve(path: str, base: Path | None) -> Path:
@@ -702,14 +731,18 @@ class FoleyResult:
     Attributes:
         audio: the stereo master, float32 ``(2, L)``.
         sample_rate: Hz.
-        stems: each object's panned track at master gain, ``(N, 2, L)``.
+        stems: each object's panned track at master gain (and ducking), ``(N, 2, L)``.
         reverb: the shared reverb return, ``(2, L)``.
-        cues: the cue sheet that was rendered.
+        cues: the cue sheet that was rendered (defaults filled in, see :mod:`pixelsound.cues`).
         loudness: integrated loudness of ``audio``, LUFS.
         true_peak: estimated true peak of ``audio``, dBTP.
         seconds: wall time of each stage (detect, render, write).
         video: the decoded video when it is in memory (else :meth:`write` decodes ``source``).
         source: the video file the cue sheet names, resolved against the cue sheet's folder.
+        layers: the other stems at master gain, ``name -> (2, L)``: ``ambience``, ``voice``, ``original``.
+        duck: the ducking gain on everything but the voice, ``(L,)`` (None without a voice).
+        gain_db: the master gain.
+        spans: ``(start, end)`` seconds of each voice line as placed.
     """
 
     audio: Tensor
@@ -722,6 +755,10 @@ class FoleyResult:
     seconds: dict[str, float] = field(default_factory=dict)
     video: Video | None = None
     source: Path | None = None
+    layers: dict[str, Tensor] = field(default_factory=dict)
+    duck: Tensor | None = None
+    gain_db: float = 0.0
+    spans: list[tuple[float, float]] = field(default_factory=list)
 
     def write(
         self,
@@ -731,13 +768,14 @@ class FoleyResult:
         cues: str | Path | None = None,
         write_cues: bool = True,
     ) -> dict[str, Any]:
-        """Write the dubbed video, the stems and the cue sheet.
+        """Write the dubbed video, the stems and the cue sheet, named after the output so that two renders
+        into one folder keep their own.
 
         Args:
             out: output video (mp4: h264 + stereo AAC); None writes no video.
-            stems_dir: folder for ``<id>_<label>.wav`` per object and ``reverb.wav`` (default: ``stems/`` next
-                to ``out``).
-            cues: cue sheet path (default: ``cues.json`` next to ``out``).
+            stems_dir: folder for ``<id>_<label>.wav`` per object, ``reverb.wav``, ``ambience_<name>.wav``,
+                ``voice.wav`` (default: ``OUT_stems/`` next to ``out``).
+            cues: cue sheet path (default: ``OUT.cues.json`` next to ``out``).
             write_cues: False leaves the cue sheet unwritten (re-rendering an edited one).
 
         Returns:
@@ -746,9 +784,7 @@ class FoleyResult:
         from pixelsound import io
 
         start = time.monotonic()
-        folder = Path(out).parent if out is not None else None
-        stems_dir = Path(stems_dir) if stems_dir is not None else (folder / "stems" if folder else None)
-        cues = Path(cues) if cues is not None else (folder / "cues.json" if folder else None)
+        stems_dir, cues = default_paths(out, stems_dir, cues)
         written: dict[str, Any] = {}
         if out is not None:
             if self.video is None and self.source is None:
@@ -769,18 +805,49 @@ class FoleyResult:
         self.seconds["write"] = round(time.monotonic() - start, 3)
         return written
 
+    def stem_names(self) -> list[str]:
+        """File names of the stems (made safe from the cue sheet, never a path, unique), in the order of
+        ``stems`` then ``reverb`` then ``layers``."""
+        names = [
+            f"{safe_name(o['id'])}_{safe_name(o.get('label') or 'sound', 'sound')}"
+            for o in self.cues["objects"]
+        ]
+        names.append("reverb")
+        bed = (self.cues.get("ambience") or {}).get("name", "")
+        names += [f"ambience_{safe_name(bed, 'bed')}" if k == "ambience" else k for k in self.layers]
+        seen: dict[str, int] = {}
+        out = []
+        for name in names:
+            seen[name] = seen.get(name, 0) + 1
+            out.append(f"{name}-{seen[name]}.wav" if seen[name] > 1 else f"{name}.wav")
+        return out
+
     def _write_stems(self, folder: str | Path) -> list[str]:
         from pixelsound import io
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        inside = folder.resolve()
         paths = []
-        for obj, stem in zip(self.cues["objects"], self.stems, strict=True):
-            path = folder / f"{obj['id']}_{_safe(obj.get('label') or 'sound')}.wav"
-            io.write_audio(path, stem.clamp(-1, 1), self.sample_rate)
+        waves = [*self.stems, self.reverb, *self.layers.values()]
+        for name, wave in zip(self.stem_names(), waves, strict=True):
+            path = folder / name
+            if path.resolve().parent != inside:  # safe_name makes this impossible; kept as a guard
+                raise CueError(f"stem name {name!r} would be written outside {folder}")
+            io.write_audio(path, wave.clamp(-1, 1), self.sample_rate)
             paths.append(str(path))
-        io.write_audio(folder / "reverb.wav", self.reverb.clamp(-1, 1), self.sample_rate)
-        return paths + [str(folder / "reverb.wav")]
+        return paths
+
+
+def default_paths(
+    out: str | Path | None, stems_dir: str | Path | None, cues: str | Path | None
+) -> tuple[Path | None, Path | None]:
+    """Stems folder and cue sheet path: as given, else ``OUT_stems/`` and ``OUT.cues.json`` beside ``out``."""
+    if out is None:
+        return (Path(stems_dir) if stems_dir else None), (Path(cues) if cues else None)
+    out = Path(out)
+    stems = Path(stems_dir) if stems_dir is not None else out.with_name(f"{out.stem}_stems")
+    return stems, Path(cues) if cues is not None else out.with_name(f"{out.stem}.cues.json")
 
 
 def dump_cues(cues: dict[str, Any]) -> str:
@@ -792,61 +859,52 @@ def dump_cues(cues: dict[str, Any]) -> str:
     )
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))[:40]
-
-
 def render(
     cues: dict[str, Any] | str | Path,
     *,
     video: Video | None = None,
     base: str | Path | None = None,
     threads: int = 1,
+    tts: voice.Backend | None = None,
 ) -> FoleyResult:
     """Render a cue sheet into a stereo soundtrack (a pure function of the cue sheet).
 
     Args:
-        cues: the cue sheet, or a path to ``cues.json`` (relative paths inside it are relative to its folder).
+        cues: the cue sheet, or a path to a cue file (relative paths inside it are relative to its folder).
         video: the decoded video, when already in memory (only used by :meth:`FoleyResult.write`).
         base: folder relative paths in the cue sheet (its video, sample files, bank) refer to (default: the
             cue file's folder).
         threads: torch threads while rendering (see :class:`FoleyConfig`).
+        tts: text-to-speech engine for the voice lines (default :class:`pixelsound.voice.EspeakNG`).
 
     Returns:
         :class:`FoleyResult`.
 
     Raises:
-        CueError: a malformed cue sheet (the message names the object and the key).
+        CueError: a malformed cue sheet (the message names the file and the key), checked before rendering.
+        VoiceError: the voice lines cannot be spoken (no espeak-ng, an unknown voice).
     """
     with torch_threads(threads):
         start = time.monotonic()
         cues, base = _read_cues(cues, base)
-        sr = int(cues.get("sample_rate", 44100))
+        sr = cues["sample_rate"]
         length = max(1, int(round(float(cues["duration"]) * sr)))
-        bank = None
-        if any((o.get("sound") or {}).get("kind") == "bank" for o in cues["objects"]):
-            from pixelsound.bank import Bank
-
-            bank = Bank.load(_resolve(cues["bank"], base)) if cues.get("bank") else None
-        objects = cues["objects"]
-        tracks = [
-            object_track(obj, length, sr, bank, base, f"cue sheet object {i} ({obj.get('id')})")
-            for i, obj in enumerate(tqdm(objects, desc="foley", unit="object", disable=len(objects) < 8))
-        ]
-        tracks = torch.stack(tracks) if tracks else torch.zeros(0, length)
-        pans = [float(o.get("pan", 0.0)) for o in objects]
-        gains = [float(o.get("gain_db", 0.0)) for o in objects]
+        tracks = object_tracks(cues, length, base)  # (N, L)
+        spoken = voice.voice_track(cues["voice"], length, sr, tts) if cues["voice"] else None
+        layers = _layers(cues, length, base, video, spoken)
+        d = cues["duck"]
         mix = mixdown.mixdown(
             tracks,
-            torch.tensor(pans),
-            torch.tensor(gains),
-            cues.get("room", "room"),
+            torch.tensor([o["pan"] for o in cues["objects"]]),
+            torch.tensor([o["gain_db"] for o in cues["objects"]]),
+            cues["room"],
             sr,
-            target_lufs=float(cues.get("target_lufs", -16.0)),
-            peak_db=float(cues.get("peak_db", -1.0)),
-            seed=int(cues.get("seed", 0)),
+            target_lufs=cues["target_lufs"],
+            peak_db=cues["peak_db"],
+            seed=cues["seed"],
+            layers=layers,
+            duck=mixdown.Duck(d["depth_db"], d["attack"], d["release"], d["hold"], d["threshold_db"]),
         )
-        seconds = {"render": round(time.monotonic() - start, 3)}
         return FoleyResult(
             mix.audio,
             sr,
@@ -855,14 +913,78 @@ def render(
             cues,
             mix.loudness,
             mix.true_peak,
-            seconds,
+            {"render": round(time.monotonic() - start, 3)},
             video,
             _resolve(cues["video"], base) if cues.get("video") else None,
+            mix.layers,
+            mix.duck,
+            mix.gain_db,
+            spoken.spans if spoken else [],
         )
 
 
+def object_tracks(cues: dict, length: int, base: Path | None) -> Tensor:
+    """Every object's mono track, into one preallocated tensor, with progress on large cue sheets.
+
+    Shapes:
+        -> ``(N, length)``
+    """
+    objects = cues["objects"]
+    bank = None
+    if any(o["sound"]["kind"] == "bank" for o in objects):
+        from pixelsound.bank import Bank
+
+        if not cues.get("bank"):
+            raise CueError("cue sheet: a 'bank' sound needs the cue sheet's 'bank' folder")
+        bank = Bank.load(_resolve(cues["bank"], base))
+    tracks = torch.zeros(len(objects), length)
+    total = sum(len(o["events"]) for o in objects)
+    with tqdm(total=total, desc="foley", unit="event", disable=len(objects) < 8 and total < 5000) as bar:
+        for i, obj in enumerate(objects):
+            tracks[i] = object_track(
+                obj, length, cues["sample_rate"], bank, base, f"objects[{i}] ({obj['id']})"
+            )
+            bar.update(len(obj["events"]))
+    return tracks
+
+
+def _layers(cues: dict, length: int, base: Path | None, video: Video | None, spoken) -> list[mixdown.Layer]:
+    """The stereo layers beside the objects: ambience bed, voice, the video's own sound."""
+    sr, layers = cues["sample_rate"], []
+    bed = cues.get("ambience")
+    if bed:
+        wave = ambience.bed(
+            bed["name"], length, sr, seed=bed["seed"], width=bed["width"], params=bed["params"]
+        )
+        layers.append(mixdown.Layer("ambience", wave, bed["level_db"]))
+    if spoken is not None:
+        layers.append(mixdown.Layer("voice", spoken.audio, cues["voice_db"], mixdown.LINE_LUFS, False, True))
+    if cues.get("original"):
+        wave = original_sound(cues, length, base, video)
+        layers.append(mixdown.Layer("original", wave, cues["original"]["level_db"]))
+    return layers
+
+
+def original_sound(cues: dict, length: int, base: Path | None, video: Video | None) -> Tensor:
+    """The video's own soundtrack at the cue sheet's rate, stereo (mono doubled, more channels: the first
+    two), cut or padded to ``length``. Shapes: -> ``(2, length)``."""
+    from pixelsound import io
+
+    path = (video.path if video is not None else None) or (
+        _resolve(cues["video"], base) if cues.get("video") else None
+    )
+    if path is None:
+        raise CueError("cue sheet: 'original' mixes the video's own sound, but 'video' is empty")
+    wave = io.read_audio(path, cues["sample_rate"], mono=False)  # (C, L')
+    wave = wave.expand(2, -1) if len(wave) == 1 else wave[:2]
+    out = torch.zeros(2, length)
+    out[:, : min(length, wave.shape[1])] = wave[:, :length]
+    return out
+
+
 def _read_cues(cues: dict | str | Path, base: str | Path | None) -> tuple[dict, Path | None]:
-    """The cue sheet as a dict (checked for the keys rendering needs) and the folder its paths refer to."""
+    """The cue sheet validated as a whole with its defaults filled (:func:`pixelsound.cues.validate`), and
+    the folder its paths refer to."""
     if isinstance(cues, (str, Path)):
         path = Path(cues)
         try:
@@ -871,21 +993,8 @@ def _read_cues(cues: dict | str | Path, base: str | Path | None) -> tuple[dict, 
             raise CueError(f"{path}: cannot read the cue sheet ({err.strerror or err})") from None
         except ValueError as err:
             raise CueError(f"{path}: not valid JSON ({err})") from None
-        return _check_cues(data, str(path)), Path(base) if base else path.parent.resolve()
-    return _check_cues(cues, "cue sheet"), Path(base) if base else None
-
-
-def _check_cues(data: Any, where: str) -> dict:
-    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
-        raise CueError(f"{where}: expected an object with an 'objects' list")
-    if not isinstance(data.get("duration"), (int, float)) or data["duration"] <= 0:
-        raise CueError(f"{where}: 'duration' must be a positive number of seconds")
-    if data.get("room") is not None:
-        try:
-            mixdown.room(data["room"])
-        except ValueError as err:
-            raise CueError(f"{where}: {err}") from None
-    return data
+        return validate(data, str(path)), Path(base) if base else path.parent.resolve()
+    return validate(cues, "cue sheet"), Path(base) if base else None
 
 
 def foley(
@@ -899,19 +1008,27 @@ def foley(
     fps: float | None = None,
     stems_dir: str | Path | None = None,
     cues_path: str | Path | None = None,
+    bed: str | None = None,
+    say: list[dict] | None = None,
+    mix_original: bool = False,
+    tts: voice.Backend | None = None,
 ) -> FoleyResult:
     """Give a silent video a layered stereo soundtrack: detect, render and (when ``out`` is given) write.
 
     Args:
         video: a video file, or frames uint8 ``(V, 3, H, W)`` with ``fps``.
-        out: output video (h264 + stereo AAC); also writes ``stems/`` and ``cues.json`` next to it unless
-            ``stems_dir`` / ``cues_path`` say otherwise. None: nothing is written.
+        out: output video (h264 + stereo AAC); also writes ``OUT_stems/`` and ``OUT.cues.json`` next to it
+            unless ``stems_dir`` / ``cues_path`` say otherwise. None: nothing is written.
         model: release path or SoundOfPixels (optional; see :func:`detect`).
         bank: bank folder or Bank (optional).
         room: room preset (``dry``, ``room``, ``hall``, ``outdoor``); None: from the scene.
         config: :class:`FoleyConfig`.
         fps: frame rate of tensor frames.
         stems_dir, cues_path: where to write stems and the cue sheet.
+        bed: ambience bed (:data:`pixelsound.ambience.BEDS` or ``none``); None: from the scene.
+        say: voice lines (``{"text", "start"}`` and optionally ``voice``, ``rate``, ``pan``, ``gain_db``).
+        mix_original: keep the video's own sound under the new one (else a video with sound gets a warning).
+        tts: text-to-speech engine (default espeak-ng).
 
     Returns:
         :class:`FoleyResult` (``seconds`` holds the time of each stage).
@@ -919,13 +1036,28 @@ def foley(
     start = time.monotonic()
     with torch_threads((config or FoleyConfig()).threads):
         clip = load_video(video, fps)
-        cues = detect(clip, model=model, bank=bank, room=room, config=config)
+        cues = detect(clip, model=model, bank=bank, room=room, config=config, bed=bed)
+        cues["voice"] = [dict(line) for line in say or []]
+        if _has_sound(clip):
+            if mix_original:
+                cues["original"] = {"level_db": 0.0}
+            else:
+                log.warning(
+                    "%s already has sound: the output replaces it (--mix-original keeps it)", clip.path
+                )
         detected = round(time.monotonic() - start, 3)
-        result = render(cues, video=clip)
+        result = render(cues, video=clip, tts=tts)
         result.seconds["detect"] = detected
         if out is not None:
             result.write(out, stems_dir=stems_dir, cues=cues_path)
     return result
+
+
+def _has_sound(clip: Video) -> bool:
+    """Whether the clip's file has an audio stream (frames in memory have none)."""
+    from pixelsound import io
+
+    return clip.path is not None and io.probe(clip.path, scan=False).has_audio
 
 
 # ================================================================================================ CLI
@@ -934,14 +1066,32 @@ def foley(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`pixelsound foley SILENT.mp4 -o OUT.mp4 ...` and `pixelsound foley render cues.json -o OUT.mp4`."""
     parser.add_argument("input", help="a silent video, or the word 'render' followed by a cue sheet")
-    parser.add_argument("cues_file", nargs="?", help="with 'render': the cues.json to render")
+    parser.add_argument("cues_file", nargs="?", help="with 'render': the cue sheet to render")
     parser.add_argument("-o", "--out", required=True, type=Path, help="output video (mp4, stereo AAC)")
     parser.add_argument("--model", type=Path, help="release folder or checkpoint (regions' visual vectors)")
     parser.add_argument("--bank", type=Path, help="sound bank folder (`pixelsound bank build`)")
     parser.add_argument("--room", choices=sorted(mixdown.ROOMS), help="room preset (default: from the scene)")
-    parser.add_argument("--stems", type=Path, help="stems folder (default: stems/ next to the output)")
     parser.add_argument(
-        "--cues", type=Path, help="cue sheet to write (default: cues.json next to the output)"
+        "--ambience",
+        choices=[*ambience.BEDS, ambience.NONE],
+        help="environment bed (default: from the scene; 'none': no bed)",
+    )
+    parser.add_argument("--ambience-db", type=float, help="bed loudness relative to the objects, LU")
+    parser.add_argument(
+        "--say",
+        action="append",
+        default=[],
+        metavar="TEXT@SECONDS",
+        help="a voice line starting at SECONDS (repeatable), e.g. --say 'Here comes the drum@1.0'",
+    )
+    parser.add_argument("--voice", default="", help="espeak-ng voice for --say lines (e.g. en-us, fr, en+f3)")
+    parser.add_argument("--duck-db", type=float, default=10.0, help="how far the rest drops under speech")
+    parser.add_argument(
+        "--mix-original", action="store_true", help="keep the video's own sound under the new one"
+    )
+    parser.add_argument("--stems", type=Path, help="stems folder (default: OUT_stems/ next to the output)")
+    parser.add_argument(
+        "--cues", type=Path, help="cue sheet to write (default: OUT.cues.json next to the output)"
     )
     parser.add_argument("--target-lufs", type=float, default=-16.0, help="loudness target (default -16)")
     parser.add_argument("--sample-rate", type=int, default=44100, help="soundtrack rate (default 44100)")
@@ -962,7 +1112,14 @@ def run(args: argparse.Namespace) -> int:
                 args.out, stems_dir=args.stems, cues=args.cues, write_cues=args.cues is not None
             )
         else:
-            cfg = FoleyConfig(sample_rate=args.sample_rate, target_lufs=args.target_lufs, seed=args.seed)
+            lines = [{**voice.parse_say(s), "voice": args.voice} for s in args.say]
+            cfg = FoleyConfig(
+                sample_rate=args.sample_rate,
+                target_lufs=args.target_lufs,
+                seed=args.seed,
+                ambience_db=args.ambience_db,
+                duck_db=args.duck_db,
+            )
             result = foley(
                 args.input,
                 args.out,
@@ -972,17 +1129,29 @@ def run(args: argparse.Namespace) -> int:
                 config=cfg,
                 stems_dir=args.stems,
                 cues_path=args.cues,
+                bed=args.ambience,
+                say=lines,
+                mix_original=args.mix_original,
             )
             paths = {"video": str(args.out)}
-    except (MediaError, CueError, BankError, ValueError, OSError) as err:
+    except (MediaError, CueError, BankError, voice.VoiceError, ValueError, OSError) as err:
         log.error("%s", err)
         return 2
+    _summary(result, paths.get("video", args.out))
+    return 0
+
+
+def _summary(result: FoleyResult, written: str | Path) -> None:
+    """What was rendered, one line per layer."""
     cues = result.cues
     for obj in cues["objects"]:
         kind = obj["sound"]["kind"]
         print(f"{obj['id']}: {obj.get('label')} ({kind}), {len(obj['events'])} events, pan {obj['pan']:+.2f}")
+    if cues.get("ambience"):
+        print(f"ambience: {cues['ambience']['name']} at {cues['ambience']['level_db']:+.0f} LU")
+    for line, (t0, t1) in zip(cues["voice"], result.spans, strict=False):
+        print(f"voice: {line['text']!r} {t0:.2f}-{t1:.2f} s")
     print(
         f"room {cues['room']}, {result.loudness:.1f} LUFS, true peak {result.true_peak:.1f} dBTP; "
-        f"wrote {paths.get('video', args.out)}"
+        f"wrote {written}"
     )
-    return 0

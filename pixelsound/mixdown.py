@@ -10,17 +10,23 @@
    convolution (``torchaudio.functional.fftconvolve``) with a synthetic stereo impulse response for the room
    preset (:func:`room_impulse`: sparse early reflections, then exponentially decaying noise whose high band
    dies faster than its low band; the two channels use independent noise, which makes the tail wide);
-3. the sum is normalised to a target loudness (BS.1770, :mod:`pixelsound.loudness`) with a peak ceiling.
+3. other stereo layers join the bus (:class:`Layer`): an ambience bed, the voice, the video's own sound.
+   Each is levelled relative to the objects' bus (its loudness, BS.1770, is set to the bus's plus its
+   ``level_db``: an ambience sits under the objects whatever their absolute level), and while the key layer
+   (the voice) speaks, everything else is ducked (:func:`duck_gain`: a sidechain gain with look-ahead,
+   attack and release);
+4. the sum is normalised to a target loudness (BS.1770, :mod:`pixelsound.loudness`) with a peak ceiling.
 
-Stems come back too: each object's panned dry track and the reverb return, all scaled by the master gain, so
-they add up to the master before its limiter.
+Stems come back too: each object's panned dry track, the reverb return and each layer, all scaled by the
+master gain (and the ducking), so they add up to the master before its limiter.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torchaudio.functional as AF
 from torch import Tensor
@@ -28,6 +34,7 @@ from torch import Tensor
 from pixelsound import loudness
 
 LN1000 = math.log(1000.0)
+LINE_LUFS = -23.0  # a voice line at 0 dB gain is levelled to this loudness (see pixelsound.voice)
 
 
 @dataclass(frozen=True)
@@ -180,17 +187,105 @@ def spatialize(tracks: Tensor, pans: Tensor, gains_db: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
+class Duck:
+    """Sidechain ducking: while the key (the voice) sounds, the other layers drop by ``depth_db``.
+
+    Attributes:
+        depth_db: how far the ducked layers go down.
+        attack: seconds of the (linear in dB) ramp down; it starts this early (look-ahead), so the others
+            are fully down when speech starts.
+        release: seconds of the ramp back up once speech has stopped for ``hold`` seconds.
+        hold: gaps in speech shorter than this keep the duck (between words).
+        threshold_db: the key counts as sounding where its 10 ms power is within this of its loudest.
+    """
+
+    depth_db: float = 10.0
+    attack: float = 0.08
+    release: float = 0.4
+    hold: float = 0.25
+    threshold_db: float = -35.0
+
+
+def key_activity(key: Tensor, sample_rate: int, threshold_db: float, hold: float) -> np.ndarray:
+    """Where a key signal sounds: its power over 10 ms (centred) within ``threshold_db`` of its loudest,
+    held for ``hold`` seconds after each active sample.
+
+    Shapes:
+        key ``(L,)`` -> bool ``(L,)``
+    """
+    x = key.double().numpy()
+    half = max(1, int(0.005 * sample_rate))
+    energy = np.concatenate([[0.0], np.cumsum(x * x)])
+    idx = np.arange(len(x))
+    lo, hi = np.maximum(idx - half, 0), np.minimum(idx + half, len(x))
+    power = (energy[hi] - energy[lo]) / (hi - lo)
+    top = float(power.max()) if len(power) else 0.0
+    if top <= 0:
+        return np.zeros(len(x), dtype=bool)
+    active = power >= top * 10 ** (threshold_db / 10)
+    last = np.maximum.accumulate(np.where(active, idx, -(10**12)))  # last active sample at or before each
+    return (idx - last) <= int(hold * sample_rate)
+
+
+def duck_gain(key: Tensor, sample_rate: int, duck: Duck) -> Tensor:
+    """Gain for the ducked layers: 1 where the key is quiet, ``-depth_db`` while it sounds, with linear (in
+    dB) ramps of ``attack`` seconds (started ``attack`` early) and ``release`` seconds.
+
+    Shapes:
+        key ``(L,)`` -> ``(L,)``
+    """
+    active = key_activity(key, sample_rate, duck.threshold_db, duck.hold)
+    lead = min(len(active), int(round(duck.attack * sample_rate)))
+    active = np.concatenate([active[lead:], np.zeros(lead, dtype=bool)]) | active  # look-ahead
+    amount = np.zeros(len(active))  # 0: no duck .. 1: fully down
+    bounds = [0, *(np.flatnonzero(np.diff(active.astype(np.int8))) + 1).tolist(), len(active)]
+    now = 0.0
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        target = 1.0 if active[a] else 0.0
+        seconds = duck.attack if target > now else duck.release
+        step = 1.0 / max(1.0, seconds * sample_rate)
+        ramp = now + np.sign(target - now) * step * np.arange(1, b - a + 1)
+        amount[a:b] = np.minimum(ramp, target) if target > now else np.maximum(ramp, target)
+        now = float(amount[b - 1]) if b > a else now
+    return torch.from_numpy(10 ** (-duck.depth_db * amount / 20)).float()
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A stereo layer mixed beside the objects.
+
+    Attributes:
+        name: what it is (``ambience``, ``voice``, ``original``); its stem's name.
+        audio: float ``(2, L)``.
+        level_db: its loudness relative to the objects' bus (wet and dry), LU.
+        loudness: the loudness its audio stands for (None: measured). The voice passes LINE_LUFS so that the
+            gains of its lines stay as set.
+        ducked: lowered while the key sounds.
+        key: drives the ducking (the voice); not ducked itself.
+    """
+
+    name: str
+    audio: Tensor
+    level_db: float = 0.0
+    loudness: float | None = None
+    ducked: bool = True
+    key: bool = False
+
+
+@dataclass(frozen=True)
 class Mix:
     """A finished mixdown.
 
     Attributes:
         audio: the master, float32 ``(2, L)``, at the target loudness with peaks under the ceiling.
-        stems: each object's panned dry track at master gain, ``(N, 2, L)``.
-        reverb: the shared reverb return at master gain, ``(2, L)``; ``stems.sum(0) + reverb`` is the master
-            before its limiter.
+        stems: each object's panned dry track at master gain (and ducking), ``(N, 2, L)``.
+        reverb: the shared reverb return at master gain (and ducking), ``(2, L)``; ``stems.sum(0) + reverb``
+            (plus the layers) is the master before its limiter.
         loudness: integrated loudness of ``audio``, LUFS (-inf for silence).
         true_peak: estimated true peak of ``audio``, dBTP.
         gain_db: master gain applied.
+        layers: each layer as mixed, at master gain, ``name -> (2, L)``.
+        duck: the ducking gain applied to the ducked layers, ``(L,)`` (ones without a key).
     """
 
     audio: Tensor
@@ -199,6 +294,8 @@ class Mix:
     loudness: float
     true_peak: float
     gain_db: float
+    layers: dict[str, Tensor] = field(default_factory=dict)
+    duck: Tensor | None = None
 
 
 def mixdown(
@@ -211,6 +308,8 @@ def mixdown(
     target_lufs: float = -16.0,
     peak_db: float = -1.0,
     seed: int = 0,
+    layers: list[Layer] = (),
+    duck: Duck | None = None,
 ) -> Mix:
     """Layer mono object tracks into a loudness-normalised stereo master with a shared room reverb.
 
@@ -223,6 +322,9 @@ def mixdown(
         target_lufs: integrated loudness of the master.
         peak_db: true-peak ceiling of the master, dBTP.
         seed: the impulse response's seed.
+        layers: stereo layers beside the objects (ambience, voice, ...), each levelled against the objects'
+            bus; a key layer ducks the others.
+        duck: ducking settings (default :class:`Duck`).
 
     Returns:
         :class:`Mix`.
@@ -241,6 +343,45 @@ def mixdown(
     stems = spatialize(tracks, pans, gains_db)  # (N, 2, L)
     bus = stems.sum(0) if len(stems) else torch.zeros(2, tracks.shape[-1])  # (2, L)
     wet = reverb(bus.mean(0), room_impulse(r, sample_rate, seed)) * r.wet  # (2, L)
-    norm = loudness.normalize(bus + wet, sample_rate, target_lufs, peak_db)
+    levelled = level_layers(layers, bus + wet, sample_rate, target_lufs)  # name -> (2, L)
+    keys = [lay.name for lay in layers if lay.key]
+    gain = (
+        duck_gain(sum(levelled[k] for k in keys).mean(0), sample_rate, duck or Duck()) if keys else None
+    )  # (L,)
+    ducked = {lay.name for lay in layers if lay.ducked and not lay.key}
+    if gain is not None:
+        stems, bus, wet = stems * gain, bus * gain, wet * gain
+        levelled = {k: v * gain if k in ducked else v for k, v in levelled.items()}
+    master = bus + wet + sum(levelled.values(), torch.zeros(2, 1))
+    # peaky impacts under a voice need more rounds of gain-and-limit than the default to reach the target
+    norm = loudness.normalize(master, sample_rate, target_lufs, peak_db, iterations=12)
     scale = 10 ** (norm.gain_db / 20)
-    return Mix(norm.audio, stems * scale, wet * scale, norm.loudness, norm.true_peak, norm.gain_db)
+    return Mix(
+        norm.audio,
+        stems * scale,
+        wet * scale,
+        norm.loudness,
+        norm.true_peak,
+        norm.gain_db,
+        {k: v * scale for k, v in levelled.items()},
+        gain,
+    )
+
+
+def level_layers(layers: list[Layer], bus: Tensor, sample_rate: int, fallback: float) -> dict[str, Tensor]:
+    """Each layer scaled so its loudness is the bus's plus its ``level_db`` (``fallback`` LUFS stands for a
+    silent bus). Shapes: bus ``(2, L)`` -> ``name -> (2, L)``."""
+    reference = loudness.integrated_loudness(bus, sample_rate) if bus.abs().max() > 0 else -math.inf
+    reference = reference if math.isfinite(reference) else fallback
+    out = {}
+    for lay in layers:
+        if lay.audio.shape != bus.shape:
+            raise ValueError(
+                f"mixdown: layer {lay.name!r} is {tuple(lay.audio.shape)}, the bus {tuple(bus.shape)}"
+            )
+        own = (
+            lay.loudness if lay.loudness is not None else loudness.integrated_loudness(lay.audio, sample_rate)
+        )
+        gain_db = reference + lay.level_db - own if math.isfinite(own) else 0.0
+        out[lay.name] = lay.audio.float() * 10 ** (gain_db / 20)
+    return out
