@@ -19,10 +19,12 @@ CELLS = [
 CPU and without gigabytes of weights, and hands back **stems** and an **editable cue sheet**:
 
 1. *detect*: things that move (regions), when they hit or start moving (events), where they are (pan), how
-   big they look (gain), and the room (from the scene);
+   big they look (gain), the room and an ambience bed (from the scene);
 2. *choose sounds*: snippets a model learned from unlabeled video (a sound bank), or procedural impacts by
-   modal synthesis (material, size, impact speed);
-3. *layer*: constant-power pan, a shared room reverb, loudness to -16 LUFS with peaks under -1 dBTP.
+   modal synthesis (material, size, impact speed); a procedural, seamless ambience bed (room tone, wind,
+   rain, rumble, crowd, chirps, water); spoken lines (`--say "TEXT@SECONDS"`, espeak-ng);
+3. *layer*: constant-power pan, a shared room reverb, the bed under the objects, everything ducked while the
+   voice speaks, loudness to -16 LUFS with peaks under -1 dBTP.
 
 This notebook dubs a generated bouncing-ball clip whose true hit times are known, looks at the cue sheet,
 edits it and renders again. With `PIXELSOUND_NOTEBOOK_TINY=1` (as the tests run it) the clip is small and
@@ -75,37 +77,46 @@ display(Image(filename=str(WORK / "frames.png")))""",
 
 No model and no bank here: the procedural path. Each ball's material is guessed from its colour and its
 size from its box; every impact (a sharp change of velocity of the tracked ball) becomes a modal hit whose
-strength follows the estimated impact speed.""",
+strength follows the estimated impact speed. The scene picks an ambience bed, and one spoken line is added
+(`pixelsound foley SILENT.mp4 -o OUT.mp4 --say "Here comes the ball@0.5"` on the command line).""",
     ),
     (
         "code",
-        """result = foley.foley(silent, WORK / "dubbed.mp4", config=foley.FoleyConfig(sample_rate=SR))
+        """line = {"text": "Here comes the ball", "start": 0.5}
+result = foley.foley(silent, WORK / "dubbed.mp4", config=foley.FoleyConfig(sample_rate=SR), say=[line])
 print(f"{result.loudness:.1f} LUFS, true peak {result.true_peak:.1f} dBTP, room {result.cues['room']}")
+print("scene:", result.cues["scene"], "-> ambience", result.cues["ambience"]["name"])
+print("voice line spoken from {:.2f} to {:.2f} s".format(*result.spans[0]))
 print("seconds:", result.seconds)
 events = sorted(e["time"] for o in result.cues["objects"] for e in o["events"])
 match = onsets.f_measure(side["onsets"], events, tolerance_ms=50)
 print(f"events vs true hits: F1 {match.f1:.2f} (precision {match.precision:.2f}, recall {match.recall:.2f})")
-print("written:", sorted(p.name for p in WORK.iterdir()), sorted(p.name for p in (WORK / "stems").iterdir()))
+print("written:", sorted(p.name for p in WORK.iterdir()), sorted(p.name for p in (WORK / "dubbed_stems").iterdir()))
 display(Audio(result.audio.numpy(), rate=SR))""",
     ),
     (
         "md",
         """## 3. The cue sheet
 
-`cues.json` says what was found and what was chosen: per object its region, pan, gain, sound (here
-`modal` with a material and a size) and its events (time, strength). It is meant to be edited.""",
+`dubbed.cues.json` (named after the output) says what was found and what was chosen: per object its region,
+pan, gain, sound (here `modal` with a material and a size) and its events (time, strength); the ambience bed
+and its parameters, the voice lines and the ducking. It is meant to be edited; `pixelsound.cues` documents
+its schema and checks a whole sheet before anything is rendered.""",
     ),
     (
         "code",
-        """cues = json.loads((WORK / "cues.json").read_text())
-print((WORK / "cues.json").read_text()[:1500])""",
+        """cues = json.loads((WORK / "dubbed.cues.json").read_text())
+text = (WORK / "dubbed.cues.json").read_text()
+print(text[:1200], "...")
+print(text[text.index('"ambience"'):])""",
     ),
     (
         "md",
         """## 4. Edit and render again
 
-Make the first ball metal, pan it hard left, add a hit half a second after its first one and move the
-whole scene to a hall; then `pixelsound foley render cues.json -o OUT.mp4` (here, its Python form).""",
+Make the first ball metal, pan it hard left, add a hit half a second after its first one, move the whole
+scene to a hall, swap the ambience for rain and say the line a second later; then `pixelsound foley render
+edited.json -o OUT.mp4` (here, its Python form).""",
     ),
     (
         "code",
@@ -114,16 +125,25 @@ first["sound"]["material"], first["pan"] = "metal", -1.0
 t0 = first["events"][0]["time"] if first["events"] else 0.5
 first["events"].append({"time": round(t0 + 0.5, 3), "strength": 0.8})
 cues["room"] = "hall"
+cues["ambience"] = {"name": "rain", "params": {"density": 0.8}}
+cues["voice"][0]["start"] = 1.5
 (WORK / "edited.json").write_text(foley.dump_cues(cues))
 edited = foley.render(WORK / "edited.json")
-edited.write(WORK / "edited.mp4", stems_dir=WORK / "edited_stems", write_cues=False)
+edited.write(WORK / "edited.mp4", write_cues=False)
 left, right = edited.stems[0].pow(2).sum(1).tolist()
 print(f"object 0 energy left/right: {left:.3f} / {right:.3f}")
+print("stems:", sorted(p.name for p in (WORK / "edited_stems").iterdir()))
+print("voice line now from {:.2f} to {:.2f} s".format(*edited.spans[0]))
+duck = 20 * torch.log10(edited.duck)
+print(f"ducking: {float(duck.min()):.1f} dB while the voice speaks, {float(duck[: SR // 2].max()):.1f} dB before")
 display(Audio(edited.audio.numpy(), rate=SR))""",
     ),
     (
         "md",
-        """## 5. Look: spectrograms of the true, dubbed and edited soundtracks""",
+        """## 5. Look: spectrograms of the true, dubbed and edited soundtracks
+
+The dubbed and edited soundtracks carry the ambience bed (a floor of noise) and the voice (harmonics at the
+line's time) besides the hits.""",
     ),
     (
         "code",
