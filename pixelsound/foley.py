@@ -786,9 +786,15 @@ class FoleyResult:
         start = time.monotonic()
         stems_dir, cues = default_paths(out, stems_dir, cues)
         written: dict[str, Any] = {}
+        if out is not None and self.video is None and self.source is None:
+            raise CueError("the cue sheet names no video to put the soundtrack on ('video' is empty)")
+        if stems_dir is not None:  # stems and cues first: a video the encoder refuses does not lose them
+            written["stems"] = self._write_stems(stems_dir)
+        if cues is not None and write_cues:
+            Path(cues).parent.mkdir(parents=True, exist_ok=True)
+            Path(cues).write_text(dump_cues(self.cues))
+            written["cues"] = str(cues)
         if out is not None:
-            if self.video is None and self.source is None:
-                raise CueError("the cue sheet names no video to put the soundtrack on ('video' is empty)")
             clip = self.video or load_video(self.source)
             regular = np.allclose(
                 clip.times - clip.times[0], np.arange(len(clip.times)) / clip.fps, atol=1e-3
@@ -796,12 +802,6 @@ class FoleyResult:
             times = None if regular else (clip.times - clip.times[0]).tolist()
             io.write_video(out, clip.frames, clip.fps, self.audio, self.sample_rate, times=times)
             written["video"] = str(out)
-        if stems_dir is not None:
-            written["stems"] = self._write_stems(stems_dir)
-        if cues is not None and write_cues:
-            Path(cues).parent.mkdir(parents=True, exist_ok=True)
-            Path(cues).write_text(dump_cues(self.cues))
-            written["cues"] = str(cues)
         self.seconds["write"] = round(time.monotonic() - start, 3)
         return written
 

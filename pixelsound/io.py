@@ -10,8 +10,10 @@ Shapes follow the glossary in :mod:`pixelsound`: frames ``(V, 3, H, W)`` uint8 R
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import heapq
 import logging
 import math
 import os
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 WINDOW_TOLERANCE = 0.1
 _PREROLL = 0.5  # seconds decoded before the asked start (AAC warm-up, decoders that land early)
 _TRUNCATED_GAP = 0.5  # data ending this much before the header's duration means a truncated file
+_REORDER_DEPTH = 16  # most frames a decoder holds back (h264's largest picture buffer)
+_NO_PTS_FORMATS = {"avi", "h264", "hevc", "m4v"}  # containers/raw streams stamping video in decode order
 
 # suffix -> (container format, video codec, audio codec); video codecs in _EVEN_CODECS need even W and H
 _WRITERS = {
@@ -236,11 +240,97 @@ def _origin(container) -> float:
 
 
 def _header_duration(container, stream) -> float | None:
+    """Where the header says a stream ends, in seconds from the file's time zero (``_origin``).
+
+    A stream starting late (audio 1 s after the video) ends at its start plus its duration, not at its
+    duration alone.
+    """
     if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
+        begin = float(stream.start_time * stream.time_base) - _origin(container) if stream.start_time else 0.0
+        return max(begin, 0.0) + float(stream.duration * stream.time_base)
     if container.duration is not None:
         return container.duration / 1e6
     return None
+
+
+def _decoded(container, stream) -> Iterator:
+    """Decoded frames of ``stream`` from the container's position on.
+
+    A packet the decoder rejects (a damaged AC-3 frame on a camera card) is skipped, counted (``skipped``)
+    and reported once per file; a frame out of order in a container without presentation times (AVI with
+    B-frames) gets its right timestamp back (``_in_order``).
+    """
+    frames = _decode_packets(container.demux(stream), container.name)
+    if stream.type == "video":
+        depth = _REORDER_DEPTH if _stamps_decode_order(container) else 0
+        frames = _in_order(frames, depth)
+    yield from frames
+
+
+def _decode_packets(packets, path) -> Iterator:
+    for packet in packets:
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as err:  # whatever the decoder says about one packet, the next may be fine
+            _skip(path, packet, err)
+            continue
+        yield from frames
+
+
+_SKIPPED: dict[str, set] = {}  # file -> (stream, position) of each undecodable packet met
+
+
+def _skip(path, packet, err: Exception) -> None:
+    """Count an undecodable packet; the first one of a file is logged as a warning."""
+    seen = _SKIPPED.setdefault(os.path.abspath(path), set())
+    first = not seen
+    seen.add((packet.stream.index, packet.pos if packet.pos is not None else packet.pts))
+    if first:
+        at = float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else None
+        where = f" at {at:.2f} s" if at is not None else ""
+        log.warning(
+            "%s: skipping undecodable %s packets (first%s: %s); decoding goes on with the rest",
+            path, packet.stream.type, where, _why(err),
+        )  # fmt: skip
+
+
+def skipped(path: str | os.PathLike) -> int:
+    """How many undecodable packets of ``path`` were skipped so far in this process."""
+    return len(_SKIPPED.get(os.path.abspath(path), ()))
+
+
+def _stamps_decode_order(container) -> bool:
+    """Containers whose video packets carry no presentation times (decoded frames' pts may be unordered)."""
+    return any(name in _NO_PTS_FORMATS for name in container.format.name.split(","))
+
+
+def _in_order(frames: Iterator, depth: int) -> Iterator:
+    """Frames with strictly increasing pts.
+
+    The decoder gives frames in display order; in an AVI their pts are the packets' in decode order, a
+    permutation within a few frames. The k-th frame out gets the k-th smallest pts (a heap over a window of
+    ``depth`` frames); a pts not above the previous one is moved just past it.
+    """
+    held: collections.deque = collections.deque()
+    stamps: list[int] = []
+    last: int | None = None
+    for frame in frames:
+        if frame.pts is None:
+            yield frame
+            continue
+        held.append(frame)
+        heapq.heappush(stamps, frame.pts)
+        while len(held) > depth:
+            frame, last = _restamp(held.popleft(), heapq.heappop(stamps), last)
+            yield frame
+    while held:
+        frame, last = _restamp(held.popleft(), heapq.heappop(stamps), last)
+        yield frame
+
+
+def _restamp(frame, pts: int, last: int | None) -> tuple:
+    frame.pts = pts if last is None or pts > last else last + 1
+    return frame, frame.pts
 
 
 # ----------------------------------------------------------------------------------------------- probe
@@ -269,13 +359,22 @@ def _scan(container, streams, path) -> _Scan:
                 scan.first = t if scan.first is None else min(scan.first, t)
                 scan.last = t if scan.last is None else max(scan.last, t)
         if s.index in unchecked:
-            _check_decodes(scan, unchecked, s, packet.decode())
+            _check_decodes(scan, unchecked, s, list(_decode_packets([packet], path)))
     for s in streams:  # decoders holding frames back (reordering, tiny files): flush them
         if s.index in unchecked:
-            _check_decodes(scan, unchecked, s, s.codec_context.decode(None))
+            _check_decodes(scan, unchecked, s, _flush(s))
     if unchecked:
-        raise MediaError(path, "corrupt data: a stream yields no decodable frame")
+        kinds = " and ".join(s.type for s in streams if s.index in unchecked)
+        bad = f" ({skipped(path)} undecodable packets skipped)" if skipped(path) else ""
+        raise MediaError(path, f"corrupt data: the {kinds} stream yields no decodable frame{bad}")
     return scan
+
+
+def _flush(stream) -> list:
+    try:
+        return stream.codec_context.decode(None)
+    except av.FFmpegError:  # a decoder left in error by undecodable packets has nothing to give
+        return []
 
 
 def _check_decodes(scan: _Scan, unchecked: set[int], stream, frames: list) -> None:
@@ -334,7 +433,7 @@ def _stream_duration(container, stream, found: _Scan | None, path) -> float:
     """Header duration of a stream, checked against where its data really ends when scanned."""
     if found is None:
         return _header_duration(container, stream) or 0.0
-    header = float(stream.duration * stream.time_base) if stream.duration is not None else None
+    header = _header_duration(container, stream) if stream.duration is not None else None
     end = found.ends.get(stream.index)
     if end is None:
         raise MediaError(path, f"corrupt data: {stream.type} stream has no packets")
@@ -439,7 +538,7 @@ def _decode_from(container, stream, t: float, margin: float = 0.0) -> Iterator:
     origin = _origin(container)
     if t - margin > 2 * _PREROLL:
         container.seek(int((t - margin - _PREROLL + origin) / stream.time_base), stream=stream, backward=True)
-        frames = container.decode(stream)
+        frames = _decoded(container, stream)
         first = next(frames, None)
         if first is not None and (first.time is None or first.time - origin <= t - margin + 1e-6):
             yield first
@@ -447,7 +546,7 @@ def _decode_from(container, stream, t: float, margin: float = 0.0) -> Iterator:
             return
         log.debug("%s: seek to %.2f s overshot; decoding from the start", container.name, t)
         container.seek(stream.start_time or 0, stream=stream, backward=True)
-    yield from container.decode(stream)
+    yield from _decoded(container, stream)
 
 
 def _frame_time(frame, prev: tuple | None, stream) -> float:
@@ -609,23 +708,48 @@ def _resample_from(wave: torch.Tensor, native: int, sr: int, first: float, start
 
 
 def _decode_audio(container, stream, start: float, stop: float | None, path) -> tuple[np.ndarray, float, int]:
-    """Decode from before ``start`` to past ``stop``: (float32 (C, n), first sample's time, native rate)."""
+    """Decode from before ``start`` to past ``stop``: (float32 (C, n), first sample's time, native rate).
+
+    Frames are placed by their timestamps: a hole in the stream (a skipped damaged packet) stays as silence,
+    so later sound keeps its time.
+    """
     chunks: list[np.ndarray] = []
     first, native, count = None, stream.codec_context.sample_rate, 0
     for frame in _decode_from(container, stream, start, margin=0.1):
         x = _planar_float(frame)  # (C, n)
         if chunks and x.shape[0] != chunks[0].shape[0]:
             raise MediaError(path, "audio channel layout changes mid-stream")
-        if first is None:
-            first = float(frame.time) - _origin(container) if frame.time is not None else 0.0
+        t = float(frame.time) - _origin(container) if frame.time is not None else None
+        first = first if first is not None else (t or 0.0)
         native = frame.sample_rate or native
+        gap = _gap(t, first, count, native, x.shape[1])
+        if gap:  # a lost packet or a hole: silence, later sound stays in place
+            chunks.append(np.zeros((x.shape[0], gap), np.float32))
+            count += gap
         chunks.append(x)
         count += x.shape[1]
         if stop is not None and first + count / native >= stop:
             break
     if not chunks:
-        raise MediaError(path, f"too short: no audio at or after {start:.2f} s")
+        bad = f" ({skipped(path)} undecodable packets skipped)" if skipped(path) else ""
+        raise MediaError(path, f"too short: no audio at or after {start:.2f} s{bad}")
     return np.concatenate(chunks, axis=1), first, native
+
+
+def _gap(t: float | None, first: float, count: int, native: int, size: int) -> int:
+    """Samples missing before a frame stamped ``t`` (``count`` samples decoded since ``first``), or 0.
+
+    Gaps under 2 ms are timestamp rounding (Matroska stamps in milliseconds); one within 2 ms of a whole
+    number of frames is that many lost packets of this frame's size; gaps over a minute are not trusted.
+    """
+    if t is None:
+        return 0
+    gap = round((t - first) * native) - count
+    slack = native // 500
+    if not slack < gap < 60 * native:
+        return 0
+    whole = round(gap / size) * size
+    return whole if abs(gap - whole) <= slack else gap
 
 
 def resample(wave: torch.Tensor, orig: int, new: int) -> torch.Tensor:
@@ -726,12 +850,15 @@ def _check_frames(frames, path) -> torch.Tensor:
 
 
 def _check_audio(audio, sr, codec: str, path) -> tuple[torch.Tensor, int]:
-    """Validate float audio (C, L), clip it to [-1, 1] and resample to a rate the codec supports."""
+    """Check float audio (C, L); downmix C > 2 to stereo, clip to [-1, 1], resample for the codec."""
     audio = torch.as_tensor(audio, dtype=torch.float32)
     if audio.ndim == 1:
         audio = audio[None]
-    if audio.ndim != 2 or audio.shape[0] not in (1, 2) or audio.shape[1] == 0:
-        raise MediaError(path, f"audio must be float (C, L) with C in (1, 2), got {tuple(audio.shape)}")
+    if audio.ndim != 2 or audio.shape[0] == 0 or audio.shape[1] == 0:
+        raise MediaError(path, f"audio must be float (C, L) with C >= 1 and L >= 1, got {tuple(audio.shape)}")
+    if audio.shape[0] > 2:
+        log.info("%s: %d audio channels downmixed to stereo", path, audio.shape[0])
+        audio = downmix(audio)
     if not sr or sr <= 0:
         raise MediaError(path, f"audio needs a sample rate, got sr={sr}")
     rates = av.Codec(codec, "w").audio_rates
@@ -740,6 +867,32 @@ def _check_audio(audio, sr, codec: str, path) -> tuple[torch.Tensor, int]:
         log.debug("%s: %s does not take %d Hz; resampling to %d Hz", path, codec, sr, target)
         audio, sr = resample(audio, sr, target), target
     return audio.clamp(-1.0, 1.0).contiguous(), int(sr)
+
+
+def downmix(audio: torch.Tensor) -> torch.Tensor:
+    """Stereo from more channels, in FFmpeg's channel order.
+
+    5.1 ``(FL, FR, FC, LFE, BL, BR)`` and 7.1 (plus SL, SR) follow ITU-R BS.775: centre and surrounds at
+    -3 dB into each side, LFE dropped; other counts alternate left/right. The sum is scaled so that it
+    cannot clip more than the loudest input channel.
+
+    Shapes:
+        ``(C, L) -> (2, L)`` for C > 2; C <= 2 is returned as is.
+    """
+    channels = audio.shape[0]
+    if channels <= 2:
+        return audio
+    weights = torch.zeros(2, channels)
+    if channels in (6, 8):
+        g = 0.5**0.5
+        weights[0, [0, 2, 4]] = torch.tensor([1.0, g, g])
+        weights[1, [1, 2, 5]] = torch.tensor([1.0, g, g])
+        if channels == 8:
+            weights[0, 6], weights[1, 7] = g, g
+    else:
+        weights[0, 0::2], weights[1, 1::2] = 1.0, 1.0
+    weights /= weights.sum(1, keepdim=True)
+    return weights @ audio  # (2, L)
 
 
 def _add_audio(container, codec: str, sr: int, channels: int):
@@ -790,9 +943,11 @@ def write_video(
         path: output file; its folder is created.
         frames: uint8 ``(V, 3, H, W)`` RGB.
         fps: frame rate (for variable rates give ``times``; fps is then only nominal).
-        audio: float ``(C, L)`` in [-1, 1], C = 1 or 2 (mono or stereo); None writes a video-only file.
+        audio: float ``(C, L)`` in [-1, 1]; C > 2 (5.1, 7.1) is downmixed to stereo (:func:`downmix`); None
+            writes a video-only file.
         sr: audio sample rate.
-        times: per-frame timestamps in seconds (increasing) for a variable frame rate (millisecond precision).
+        times: per-frame timestamps in seconds for a variable frame rate (millisecond precision); a time not
+            after the one before is moved 1 ms past it (with a warning).
         crf: h264 constant rate factor (lower is better; 20 is visually lossless for our use).
         preset: x264 speed preset ("ultrafast" encodes about 2x faster, files about 3x larger).
         rotation: display rotation metadata in degrees counter-clockwise (a multiple of 90; players and
@@ -841,12 +996,8 @@ def _add_video(
         pts = np.arange(len(frames))
         seconds = pts / float(rate)
     else:
-        seconds = np.asarray(times, dtype=np.float64)
-        pts = np.round(seconds * 1000).astype(np.int64)
-        if len(seconds) != len(frames) or np.any(np.diff(pts) <= 0) or seconds[0] < 0:
-            raise MediaError(
-                path, "times must give one increasing timestamp >= 0 per frame (ms apart at least)"
-            )
+        pts = _increasing_ms(times, len(frames), path)
+        seconds = pts / 1000.0
         rate = Fraction(1000)
     stream = container.add_stream(codec, rate=rate)
     stream.width, stream.height = int(frames.shape[3]), int(frames.shape[2])
@@ -861,12 +1012,34 @@ def _add_video(
     return stream, pts, seconds
 
 
+def _increasing_ms(times, count: int, path) -> np.ndarray:
+    """Millisecond pts from per-frame times, made to start at >= 0 and to increase.
+
+    A time at or before the one before it (a file whose B-frames carry decode-order times, duplicates) goes
+    1 ms after it, with one warning: the work that made the frames is not lost to its timestamps.
+    """
+    seconds = np.asarray(times, dtype=np.float64).reshape(-1)
+    if len(seconds) != count or not np.isfinite(seconds).all():
+        raise MediaError(path, f"times must give one finite time per frame ({count}), got {len(seconds)}")
+    pts = np.round(seconds * 1000).astype(np.int64)
+    pts -= min(int(pts[0]), 0)
+    step = np.arange(len(pts))
+    fixed = np.maximum.accumulate(pts - step) + step  # smallest increasing sequence >= pts
+    if (fixed != pts).any():
+        log.warning(
+            "%s: %d frame times were not increasing; each written 1 ms after the frame before",
+            path, int((fixed != pts).sum()),
+        )  # fmt: skip
+    return fixed
+
+
 def write_audio(path: str | os.PathLike, audio: torch.Tensor, sr: int) -> None:
     """Write audio atomically: ``.wav`` (pcm_s16le, default), ``.flac``, ``.m4a``/``.mp4`` (AAC), ``.mp3``.
 
     Args:
         path: output file; its folder is created.
-        audio: float ``(C, L)`` (or ``(L,)``) in [-1, 1]; values outside are clipped. C = 1 or 2.
+        audio: float ``(C, L)`` (or ``(L,)``) in [-1, 1]; values outside are clipped. C > 2 is downmixed
+            to stereo (:func:`downmix`).
         sr: sample rate (resampled only when the codec cannot take it, e.g. AAC at 11000 Hz).
 
     Raises:

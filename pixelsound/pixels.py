@@ -770,6 +770,18 @@ def write_overlay_video(
     return path
 
 
+def _overlay_or_warning(result: PixelsResult, path: Path) -> Path | None:
+    """``overlay.mp4``, or None with a warning naming the input and the reason: an output format the encoder
+    refuses does not lose the work already done (the wavs, heatmaps and page are still written)."""
+    from pixelsound.io import MediaError
+
+    try:
+        return write_overlay_video(result, path)
+    except MediaError as err:
+        log.warning("%s: %s not written (%s); the other outputs are", result.source, path.name, err.reason)
+        return None
+
+
 def write_heatmaps(result: PixelsResult, folder: Path) -> dict[str, str]:
     """``overall.png`` and ``object_<i>.png``: heatmaps over the middle frame of the video."""
     from pixelsound import plots
@@ -838,7 +850,7 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     wavs = write_object_audio(result, out)
     files: dict[str, object] = {"objects": wavs, "heatmaps": write_heatmaps(result, out / "heatmaps")}
-    overlay = write_overlay_video(result, out / "overlay.mp4") if video else None
+    overlay = _overlay_or_warning(result, out / "overlay.mp4") if video else None
     files["overlay"] = overlay.name if overlay else None
     if page and result.cells is not None:
         codec = listening.Codec(bits=page_bits)
