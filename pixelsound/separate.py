@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from pixelsound.model import SoundOfPixels
+from pixelsound.precision import add_bf16_argument, use_bf16
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def separate_waveform(
     *,
     overlap: float = 0.25,
     batch: int = 4,
-    bf16: bool = False,
+    bf16: bool | str = "auto",
 ) -> Tensor:
     """Separate a mixture of any length, window by window.
 
@@ -102,13 +103,15 @@ def separate_waveform(
         frames_at: gives the sources' frames for windows starting at the given times (seconds).
         overlap: fraction of the window shared by consecutive windows.
         batch: windows separated at once.
-        bf16: run the nets under bfloat16 autocast (faster on CPUs with AVX-512 BF16; STFTs stay float32).
+        bf16: bfloat16 autocast for the nets (STFTs stay float32): "auto" where the device computes bf16
+            natively (:func:`pixelsound.precision.use_bf16`), or True/False.
 
     Returns:
         ``(N, L)`` waveforms.
     """
     sr, window = model.cfg.audio.sample_rate, model.cfg.audio.length
     length = mix.shape[-1]
+    bf16 = use_bf16(bf16, mix.device)
     span = min(window, length)
     starts = window_starts(length, window, overlap)
     weights = fade_weights(span, round(span * overlap)) if len(starts) > 1 else torch.ones(span)
@@ -187,7 +190,7 @@ def separate(
     duration: float | None = None,
     device: str = "cpu",
     overlap: float = 0.25,
-    bf16: bool = False,
+    bf16: bool | str = "auto",
 ) -> Separation:
     """Separate each video's sound from the mixture of their soundtracks (or from a given mixture).
 
@@ -199,7 +202,7 @@ def separate(
         duration: seconds to separate (default: as long as the shortest input).
         device: where to run.
         overlap: fraction of each window shared with the next.
-        bf16: bfloat16 autocast for the nets.
+        bf16: bfloat16 autocast for the nets: "auto" (where native), True or False.
 
     Returns:
         :class:`Separation` with ``(N, L)`` sources.
@@ -232,7 +235,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="seconds to separate (default: all)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     parser.add_argument("--overlap", type=float, default=0.25, help="window overlap fraction (0-0.9)")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on recent CPUs, GPUs)")
+    add_bf16_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -69,6 +69,7 @@ from pixelsound.mixing import (
     draw_groups,
     item_labels,
 )
+from pixelsound.precision import use_bf16
 from pixelsound.views import Views, appearance, compose_scene, draw_views, silence_pool
 
 log = logging.getLogger(__name__)
@@ -433,7 +434,7 @@ def train_step(
             frames = appearance(frames, views, cfg.train.augment_world, filler)
         if views.scene:
             frames, regions = compose_scene(frames, views, filler, cfg.train.scene_decoys)  # (B, V, 3, H, W)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.bf16):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(cfg.train.bf16, device)):
         loss, stats = mix_and_separate_loss(net, sources, frames, regions)
     if not distrib.all_true(bool(torch.isfinite(loss))):
         log.warning("loss is not finite on some process; skipping this batch")
