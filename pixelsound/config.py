@@ -20,8 +20,8 @@ class ConfigError(ValueError):
     """A recipe file or an override is wrong; the message says where and why."""
 
 
-# a setting the machine may decide: "auto", "true" or "false" (TOML booleans accepted); a plain str at run time,
-# so configs stay plain data in checkpoints
+# a setting the machine may decide: "auto", "true" or "false" (TOML booleans accepted); a plain str at run
+# time, so configs stay plain data in checkpoints
 Switch = typing.NewType("Switch", str)
 
 SWITCH_VALUES = ("auto", "true", "false")

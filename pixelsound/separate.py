@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from pixelsound.inference import FrameFeatures, fold_batchnorm, source_logits
 from pixelsound.model import SoundOfPixels
 from pixelsound.precision import add_bf16_argument, use_bf16
 
@@ -109,26 +110,37 @@ def separate_waveform(
     Returns:
         ``(N, L)`` waveforms.
     """
-    sr, window = model.cfg.audio.sample_rate, model.cfg.audio.length
-    length = mix.shape[-1]
+    sr, length = model.cfg.audio.sample_rate, mix.shape[-1]
     bf16 = use_bf16(bf16, mix.device)
-    span = min(window, length)
-    starts = window_starts(length, window, overlap)
+    span = min(model.cfg.audio.length, length)
+    starts = window_starts(length, span, overlap)
     weights = fade_weights(span, round(span * overlap)) if len(starts) > 1 else torch.ones(span)
     weights = weights.to(mix.device)  # (span,)
     total, norm = None, torch.zeros(length, device=mix.device)
+    visual = FrameFeatures(model)
     for first in range(0, len(starts), batch):
         chunk = starts[first : first + batch]
         pieces = torch.stack([mix[s : s + span] for s in chunk])  # (C, span)
         frames = frames_at(torch.tensor(chunk, dtype=torch.float64) / sr).to(mix.device)  # (C, N, V, 3, H, W)
         with torch.autocast(mix.device.type, dtype=torch.bfloat16, enabled=bf16):
-            waves = model.separate(pieces, frames).float()  # (C, N, span)
+            waves = _separate_pieces(model, pieces, visual(frames))  # (C, N, span)
         if total is None:
             total = mix.new_zeros(waves.shape[1], length)  # (N, L)
         for s, wave in zip(chunk, waves, strict=True):
             total[:, s : s + span] += wave * weights
             norm[s : s + span] += weights
     return total / norm
+
+
+def _separate_pieces(model: SoundOfPixels, pieces: Tensor, visual: Tensor) -> Tensor:
+    """``model.separate``, the U-Net's last conv merged into the synthesizer (:mod:`pixelsound.inference`).
+
+    Shapes:
+        pieces ``(C, L)``, visual ``(C, N, K)`` -> ``(C, N, L)`` float32
+    """
+    mix_spec, mix_mag = model.spectrogram(pieces)  # (C, F_lin, T), (C, F, T)
+    masks = torch.sigmoid(source_logits(model, mix_mag, visual))  # (C, N, F, T)
+    return model.apply_masks(masks, mix_spec, pieces.shape[-1]).float()
 
 
 def video_frames_at(
@@ -162,12 +174,13 @@ def tensor_frames_at(videos: Tensor, fps: float, window_s: float, num_frames: in
 
 
 def _load(model: str | Path | SoundOfPixels, device: str) -> SoundOfPixels:
+    """The model ready for inference on ``device``: a copy in eval mode with its BatchNorms folded."""
     if isinstance(model, SoundOfPixels):
-        return model.to(device).eval()
+        return fold_batchnorm(model).to(device)
     from pixelsound.checkpoint import load_release
 
     loaded, _ = load_release(model, device=device)
-    return loaded.eval()
+    return fold_batchnorm(loaded)
 
 
 def read_mixture(

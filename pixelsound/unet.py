@@ -73,14 +73,23 @@ class AudioUNet(nn.Module):
         f, t = x.shape[-2:]
         return F.pad(x, (0, -t % step, 0, -f % step))
 
-    def forward(self, log_mag: Tensor) -> Tensor:
-        f, t = log_mag.shape[-2:]
+    def features(self, log_mag: Tensor) -> Tensor:
+        """Everything before the last level's up-step (ReLU, upsampling, conv to K channels).
+
+        Shapes:
+            ``(B, 1, F, T)`` -> ``(B, 2 C_0, F' / 2, T' / 2)``, F' and T' padded to multiples of
+            ``2 ** depth``
+        """
         x = self._pad(self.bn_in(log_mag))  # (B, 1, F', T') multiples of 2**depth
         skips = []
         for down in self.down:
             x = down(x)
             skips.append(x)  # level i: (B, C_i, F' / 2**(i+1), T' / 2**(i+1))
         x = self.up[-1](skips.pop())
-        for i in range(self.depth - 2, -1, -1):
+        for i in range(self.depth - 2, 0, -1):
             x = self.up[i](torch.cat([skips.pop(), x], 1))
-        return x[..., :f, :t]  # (B, K, F, T)
+        return torch.cat([skips.pop(), x], 1)
+
+    def forward(self, log_mag: Tensor) -> Tensor:
+        f, t = log_mag.shape[-2:]
+        return self.up[0](self.features(log_mag))[..., :f, :t]  # (B, K, F, T)

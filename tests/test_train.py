@@ -39,6 +39,7 @@ TINY = {
         "lr_rest": 0.05,
         "grad_clip": 5.0,
         "seed": 1,
+        "bf16": False,  # runs are compared exactly; "auto" would differ between machines
     },
 }
 
