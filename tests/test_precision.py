@@ -79,7 +79,7 @@ def test_presets_leave_bf16_to_the_machine():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "recipes"
-    for recipe in ["presets/cpu.toml", "presets/sop.toml", "instruments/config.toml", "music/config.toml"]:
+    for recipe in ["presets/cpu.toml", "presets/sop.toml", "music/config.toml"]:
         assert load_config(root / recipe).train.bf16 == "auto", recipe
 
 
