@@ -132,9 +132,12 @@ def microphone(audio: np.ndarray, rng: np.random.Generator, sample_rate: int) ->
     damped = signal.sosfilt(signal.butter(1, high / nyq, "lowpass", output="sos"), x)
     mix = rng.uniform(0.0, 0.8)  # how much of the top is rolled off
     x = (1 - mix) * x + mix * damped
-    centre = min(rng.uniform(400.0, 4000.0), 0.8 * nyq)
-    b, a = signal.iirpeak(centre / nyq, rng.uniform(0.7, 3.0))
-    x = x + rng.uniform(-0.5, 0.8) * signal.lfilter(b, a, x)
+    centre = min(rng.uniform(400.0, 4000.0), 0.7 * nyq)
+    width = 2 ** rng.uniform(0.25, 1.0)  # half the band's width in octaves, as a ratio
+    band = [centre / width, min(centre * width, 0.95 * nyq)]
+    x = x + rng.uniform(-0.5, 0.8) * signal.sosfilt(
+        signal.butter(1, np.array(band) / nyq, "bandpass", output="sos"), x
+    )
     return _match_rms(x, audio)
 
 
