@@ -114,7 +114,7 @@ def test_foley_on_an_avi_with_b_frames_writes_its_video(tmp_path):
     foley.foley(path, out, config=foley.FoleyConfig(sample_rate=16000))
     info = io.probe(out)
     assert info.num_frames == 18 and info.has_audio and info.duration == pytest.approx(1.5, abs=0.1)
-    assert (out.parent / "cues.json").is_file()
+    assert foley.default_paths(out, None, None)[1].is_file()  # the cue sheet
 
 
 def test_foley_keeps_stems_and_cues_when_the_video_cannot_be_written(tmp_path, monkeypatch):
@@ -127,7 +127,8 @@ def test_foley_keeps_stems_and_cues_when_the_video_cannot_be_written(tmp_path, m
     out = tmp_path / "out" / "out.mp4"
     with pytest.raises(io.MediaError, match="the encoder refuses this"):
         foley.foley(path, out, config=foley.FoleyConfig(sample_rate=16000))
-    assert (out.parent / "cues.json").is_file() and (out.parent / "stems" / "reverb.wav").is_file()
+    stems, cues = foley.default_paths(out, None, None)
+    assert cues.is_file() and (stems / "reverb.wav").is_file()
 
 
 # ------------------------------------------------------------------------------------------- 5.1 audio
