@@ -81,10 +81,14 @@ def build_instruments(out: Path, clips: int, seed: int, *extra: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
-def build_data(instruments: Path, balls: Path, fps: float) -> None:
-    """Build the two test sets when missing."""
-    if not (instruments / "silent_test.jsonl").is_file():
-        extra = ("--silent-fraction", "0.5", "--duet-fraction", "0.2", "--fps", f"{fps:g}")
+def silent_index(instruments: Path, world: str) -> Path:
+    return instruments / ("silent_far.jsonl" if world == "far" else "silent_test.jsonl")
+
+
+def build_data(instruments: Path, balls: Path, fps: float, world: str = "train") -> None:
+    """Build the two test sets when missing (instrument clips of the training or the far world)."""
+    if not silent_index(instruments, world).is_file():
+        extra = ("--silent-fraction", "0.5", "--duet-fraction", "0.2", "--fps", f"{fps:g}", "--world", world)
         build_instruments(instruments, 60, 3, *extra)
     if not (balls / "bounce_test.jsonl").is_file():
         bounce.build_bounce(balls, 24, seed=1)
@@ -297,10 +301,16 @@ def main() -> int:
         "--bank-data", type=Path, default=Path("/tmp/foley-bank-data"), help="data for the bank"
     )
     parser.add_argument("--clips", type=int, default=30, help="at most this many clips per set")
+    parser.add_argument(
+        "--world", choices=("train", "far"), default="train",
+        help="instrument clips of the training world's test split, or of the far split (sources and picture "
+        "libraries no model trains on)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "foley.md")
     args = parser.parse_args()
-    args.data = args.data or Path(f"/tmp/foley-data-{args.fps:g}fps")
-    build_data(args.data, args.bounce, args.fps)
+    suffix = "-far" if args.world == "far" else ""
+    args.data = args.data or Path(f"/tmp/foley-data{suffix}-{args.fps:g}fps")
+    build_data(args.data, args.bounce, args.fps, args.world)
     bundled = str(DEFAULT_MODEL) if (DEFAULT_MODEL / "config.json").is_file() else None
     model = None if args.model == "none" else (args.model or bundled)
     bank = args.bank
@@ -316,8 +326,9 @@ def main() -> int:
             build_bank(args.bank_data / "train.jsonl", model, bank, prototypes=16)
     tallies = [
         evaluate(
-            "instruments (silent solos + duets)", args.data / "silent_test.jsonl", model, bank, args.clips
-        ),
+            f"instruments (silent solos + duets, {args.world} world)",
+            silent_index(args.data, args.world), model, bank, args.clips,
+        ),  # fmt: skip
         evaluate("bouncing balls", args.bounce / "bounce_test.jsonl", None, None, args.clips),
     ]
     with tempfile.TemporaryDirectory() as work:
