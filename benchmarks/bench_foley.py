@@ -327,7 +327,10 @@ def main() -> int:
     tallies = [
         evaluate(
             f"instruments (silent solos + duets, {args.world} world)",
-            silent_index(args.data, args.world), model, bank, args.clips,
+            silent_index(args.data, args.world),
+            model,
+            bank,
+            args.clips,
         ),  # fmt: skip
         evaluate("bouncing balls", args.bounce / "bounce_test.jsonl", None, None, args.clips),
     ]
