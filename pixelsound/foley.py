@@ -966,8 +966,8 @@ def _layers(cues: dict, length: int, base: Path | None, video: Video | None, spo
 
 
 def original_sound(cues: dict, length: int, base: Path | None, video: Video | None) -> Tensor:
-    """The video's own soundtrack at the cue sheet's rate, stereo (mono doubled, more channels: the first
-    two), cut or padded to ``length``. Shapes: -> ``(2, length)``."""
+    """The video's own soundtrack at the cue sheet's rate, stereo (mono doubled, more channels downmixed:
+    :func:`pixelsound.io.downmix`), cut or padded to ``length``. Shapes: -> ``(2, length)``."""
     from pixelsound import io
 
     path = (video.path if video is not None else None) or (
@@ -976,7 +976,7 @@ def original_sound(cues: dict, length: int, base: Path | None, video: Video | No
     if path is None:
         raise CueError("cue sheet: 'original' mixes the video's own sound, but 'video' is empty")
     wave = io.read_audio(path, cues["sample_rate"], mono=False)  # (C, L')
-    wave = wave.expand(2, -1) if len(wave) == 1 else wave[:2]
+    wave = wave.expand(2, -1) if len(wave) == 1 else io.downmix(wave)
     out = torch.zeros(2, length)
     out[:, : min(length, wave.shape[1])] = wave[:, :length]
     return out

@@ -151,6 +151,17 @@ def test_surround_is_downmixed_to_stereo_when_written(tmp_path):
     assert io.probe(tmp_path / "v.mp4").channels == 2
 
 
+def test_foley_keeps_the_centre_channel_of_a_51_original(tmp_path):
+    path = write_media(tmp_path / "film.mkv", acodec="ac3", channels=6, seconds=1.0)
+    data = io.read_audio(path, 16000, mono=False)  # (6, L): the crafted tone is in every channel
+    assert data.shape[0] == 6
+    wave = foley.original_sound({"sample_rate": 16000, "video": path.name}, 16000, tmp_path, None)
+    assert wave.shape == (2, 16000)
+    g = 0.5**0.5
+    left = (data[0] + g * data[2] + g * data[4]) / (1 + 2 * g)
+    assert (wave[0, : data.shape[1]] - left[:16000]).abs().max() < 1e-4  # the centre and surrounds are in
+
+
 def test_pixels_on_a_51_clip_writes_the_overlay_and_page(tmp_path):
     path = write_media(tmp_path / "concert.mp4", seconds=1.5, size=(32, 32), channels=6, fps=10)
     release = write_release(tmp_path / "model", SoundOfPixels(tiny_config()).eval(), tiny_config())
