@@ -46,6 +46,9 @@ Modules, one concern each (reading down from ``cli`` explains the system):
     mixdown     pan, distance gain, room reverb; loudness (ITU-R BS.1770) in ``loudness``
     bank        sounds learned from separated training videos, per visual prototype
     foley       a layered soundtrack for a silent video, with stems and an editable cue sheet
+    cues        the Foley cue sheet's schema and validation, safe file names
+    ambience    procedural, seamless ambience beds and a bed chosen from the scene
+    voice       spoken lines by an offline text-to-speech engine (espeak-ng)
     bounce      bouncing-object clips with exact impact times (Foley evaluation)
 """
 

@@ -9,7 +9,8 @@ as ``FILE: KEY: what is wrong`` (for example ``cues.json: objects[2].pan: must b
 Schema (``key: type [range] = default -- meaning``; keys without a default are required):
 
 Top level
-    duration: number (0, 86400] -- seconds of the soundtrack.
+    version: integer = 1 -- the cue sheet format.
+    duration: number [0.001, 86400] -- seconds of the soundtrack.
     video: string | null = null -- the video to put it on (relative: to the cue sheet's folder).
     sample_rate: integer [8000, 192000] = 44100 -- Hz.
     room: one of dry, room, hall, outdoor = room -- the shared reverb.

@@ -1,9 +1,11 @@
 """Foley: a layered stereo soundtrack for a silent video from what it shows, with stems and an editable cue
 sheet.
 
-``pixelsound foley SILENT.mp4 -o OUT.mp4`` runs three stages, each readable on its own:
+``pixelsound foley SILENT.mp4 -o OUT.mp4 [--say "TEXT@SECONDS"]`` runs three stages, each readable on its
+own:
 
-1. **detect** (:func:`detect`) -> a cue sheet (a plain dict, saved as ``cues.json``):
+1. **detect** (:func:`detect`) -> a cue sheet (a plain dict, saved as ``OUT.cues.json``; its schema and
+   validation: :mod:`pixelsound.cues`):
 
    * *objects*: regions where something moves, from the per-pixel colour distance to the rest pose (the
      median frame, :func:`displacement`), thresholded, accumulated over time and split into connected
@@ -20,24 +22,29 @@ sheet.
      release's category prototypes; otherwise a material is guessed from the region's colour and its size
      from its box, for modal synthesis;
    * *environment*: a room preset (``dry``, ``room``, ``hall``, ``outdoor``) from the scene's rest pose (sky,
-     darkness, a plain backdrop) unless ``--room`` says;
+     darkness, a plain backdrop) unless ``--room`` says, and an ambience bed from the room and the scene's
+     statistics (:func:`pixelsound.ambience.choose`) unless ``--ambience`` says;
+   * *voice*: the ``--say`` lines, as given;
 
 2. **choose sounds and render** (:func:`render`): per object, the bank prototype's event-aligned snippets
    (the one closest in strength for each event, cut at the next event) or modal impacts
    (:mod:`pixelsound.modal`: material, size, speed from the event's strength); the tracks are layered by
    :func:`pixelsound.mixdown.mixdown` (constant-power pan from the horizontal position, gain from the size on
-   screen, the room's shared reverb, BS.1770 loudness to -16 LUFS with true peaks under -1 dBTP);
+   screen, the room's shared reverb) with the ambience bed (:mod:`pixelsound.ambience`, levelled under the
+   objects) and the voice (:mod:`pixelsound.voice`, espeak-ng), everything else ducked while it speaks, and
+   BS.1770 loudness to -16 LUFS with true peaks under -1 dBTP;
 
-3. **write** (:meth:`FoleyResult.write`): the video with a stereo AAC soundtrack, ``stems/*.wav`` (one per
-   object plus the reverb return) and ``cues.json``. A person can edit the cue sheet -- move, add or delete
-   events, change a material, pan, gain or the room, mute an object, point a sound at a wav file -- and
-   ``pixelsound foley render cues.json -o OUT.mp4`` renders it again; rendering is a pure function of the
-   cue sheet.
+3. **write** (:meth:`FoleyResult.write`): the video with a stereo AAC soundtrack, ``OUT_stems/*.wav`` (one per
+   object, the reverb return, the ambience bed, the voice) and ``OUT.cues.json``, all named after the output.
+   A person can edit the cue sheet -- move, add or delete events, change a material, pan, gain or the room,
+   mute an object, point a sound at a wav file, swap the ambience, move or add a voice line -- and
+   ``pixelsound foley render OUT.cues.json -o OUT2.mp4`` renders it again; rendering is a pure function of
+   the cue sheet.
 
 Python API, mirroring the verbs::
 
     from pixelsound.foley import foley, render
-    result = foley("silent.mp4", "dubbed.mp4")          # also writes stems/ and cues.json next to it
+    result = foley("silent.mp4", "dubbed.mp4", say=[{"text": "Here it comes", "start": 1.0}])
     result.cues["objects"][0]["pan"] = -0.9; render(result.cues).write("dubbed2.mp4")
 """
 

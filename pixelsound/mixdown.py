@@ -350,7 +350,8 @@ def mixdown(
     )  # (L,)
     ducked = {lay.name for lay in layers if lay.ducked and not lay.key}
     if gain is not None:
-        stems, bus, wet = stems * gain, bus * gain, wet * gain
+        stems.mul_(gain)  # in place: with hundreds of objects the stems are the bulk of the memory
+        bus, wet = bus * gain, wet * gain
         levelled = {k: v * gain if k in ducked else v for k, v in levelled.items()}
     master = bus + wet + sum(levelled.values(), torch.zeros(2, 1))
     # peaky impacts under a voice need more rounds of gain-and-limit than the default to reach the target
@@ -358,7 +359,7 @@ def mixdown(
     scale = 10 ** (norm.gain_db / 20)
     return Mix(
         norm.audio,
-        stems * scale,
+        stems.mul_(scale),
         wet * scale,
         norm.loudness,
         norm.true_peak,
