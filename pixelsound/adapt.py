@@ -150,7 +150,7 @@ class AdaptResult:
 
 
 def gather_clips(
-    source: str | Path, category_from: str, window: float
+    source: str | Path, category_from: str, window: float, progress: bool = True
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """The usable clips of a folder (indexed now) or an index file, and the rejected files with reasons.
 
@@ -158,6 +158,7 @@ def gather_clips(
         source: a folder searched recursively for videos, or a JSON-lines index.
         category_from: see :class:`AdaptOptions`.
         window: the model's window in seconds; shorter clips are rejected.
+        progress: show a progress bar while indexing.
 
     Raises:
         AdaptError: the source is missing or an unreadable index.
@@ -166,7 +167,7 @@ def gather_clips(
     if category_from not in CATEGORY_SOURCES:
         raise AdaptError(f"category source {category_from!r} (known: {', '.join(CATEGORY_SOURCES)})")
     if source.is_dir():
-        records, rejects = scan(source, category_from=category_from, progress=True)
+        records, rejects = scan(source, category_from=category_from, progress=progress)
     elif source.is_file():
         try:
             records, rejects = read_index(source), []
@@ -357,6 +358,10 @@ def adapt(videos: str | Path, out: str | Path, options: AdaptOptions = AdaptOpti
     """
     out, start = Path(out), Path(options.model)
     work = out / RUN
+    if not options.minutes > 0 or not 0 < options.held_back < 1:
+        raise AdaptError(
+            f"--minutes must be > 0 and --held-back in (0, 1); got {options.minutes}, {options.held_back}"
+        )
     _, base_cfg = load_release(start)
     cfg = adapt_config(base_cfg, work, options.minutes, options.overrides)
     if (work / "last.pt").exists() and not options.resume:
@@ -364,7 +369,8 @@ def adapt(videos: str | Path, out: str | Path, options: AdaptOptions = AdaptOpti
             f"{work / 'last.pt'} exists: pass --resume to continue that run, or choose another --out"
         )
     info = distrib.init(pick_device(cfg.train.device).type)
-    records, rejects = gather_clips(videos, options.category_from, cfg.audio.length / cfg.audio.sample_rate)
+    window = cfg.audio.length / cfg.audio.sample_rate
+    records, rejects = gather_clips(videos, options.category_from, window, progress=info.is_main)
     train_part, held = hold_back(records, options.held_back)
     if info.is_main:
         write_clips(work, records, rejects, train_part, held)
