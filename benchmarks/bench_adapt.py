@@ -108,17 +108,28 @@ def mixtures(index: Path, cfg, count: int) -> list[dict[str, torch.Tensor]]:
     return validation_batches(data, replace(cfg, train={"val_mixes": count, "batch_size": 16}))
 
 
-def scores(model_dir: Path, batches: dict[str, list]) -> dict[str, float]:
-    """Mean SDR (dB) of a release on each set of mixtures, and of the mixtures themselves."""
-    model, _ = load_release(model_dir)
-    out = {}
-    for name, mixes in batches.items():
-        out[name], out[f"{name}_mixture"] = validate(model, mixes, torch.device("cpu"))
-    return out
+def scores(model_dir: Path, batches: dict[str, list], cache: Path) -> dict[str, float]:
+    """Mean SDR (dB) of a release on each set of mixtures, and of the mixtures themselves (kept in ``cache``,
+    a JSON file keyed by the release's weights file and its time, so a rerun does not score it again)."""
+    weights = model_dir / "model.safetensors"
+    key = f"{weights.resolve()}@{weights.stat().st_mtime_ns}:{','.join(batches)}"
+    known = json.loads(cache.read_text()) if cache.is_file() else {}
+    if key not in known:
+        model, _ = load_release(model_dir)
+        out = {}
+        for name, mixes in batches.items():
+            out[name], out[f"{name}_mixture"] = validate(model, mixes, torch.device("cpu"))
+        known[key] = out
+        cache.write_text(json.dumps(known, indent=1))
+    return known[key]
 
 
-def run_adapt(pool: list[dict], n: int, minutes: float, work: Path) -> tuple[Path, float]:
-    """``pixelsound adapt`` on the first n pool clips without categories; returns (release, wall seconds)."""
+def run_adapt(pool: list[dict], n: int, minutes: float, work: Path, rate: float = 0.0) -> tuple[Path, float]:
+    """``pixelsound adapt`` on the first n pool clips without categories; returns (release, wall seconds).
+
+    With ``rate`` > 0 the budget is ``rate x minutes`` steps instead of wall minutes (a shared machine's
+    minutes hold fewer steps); the wall clock then only stops a run 10x over its time.
+    """
     folder = work / f"n{n}_m{minutes:g}"
     if (folder / "report.json").is_file():  # done before: reuse
         return folder, float("nan")
@@ -132,7 +143,9 @@ def run_adapt(pool: list[dict], n: int, minutes: float, work: Path) -> tuple[Pat
         "--out",
         str(folder),
     ]
-    cmd += ["--minutes", str(minutes), "--category-from", "none"]
+    cmd += ["--minutes", str(minutes * (10 if rate else 1)), "--category-from", "none"]
+    if rate:
+        cmd += ["--set", f"train.epochs={math.ceil(rate * minutes / 50)}"]  # adapt validates every 50 steps
     if (folder / "adapt" / "last.pt").exists():
         cmd.append("--resume")
     start = time.monotonic()
@@ -194,6 +207,12 @@ def main() -> None:
     parser.add_argument("--eval-videos", type=int, default=40)
     parser.add_argument("--mixes", type=int, default=200)
     parser.add_argument("--name", default="adapt", help="results file name in benchmarks/results")
+    parser.add_argument(
+        "--steps-per-minute",
+        type=float,
+        default=0.0,
+        help="budget in steps: this rate x minutes (0: wall time)",
+    )
     args = parser.parse_args()
     machine = machine_line()
     far = args.far or make_far(args.src / "test_style.jsonl", args.work)
@@ -201,16 +220,16 @@ def main() -> None:
     cfg = load_release(BUNDLED)[1]
     test = args.test or args.src / "test.jsonl"
     batches = {"far": mixtures(eval_index, cfg, args.mixes), "test": mixtures(test, cfg, args.mixes)}
-    rows = [{"model": "bundled", **scores(BUNDLED, batches)}]
+    rows = [{"model": "bundled", **scores(BUNDLED, batches, args.work / "scores.json")}]
     print(rows[-1], flush=True)
     for n in args.sizes:
         for minutes in args.minutes:
-            folder, wall = run_adapt(pool, n, minutes, args.work)
+            folder, wall = run_adapt(pool, n, minutes, args.work, args.steps_per_minute)
             report = json.loads((folder / "report.json").read_text())
             rows.append(
                 {"model": f"adapted ({folder.name})", "n": n, "minutes": minutes, "steps": report["steps"],
                  "held_before": report["before_sdr"], "held_after": report["after_sdr"],
-                 "wall_s": wall, **scores(folder, batches)}
+                 "wall_s": wall, **scores(folder, batches, args.work / "scores.json")}
             )  # fmt: skip
             print(rows[-1], flush=True)
             write(rows, machine, args.name)
