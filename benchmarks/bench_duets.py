@@ -67,13 +67,14 @@ def report(
         f"Model: {model}. Duets: {summary['clips']}. Time: {seconds:.0f} s. Grid: {grid[0]} x {grid[1]} "
         "cells (features resized bilinearly when it differs from the frame net's own grid).", "",
         "| cIoU (DSOL, mean) | cIoU@0.3 | cIoU@0.5 | AUC | cIoU (LVS) | AUC (LVS) | cIoU against pixels | "
-        "SDR region (dB) | SDR object (dB) | objects found |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "SDR region (dB) | SDR object (dB) | objects found | heat peak on its instrument | named right |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {num(summary['ciou'])} | {num(summary['ciou@0.3'])} | {num(summary['ciou@0.5'])} | "
         f"{num(summary['auc'])} | {num(summary['ciou_lvs'])} | {num(summary['auc_lvs'])} | "
         f"{num(summary['ciou_pixels'])} | {num(summary['sdr_region'], '{:.2f}')} | "
         f"{num(summary['sdr_object'], '{:.2f}')} | "
-        f"{summary['objects']:.2f} |", "",
+        f"{summary['objects']:.2f} | {num(summary.get('peak_on'), '{:.0%}')} | "
+        f"{num(summary.get('named'), '{:.0%}')} |", "",
         "Targets: cIoU >= 0.5, per-object SDR >= 8 dB. Anchors (MUSIC-Duet, class-aware cIoU): "
         "Sound of Pixels 16.8 %, DSOL 30.2 %.", "",
         f"Heatmaps of the first duets, true boxes in white: `{picture}`." if picture else "",
@@ -163,7 +164,7 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     picture = str(Path(args.out).with_suffix(".png").resolve().relative_to(ROOT)) if args.gallery else ""
     cells = summary["per_clip"][0]["grid"]
-    data = f"freshly built duets (builder seed {args.seed})" if args.build else "duets"
+    data = f"freshly built duets (builder seed {args.seed})" if args.build else f"duets of `{args.index}`"
     Path(args.out).write_text(report(command, model, summary, seconds, cells, picture, data))
     Path(args.out).with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     print(Path(args.out).read_text())

@@ -411,19 +411,24 @@ def box_mask(mask: Tensor) -> Tensor:
     return out
 
 
-def duet_scores(result: PixelsResult, gts: list[Tensor], stems: Tensor) -> dict[str, object]:
-    """Localization and separation scores of one duet.
+def duet_scores(
+    result: PixelsResult, gts: list[Tensor], stems: Tensor, categories: list[str] | None = None
+) -> dict[str, object]:
+    """Localization, separation and naming scores of one duet.
 
     Args:
         result: per-pixel separation of the duet video.
         gts: a pixel mask per instrument, bool ``(H, W)`` each.
         stems: each instrument's true sound ``(N, L)`` at ``result.sample_rate``.
+        categories: each instrument's true name; with it ``named`` says, per instrument, whether the object
+            matched to it carries that name.
 
     Returns:
         ``ciou`` (class-aware: mean over instruments of the matched object's heatmap against the instrument's
         box, DSOL), ``ciou_pixels`` (the same against its pixels), ``ciou_lvs`` (overall heatmap vs the union
         of the boxes, median threshold), ``sdr_region`` and ``sdr_object`` (per instrument, dB), ``objects``
-        (number found), ``grid`` (cells, ``[h, w]``).
+        (number found), ``grid`` (cells, ``[h, w]``), ``peak_on`` (per instrument: the matched object's
+        hottest cell lies on the instrument's box) and ``named`` (per instrument, or [] without categories).
     """
     from pixelsound.metrics import bss_eval
 
@@ -445,7 +450,16 @@ def duet_scores(result: PixelsResult, gts: list[Tensor], stems: Tensor) -> dict[
     refs = stems[:, :length].double()
     sdr_region = bss_eval(refs, from_regions.double(), compute_permutation=False, silent="nan")["sdr"]
     sdr_object = bss_eval(refs, from_objects.double(), compute_permutation=False, silent="nan")["sdr"]
+    peak_on = [
+        m is not None and _peak_inside(result.objects[m].heatmap, b)
+        for m, b in zip(match, boxes, strict=True)
+    ]
+    named = [
+        m is not None and result.objects[m].category == c
+        for m, c in zip(match, categories or [], strict=False)
+    ]
     return {
+        "peak_on": peak_on, "named": named,
         "ciou": float(np.mean(per)), "ciou_per_instrument": per, "ciou_pixels": float(np.mean(per_pixels)),
         "ciou_lvs": ciou(result.heatmap(), union, threshold="median"),
         "sdr_region": sdr_region.tolist(), "sdr_object": sdr_object.tolist(), "objects": len(result.objects),
@@ -500,9 +514,17 @@ def duet_metrics(
         gts = [read_mask(_resolve(index, m)) for m in record["masks"]]
         stems = [read_audio(_resolve(index, s), sr)[0] for s in record["stems"]]
         length = min(len(s) for s in stems)
-        scores = duet_scores(result, gts, torch.stack([s[:length] for s in stems]))
+        scores = duet_scores(result, gts, torch.stack([s[:length] for s in stems]), record.get("categories"))
         per_clip.append({"path": record["path"], "categories": record.get("categories"), **scores})
     return summarize_duets(per_clip)
+
+
+def _peak_inside(heat: Tensor, box: Tensor) -> bool:
+    """Whether the hottest cell of ``heat`` (h, w) falls inside ``box`` (bool, H, W), at the cell centre."""
+    h, w = heat.shape
+    row, col = divmod(int(heat.flatten().argmax()), w)
+    height, width = box.shape
+    return bool(box[int((row + 0.5) * height / h), int((col + 0.5) * width / w)])
 
 
 def summarize_duets(per_clip: list[dict]) -> dict[str, object]:
@@ -522,4 +544,10 @@ def summarize_duets(per_clip: list[dict]) -> dict[str, object]:
         "ciou_pixels": float(np.mean([c["ciou_pixels"] for c in per_clip])),
         "auc_lvs": success_auc(lvs), "sdr_region": mean(region), "sdr_object": mean(found),
         "objects": float(np.mean([c["objects"] for c in per_clip])), "per_clip": per_clip,
+        "peak_on": _share([v for c in per_clip for v in c.get("peak_on", [])]),
+        "named": _share([v for c in per_clip for v in c.get("named", [])]),
     }  # fmt: skip
+
+
+def _share(flags: list[bool]) -> float | None:
+    return float(np.mean(flags)) if flags else None

@@ -337,8 +337,22 @@ def test_duet_scores_on_the_hand_built_duet():
     assert scores["ciou"] > 0.8 and scores["objects"] == 2  # a 4 x 4 heatmap resized: soft edges
     assert scores["ciou_pixels"] == pytest.approx(scores["ciou"])  # the halves are their own boxes
     assert min(scores["sdr_region"]) > 12 and min(scores["sdr_object"]) > 12
+    assert scores["peak_on"] == [True, True] and scores["named"] == []
     summary = objects.summarize_duets([{"path": "x", **scores}])
-    assert summary["ciou@0.5"] == 1.0 and summary["auc"] > 0.85
+    assert summary["ciou@0.5"] == 1.0 and summary["auc"] > 0.85 and summary["peak_on"] == 1.0
+    swapped = objects.duet_scores(result, [~left, left], torch.stack([high, low]))
+    assert swapped["peak_on"] == [True, True]  # matching follows the masks
+    result.objects[0].category, result.objects[1].category = "flute", None
+    named = objects.duet_scores(result, gts, torch.stack([low, high]), ["flute", "drum"])["named"]
+    assert sorted(named) == [False, True]
+
+
+def test_a_heat_peak_off_the_box_is_not_on_it():
+    heat = torch.zeros(4, 4)
+    heat[0, 3] = 1.0
+    box = torch.zeros(64, 64, dtype=torch.bool)
+    box[:, :32] = True
+    assert not objects._peak_inside(heat, box) and objects._peak_inside(heat, ~box)
 
 
 # ------------------------------------------------------------------------------------------ the verb

@@ -4,7 +4,7 @@
 #   bash recipes/instruments/run.sh 2        # only stage 2 (train); extra args go to that stage
 # 1 data      the training world (FluidR3 + OPL3 audio, 14 picture libraries; OpenMoji held out) -> data/instruments
 #             and the far split (csound's GM bank in simulated rooms, 4 picture libraries never trained on) -> data/far
-# 2 train     the CPU preset, 75 minutes of training on 2 cores (resumes if killed) -> runs/instruments
+# 2 train     the CPU preset from the v4 release, 62 minutes on 2 cores (resumes if killed) -> runs/instruments
 # 3 evaluate  2- and 3-mixes on the far split first, then the test split and the held-out style -> runs/instruments/eval-*
 # 4 release   copy the best weights and two test clips into pixelsound/assets (the README's main job)
 set -euo pipefail
@@ -23,7 +23,9 @@ if [[ $stage == all || $stage == 1 ]]; then
         --duet-fraction 0.2 --silent-fraction 0.15 "$@"
 fi
 if [[ $stage == all || $stage == 2 ]]; then
-    resume=()
+    # from scratch the richer world stalled at the mixture's SDR for 2500 steps (runs/instruments-v5-scratch),
+    # so v5 starts from the v4 release (FluidR3 and emoji only: none of the far split's sources or libraries)
+    resume=(--init "${INIT:-recipes/instruments/v4}")
     [[ -f $RUN/last.pt ]] && resume=(--resume)
     $PS train recipes/instruments/config.toml --set train.out_dir="$RUN" \
         --set data.train_index="$DATA/train.jsonl" --set data.val_index="$DATA/val.jsonl" "${resume[@]}" "$@"
