@@ -32,7 +32,7 @@ def test_recipe_configs_load_and_keep_the_paper_preset():
     assert (music.train.optimizer, music.train.lr_frame, music.train.lr_rest) == ("sgd", 1e-4, 1e-3)
     cpu = load_config(ROOT / "recipes/instruments/config.toml")
     assert cpu.audio.hop <= cpu.audio.n_fft // 2  # otherwise the STFT cannot be inverted well (RESULTS.md)
-    assert cpu.train.max_minutes == 60
+    assert 0 < cpu.train.max_minutes <= 120  # the CPU recipe trains within two hours on 2 cores (issue 12)
 
 
 @pytest.mark.slow
