@@ -1,11 +1,12 @@
 """Odd real-world media through every verb: each run gives a right result or a clean one-line error.
 
-About thirty files crafted with PyAV (tests/oddmedia.py): odd sizes and rates, mono to 5.1, missing and silent
-streams, truncated and empty files, damaged packets, AVI timestamps in decode order, audio starting late,
-and the codecs and containers PyAV writes here. Each goes through ``separate``, ``pixels``, ``foley``,
-``score`` and ``index`` as a user runs them (a subprocess per run). A run is right when it succeeds with the
-expected duration and shapes, or, where the file cannot serve the verb, exits 1 with one error line naming
-the file and no traceback. Writes benchmarks/results/odd_media.md.
+About thirty files crafted with PyAV (tests/oddmedia.py): odd sizes and rates, mono to 5.1, missing and
+silent streams, truncated and empty files, damaged packets, AVI timestamps in decode order, audio starting
+late, and the codecs and containers PyAV writes here. Each goes through ``separate``, ``pixels``, ``foley``,
+``score`` and ``index`` as a user runs them (``pixelsound.cli.main``; ``--subprocess``: a process per run).
+A run is right when it succeeds with the expected duration and shapes, or, where the file cannot serve the
+verb, exits 1 with one error line naming the file and no traceback. Writes benchmarks/results/odd_media.md
+(and .json; a run with ``--only`` replaces its rows).
 
 Usage: nice -n 15 python benchmarks/odd_media.py [--work /tmp/odd_media] [--only NAME ...] [--verbs V ...]
 """
@@ -13,14 +14,18 @@ Usage: nice -n 15 python benchmarks/odd_media.py [--work /tmp/odd_media] [--only
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 
 import torch
@@ -172,8 +177,8 @@ class Run:
     detail: str
 
 
-def _command(verb: str, path: Path, out: Path) -> list[str]:
-    cli = [sys.executable, "-m", "pixelsound.cli", verb]
+def _argv(verb: str, path: Path, out: Path) -> list[str]:
+    cli = [verb]
     if verb == "separate":
         return cli + [str(path), "--model", str(MODEL), "--out", str(out)]
     if verb == "pixels":
@@ -196,16 +201,40 @@ def _needs(verb: str, case: Case) -> str | None:
     return None
 
 
-def run_one(verb: str, case: Case, path: Path, out: Path) -> Run:
+def _subprocess(argv: list[str], out: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pixelsound.cli", *argv]
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=out, env=ENV)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(command, -9, "", "Traceback: hangs (> 600 s)")
+
+
+def _in_process(argv: list[str], out: Path) -> subprocess.CompletedProcess:
+    """``pixelsound.cli.main(argv)`` here, its output captured; an exception escaping it is a traceback."""
+    from pixelsound import cli
+
+    stdout, stderr = StringIO(), StringIO()
+    handler = logging.StreamHandler(stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = cli.main(argv)
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    except Exception:
+        stderr.write(traceback.format_exc())
+        code = 1
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
+
+
+def run_one(verb: str, case: Case, path: Path, out: Path, execute=_in_process) -> Run:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     begin = time.perf_counter()
-    try:
-        done = subprocess.run(
-            _command(verb, path, out), capture_output=True, text=True, timeout=600, cwd=out, env=ENV
-        )
-    except subprocess.TimeoutExpired:
-        return Run(verb, case.name, "WRONG: hangs (> 600 s)", 600.0, "")
+    done = execute(_argv(verb, path, out), out)
     seconds = time.perf_counter() - begin
     text = done.stdout + done.stderr
     if "Traceback" in text:
@@ -217,8 +246,8 @@ def run_one(verb: str, case: Case, path: Path, out: Path) -> Run:
         return _judge_error(verb, case, path, why, seconds, done)
     if why is not None:
         return Run(verb, case.name, f"WRONG: succeeded without {why}", seconds, _last_line(text))
-    problem = CHECKS[verb](case, path, out, done.stdout)
-    return Run(verb, case.name, f"WRONG: {problem}" if problem else "ok", seconds, _last_line(text))
+    problem, fact = CHECKS[verb](case, path, out, done.stdout)
+    return Run(verb, case.name, f"WRONG: {problem}" if problem else "ok", seconds, fact)
 
 
 def _last_line(text: str) -> str:
@@ -269,42 +298,49 @@ def _off_size(facts: dict, case: Case) -> str | None:
     return None if case.size is None or got == case.size else f"size {got}, expected {case.size}"
 
 
-def _check_separate(case: Case, path: Path, out: Path, stdout: str) -> str | None:
-    wavs = sorted(out.glob("*.wav"))
+def _check_separate(case: Case, path: Path, out: Path, stdout: str) -> tuple[str | None, str]:
+    wavs = sorted(out.rglob("*.wav"))
     if len(wavs) != 2:
-        return f"wrote {[w.name for w in wavs]}"
-    lengths = [io.probe(w).duration for w in wavs]
-    return _off(min(lengths), case.duration, "separated audio", 0.06)
+        return f"wrote {[w.name for w in wavs]}", ""
+    length = min(io.probe(w).duration for w in wavs)
+    return _off(length, case.duration, "separated audio", 0.06), f"mix and source {length:.2f} s"
 
 
-def _check_pixels(case: Case, path: Path, out: Path, stdout: str) -> str | None:
+def _check_pixels(case: Case, path: Path, out: Path, stdout: str) -> tuple[str | None, str]:
     facts = json.loads((out / "pixels.json").read_text())
     problem = _off(facts["duration"], case.duration, "duration")
     for name in facts["files"]["objects"]:
         problem = problem or _off(io.probe(out / name).duration, case.duration, name, 0.06)
     if facts["files"]["overlay"] is None or not (out / "index.html").is_file():
-        return problem or "no overlay.mp4 or no page"
+        return problem or "no overlay.mp4 or no page", ""
     overlay = io.probe(out / "overlay.mp4")
-    return problem or _off(overlay.duration, case.duration, "overlay.mp4", 0.15)
+    fact = f"{len(facts['files']['objects'])} objects, overlay {overlay.duration:.2f} s {overlay.channels} ch"
+    return problem or _off(overlay.duration, case.duration, "overlay.mp4", 0.15), fact
 
 
-def _check_foley(case: Case, path: Path, out: Path, stdout: str) -> str | None:
+def _check_foley(case: Case, path: Path, out: Path, stdout: str) -> tuple[str | None, str]:
     info = io.probe(out / "out.mp4")
     if not (info.has_audio and info.has_video):
-        return "out.mp4 lacks a stream"
+        return "out.mp4 lacks a stream", ""
     source = io.probe(path)
+    fact = f"out.mp4 {info.duration:.2f} s, {info.num_frames} frames"
     if info.num_frames != source.num_frames:
-        return f"out.mp4 has {info.num_frames} frames, the input {source.num_frames}"
-    return _off(info.duration, case.duration, "out.mp4", 0.15)
+        return f"out.mp4 has {info.num_frames} frames, the input {source.num_frames}", fact
+    return _off(info.duration, case.duration, "out.mp4", 0.15), fact
 
 
-def _check_score(case: Case, path: Path, out: Path, stdout: str) -> str | None:
+def _check_score(case: Case, path: Path, out: Path, stdout: str) -> tuple[str | None, str]:
     report = json.loads(stdout)
     problem = _off(report["duration"], case.duration, "duration")
     own = [s for s in report.get("candidates", []) if s.get("candidate") == "own soundtrack"]
     if case.audio and not own and not problem:
-        return f"own soundtrack not scored ({list(report)})"
-    return problem or (None if torch.tensor(report["sounding_map"]).numel() else "empty sounding map")
+        problem = "own soundtrack not scored"
+    if not torch.tensor(report["sounding_map"]).numel():
+        problem = problem or "empty sounding map"
+    fact = f"{report['duration']:.2f} s at {report['fps']:.1f} fps" + (
+        f", own score {own[0]['score']}" if own else ""
+    )
+    return problem, fact
 
 
 CHECKS = {"separate": _check_separate, "pixels": _check_pixels, "foley": _check_foley, "score": _check_score}
@@ -313,25 +349,50 @@ CHECKS = {"separate": _check_separate, "pixels": _check_pixels, "foley": _check_
 # ------------------------------------------------------------------------------------------- report
 
 
-def write_table(runs: list[Run], path: Path, command: str, wall: float) -> None:
-    wrong = [r for r in runs if r.verdict.startswith("WRONG")]
+def _stamp() -> str:
+    """The code a run measured: commit (with '+' for uncommitted changes) and UTC date."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "pixelsound"], cwd=ROOT).returncode
+    return f"{head.stdout.strip()}{'+' if dirty else ''} {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC"
+
+
+def merge_runs(path: Path, runs: list[Run], stamp: str) -> list[dict]:
+    """The results file's runs with these replacing the same (file, verb), in matrix order."""
+    old = json.loads(path.read_text()) if path.exists() else []
+    rows = {(r["case"], r["verb"]): r for r in old}
+    rows.update({(r.case, r.verb): {**vars(r), "stamp": stamp} for r in runs})
+    order = {c.name: i for i, c in enumerate(CASES)}
+    keep = [r for key, r in rows.items() if key[0] in order]
+    return sorted(keep, key=lambda r: (order[r["case"]], VERBS.index(r["verb"])))
+
+
+def write_table(rows: list[dict], path: Path) -> None:
+    wrong = [r for r in rows if r["verdict"].startswith("WRONG")]
+    stamps = sorted({r["stamp"] for r in rows})
     lines = [
         "# Odd media through every verb",
         "",
-        f"Command: `{command}`  ",
-        f"CPU capability: {torch.backends.cpu.get_cpu_capability()}, {wall / 60:.1f} min in all.  ",
-        f"{len(runs)} runs: {sum(r.verdict == 'ok' for r in runs)} right results, "
-        f"{sum(r.verdict == 'clean error' for r in runs)} clean errors, {len(wrong)} wrong.",
+        "Command: `nice -n 15 python benchmarks/odd_media.py` (a subset with `--only FILE ... --verbs VERB`",
+        "replaces those rows). Files are crafted by tests/oddmedia.py; each run calls `pixelsound.cli.main`",
+        "(`--subprocess`: one `python -m pixelsound.cli` each). Right: success with the expected",
+        "duration/shape, or (for a file that cannot serve the verb) exit 1 with one error line naming the",
+        "file, no traceback. Seconds: wall time on a shared 2-core machine at nice 15 beside training; CPU",
+        f"capability {torch.backends.cpu.get_cpu_capability()}.",
+        f"Code measured: {', '.join(stamps)}.",
+        "",
+        f"**{len(rows)} runs: {sum(r['verdict'] == 'ok' for r in rows)} right results, "
+        f"{sum(r['verdict'] == 'clean error' for r in rows)} clean errors, {len(wrong)} wrong.**",
         "",
         "| file | what | verb | verdict | s | detail |",
         "|---|---|---|---|---|---|",
     ]
     notes = {c.name: c.note for c in CASES}
-    for r in runs:
-        detail = r.detail.replace("|", "/")
-        lines.append(f"| {r.case} | {notes[r.case]} | {r.verb} | {r.verdict} | {r.seconds:.1f} | {detail} |")
+    for r in rows:
+        cells = [r["case"], notes[r["case"]], r["verb"], r["verdict"], f"{r['seconds']:.1f}", r["detail"]]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
+    path.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def main() -> int:
@@ -340,23 +401,22 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="case names (default: all)")
     parser.add_argument("--verbs", nargs="*", default=list(VERBS), choices=VERBS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "odd_media.md")
+    parser.add_argument("--subprocess", action="store_true", help="one `python -m pixelsound.cli` per run")
     args = parser.parse_args()
+    execute = _subprocess if args.subprocess else _in_process
     cases = [c for c in CASES if not args.only or c.name in args.only]
     shutil.rmtree(args.work, ignore_errors=True)
-    begin, runs = time.perf_counter(), []
+    stamp, runs = _stamp(), []
     for case in cases:
         folder = args.work / "media" / case.name
         folder.mkdir(parents=True)
         path = case.make(folder)
         for verb in args.verbs:
-            runs.append(run_one(verb, case, path, args.work / "out" / f"{case.name}.{verb}"))
+            runs.append(run_one(verb, case, path, args.work / "out" / f"{case.name}.{verb}", execute))
             print(
                 f"{case.name:22} {verb:8} {runs[-1].verdict:28} {runs[-1].seconds:5.1f} s  {runs[-1].detail}"
             )
-    command = "nice -n 15 python benchmarks/odd_media.py" + (
-        f" --only {' '.join(args.only)}" if args.only else ""
-    )
-    write_table(runs, args.out, command, time.perf_counter() - begin)
+    write_table(merge_runs(args.out.with_suffix(".json"), runs, stamp), args.out)
     return 1 if any(r.verdict.startswith("WRONG") for r in runs) else 0
 
 

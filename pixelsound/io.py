@@ -3,6 +3,11 @@
 Reading selects video frames by timestamp (never by index), so variable frame rates work; audio is decoded
 from a little before the window, resampled with ``torchaudio.functional.resample`` and trimmed to the exact
 sample count.
+Real-world files: a packet the decoder rejects is skipped (counted by :func:`skipped`, one warning per file)
+and its time left silent, so later sound keeps its place; reading fails only when a stream gives nothing.
+Streams are placed by their timestamps (audio starting after the video keeps its leading silence and its
+end); AVI frames stamped in decode order get increasing times. Writers downmix more than two channels and
+repair frame times that do not increase, so finished work is not lost to the output format.
 Every failure raises :class:`MediaError`, whose message names the file and the reason.
 
 Shapes follow the glossary in :mod:`pixelsound`: frames ``(V, 3, H, W)`` uint8 RGB, audio ``(C, L)`` float32.

@@ -256,3 +256,15 @@ def test_window_too_short(bad_media):
         io.read_frames(path, times=[0.9])
     # within the tolerance the window is padded and still exact
     assert io.read_audio(path, 11025, start=0.05, duration=0.5).shape == (1, round(0.5 * 11025))
+
+
+@pytest.mark.parametrize("channels", [3, 4, 6, 8])
+def test_downmix_keeps_every_channel_but_lfe_and_cannot_clip(channels):
+    audio = torch.eye(channels).repeat_interleave(4, dim=1)  # channel c alone in samples 4c..4c+3
+    stereo = io.downmix(audio)
+    assert stereo.shape == (2, 4 * channels)
+    heard = stereo.abs().sum(0).view(channels, 4)[:, 0]  # how much of each channel reaches the output
+    lfe = 3 if channels in (6, 8) else None
+    assert all((heard[c] == 0) == (c == lfe) for c in range(channels))
+    assert float(io.downmix(torch.ones(channels, 5)).max()) <= 1.0 + 1e-6
+    assert torch.equal(io.downmix(audio[:2]), audio[:2])
