@@ -457,6 +457,8 @@ def _video_facts(video, found: _Scan | None, duration: float) -> tuple[float, in
         return fps, video.frames or int(round(duration * fps)), 0
     if found.frames >= 2 and found.last > found.first:
         fps = (found.frames - 1) / (found.last - found.first)
+        if rate and abs(float(rate) / fps - 1) < 0.005:  # a constant rate in ms-rounded stamps (Matroska)
+            fps = float(rate)
     else:
         fps = float(rate) if rate else 0.0
     return fps, found.frames, found.rotation

@@ -189,6 +189,14 @@ def test_pixels_keeps_its_outputs_when_the_overlay_cannot_be_written(tmp_path, m
     assert f"{path}: overlay.mp4 not written (the encoder refuses this)" in caplog.text
 
 
+@pytest.mark.parametrize("name", ["clip.webm", "clip.mkv"])
+def test_a_constant_rate_in_millisecond_stamps_is_its_nominal_rate(tmp_path, name):
+    path = write_media(tmp_path / name, vcodec="libvpx-vp9", acodec="libopus", fps=12.0, seconds=2.0)
+    info = io.probe(path)
+    assert info.fps == 12.0 and info.num_frames == 24
+    assert int(info.duration * info.fps + 1e-6) == 24  # what score and pixels count frames by
+
+
 # ----------------------------------------------------------------------------------- late audio streams
 
 
