@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pixelsound import ambience, bounce  # noqa: E402
+from pixelsound import ambience, bounce, foley, voice  # noqa: E402
 from pixelsound.index import read_index  # noqa: E402
 
 VARIANTS = [
@@ -43,6 +43,27 @@ def run_once(clip: Path, out: Path, extra: list[str]) -> tuple[float, float]:
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - start
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def stage_table(clip: Path, work: Path) -> list[str]:
+    """CPU seconds of detect, render and write, in-process, for each variant (the median of three)."""
+    lines = ["| variant | detect | render | write |", "|---|---|---|---|"]
+    options = [("none", []), (None, []), (None, [voice.parse_say("Here comes the drum@1.0")])]
+    video = foley.load_video(clip)
+    for (label, _), (bed, say) in zip(VARIANTS, options, strict=True):
+        runs = []
+        for _ in range(3):
+            start = time.process_time()
+            cues = foley.detect(video, bed=bed)
+            detected = time.process_time()
+            result = foley.render({**cues, "voice": say}, video=video)
+            rendered = time.process_time()
+            result.write(work / "stage.mp4")
+            runs.append((detected - start, rendered - detected, time.process_time() - rendered))
+        med = [statistics.median(r[k] for r in runs) for k in range(3)]
+        lines.append(f"| {label} | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.2f} |")
+        print(lines[-1], flush=True)
+    return lines
 
 
 def main() -> int:
@@ -72,6 +93,8 @@ def main() -> int:
             wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
             lines.append(f"| {label} | {wall:.2f} | {cpu:.2f} |")
             print(lines[-1], flush=True)
+        lines += ["", "In-process CPU seconds (`time.process_time`, this process only) per stage:", ""]
+        lines += stage_table(clip, Path(work))
     lines += ["", "Ambience beds alone, 10 minutes of stereo at 44.1 kHz (in-process):", ""]
     lines += ["| bed | seconds |", "|---|---|"]
     for name in ambience.BEDS:

@@ -218,10 +218,10 @@ class RoomTone(Synth):
     def __init__(self, p, sr, rng):
         super().__init__(p, sr, rng)
         self.pink = Filter(signal.tf2sos(PINK_B, PINK_A), 2)
-        self.low = Filter(butter(2, p["cutoff_hz"], "lowpass", sr), 2)
+        self.band = Filter(butter(2, (60.0, p["cutoff_hz"]), "bandpass", sr), 2)  # no sub-bass
 
     def make(self, n):
-        out = self.low(self.pink(self.noise(n))) * 4.0
+        out = self.band(self.pink(self.noise(n))) * 4.0
         if self.p["hum"] > 0:
             t = (self.t + np.arange(n)) / self.sr
             w = 2 * np.pi * self.p["hum_hz"] * t
@@ -263,10 +263,11 @@ class Rumble(Synth):
         self.tyres = Filter(butter(2, (400.0, 2500.0), "bandpass", sr), 2)
         self.swells = Modulator(0.08, 2, sr, rng)
         self.brown = Filter(np.array([[1.0, 0.0, 0.0, 1.0, -0.995, 0.0]]), 2)
+        self.sub = Filter(butter(2, 35.0, "highpass", sr), 2)  # felt, not heard: kept out
 
     def make(self, n):
         swell = np.exp(self.p["swell"] * 0.8 * self.swells(n))  # (2, n): passing cars, left and right
-        low = self.low(self.brown(self.noise(n))) * 0.6
+        low = self.sub(self.low(self.brown(self.noise(n)))) * 0.6
         return (low + self.p["hiss"] * 0.5 * self.tyres(self.noise(n))) * swell
 
 
@@ -315,7 +316,7 @@ class Chirps(Synth):
     def make(self, n):
         for start in np.sort(self.rng.integers(0, n, self.rng.poisson(self.p["rate"] * n / self.sr))):
             self.carry.add(int(start), self.chirp())
-        buzz = self.buzz(self.noise(n)) * np.maximum(self.pulse(n), 0) * self.p["insects"]
+        buzz = self.buzz(self.noise(n)) * np.maximum(self.pulse(n), 0) * self.p["insects"] * 0.4
         return self.carry.take(n) * 0.5 + buzz + 0.02 * self.floor(self.noise(n))
 
 

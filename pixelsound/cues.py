@@ -226,7 +226,7 @@ class _Checker:
             if name not in data:
                 if key.default is REQUIRED:
                     self.problems.append(f"{label}: missing (required)")
-                elif key is not INFO:
+                elif key is not INFO and key.default is not None:  # nulls stay unwritten
                     out[name] = copy.deepcopy(key.default)
                 continue
             if key is not INFO and (why := _type_problem(data[name], key)):

@@ -603,6 +603,9 @@ def detect(
         _attach_identity(cue, feature, bank, prototypes, rng)
     rest = torch.from_numpy(np.median(small.numpy(), 0)).round().to(torch.uint8)  # (3, h, w)
     chosen = mixdown.room(room).name if room else guess_room(rest)
+    for cue in cues:  # sub-frame timing may land a hair outside the clip; the cue sheet's range is [0, end]
+        for event in cue["events"]:
+            event["time"] = min(max(event["time"], 0.0), round(clip.duration, 4))
     scene = ambience.scene_stats(rest, float((maps > cfg.active).mean()))
     return {
         "version": CUES_VERSION,
