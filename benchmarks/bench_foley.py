@@ -194,7 +194,16 @@ def time_ten_seconds(
     clips.append((f"instrument duet, 224 px, {fps:g} fps", Path(duets[0]["path"])))
     out = []
     for label, path in clips:
-        command = [sys.executable, "-m", "pixelsound.cli", "foley", str(path), "-o", str(work / "ten.mp4")]
+        command = [
+            sys.executable,
+            "-m",
+            "pixelsound.cli",
+            "foley",
+            "make",
+            str(path),
+            "-o",
+            str(work / "ten.mp4"),
+        ]
         command += ["--model", model] if model else []
         command += ["--bank", bank] if bank else []
         before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()

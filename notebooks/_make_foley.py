@@ -78,7 +78,7 @@ display(Image(filename=str(WORK / "frames.png")))""",
 No model and no bank here: the procedural path. Each ball's material is guessed from its colour and its
 size from its box; every impact (a sharp change of velocity of the tracked ball) becomes a modal hit whose
 strength follows the estimated impact speed. The scene picks an ambience bed, and one spoken line is added
-(`pixelsound foley SILENT.mp4 -o OUT.mp4 --say "Here comes the ball@0.5"` on the command line).""",
+(`pixelsound foley make SILENT.mp4 -o OUT.mp4 --say "Here comes the ball@0.5"` on the command line).""",
     ),
     (
         "code",
@@ -162,7 +162,7 @@ display(Image(filename=str(WORK / "spectrograms.png")))""",
         """## With a model and a sound bank
 
 With a trained model, `pixelsound bank build INDEX --model M -o bank/` separates training videos and keeps,
-per visual prototype, event-aligned snippets of what each thing sounds like; `pixelsound foley SILENT.mp4
+per visual prototype, event-aligned snippets of what each thing sounds like; `pixelsound foley make SILENT.mp4
 -o OUT.mp4 --bank bank/` then gives each detected object the snippets of the prototype its look matches
 (and its category), and falls back to modal synthesis where nothing in the bank fits.""",
     ),

@@ -40,8 +40,14 @@ from typing import Any
 import torch
 
 from pixelsound import distrib
-from pixelsound.checkpoint import CheckpointError, load_release, write_release, write_text_atomic
-from pixelsound.config import Config, ConfigError, apply_overrides, from_dict
+from pixelsound.checkpoint import (
+    BUNDLED_MODEL,
+    load_release,
+    write_release,
+    write_text_atomic,
+)
+from pixelsound.config import Config, apply_overrides, from_dict
+from pixelsound.errors import UserError
 from pixelsound.index import (
     CATEGORY_SOURCES,
     IndexFileError,
@@ -56,7 +62,6 @@ from pixelsound.io import WINDOW_TOLERANCE
 from pixelsound.objects import prototypes_from_index, release_prototypes
 from pixelsound.plots import line_chart, save_png
 from pixelsound.train import (
-    TrainError,
     build_datasets,
     pick_device,
     train,
@@ -66,7 +71,7 @@ from pixelsound.train import (
 
 log = logging.getLogger(__name__)
 
-BUNDLED = Path(__file__).parent / "assets" / "model"
+BUNDLED = BUNDLED_MODEL
 RUN = "adapt"
 # the training settings adapting starts from (``--set train.KEY=VALUE`` changes any of them): the release's
 # own optimizer and views, a third of its learning rates after a warm-up, so a few dozen clips refine the
@@ -91,7 +96,7 @@ ADAPT_TRAIN: dict[str, Any] = {
 PROTOTYPE_CLIPS = 40  # clips per category averaged into its prototype
 
 
-class AdaptError(RuntimeError):
+class AdaptError(UserError, RuntimeError):
     """Adapting cannot start or finish; the message says why."""
 
 
@@ -130,6 +135,7 @@ class AdaptResult:
         train_clips, held_back_clips: clips trained on and held back; rejected: files skipped, with reasons.
         categories: the clips' categories (empty without).
         stopped: ``"done"``, ``"time"`` (the budget) or ``"signal"`` (SIGTERM / Ctrl-C: ``--resume`` goes on).
+        signal: the signal that stopped it, else 0.
     """
 
     out: Path
@@ -144,6 +150,7 @@ class AdaptResult:
     rejected: list[dict[str, str]]
     categories: list[str]
     stopped: str
+    signal: int = 0
 
 
 # ------------------------------------------------------------------------------------------------ clips
@@ -384,7 +391,7 @@ def adapt(videos: str | Path, out: str | Path, options: AdaptOptions = AdaptOpti
     categories = sorted({str(r["category"]) for r in records if r.get("category")})
     summary_ = AdaptResult(
         out, before["sdr"], after, before["mixture_sdr"], adapted, result.step, result.minutes,
-        len(train_part), len(held), rejects, categories, result.stopped,
+        len(train_part), len(held), rejects, categories, result.stopped, result.signal,
     )  # fmt: skip
     write_report(summary_, start, read_curve(work / "log.csv"))
     return summary_
@@ -432,14 +439,11 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         result = adapt(args.videos, args.out, options)
-    except (AdaptError, TrainError, CheckpointError, ConfigError) as err:
-        log.error("%s", err)
-        return 2
     finally:
         distrib.close()
     if result is not None and result.stopped == "signal":
         log.warning("stopped: %s holds the best weights so far; --resume continues the run", result.out)
-        return 130
+        return 128 + result.signal
     if result is not None:
         log.info(
             "held-back 2-mix SDR %.2f dB -> %.2f dB (mixture %.2f dB) after %.1f min; release %s, report %s",

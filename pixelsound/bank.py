@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pixelsound.errors import UserError
+
 log = logging.getLogger(__name__)
 
 BANK_VERSION = 1
@@ -44,7 +46,7 @@ WEIGHTS = "bank.safetensors"
 MANIFEST = "bank.json"
 
 
-class BankError(ValueError):
+class BankError(UserError, ValueError):
     """A bank folder is missing, incomplete or inconsistent; the message names the file and why."""
 
 
@@ -458,24 +460,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if args.action == "show":
-            print(summary(Bank.load(args.bank)))
-            return 0
-        bank = build_bank(
-            args.index,
-            args.model,
-            args.out,
-            prototypes=args.prototypes,
-            split=args.split or None,
-            max_clips=args.max_clips,
-            seconds=args.seconds,
-            snippets=args.snippets,
-            seed=args.seed,
-        )
-    except (BankError, ValueError, OSError) as err:
-        log.error("%s", err)
-        return 2
-    print(summary(bank))
-    print(f"wrote {args.out}")
+    if args.action == "show":  # the listing is the verb's output (stdout); status goes to the log
+        print(summary(Bank.load(args.bank)))
+        return 0
+    bank = build_bank(
+        args.index,
+        args.model,
+        args.out,
+        prototypes=args.prototypes,
+        split=args.split or None,
+        max_clips=args.max_clips,
+        seconds=args.seconds,
+        snippets=args.snippets,
+        seed=args.seed,
+    )
+    log.info("%s\nwrote %s", summary(bank), args.out)
     return 0

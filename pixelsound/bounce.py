@@ -508,20 +508,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        index = build_bounce(
-            args.out,
-            args.clips,
-            args.seed,
-            seconds=args.seconds,
-            fps=args.fps,
-            size=args.size,
-            sample_rate=args.sample_rate,
-            max_balls=args.max_balls,
-            split=args.split,
-        )
-    except ValueError as err:
-        log.error("%s", err)
-        return 2
+    index = build_bounce(
+        args.out,
+        args.clips,
+        args.seed,
+        seconds=args.seconds,
+        fps=args.fps,
+        size=args.size,
+        sample_rate=args.sample_rate,
+        max_balls=args.max_balls,
+        split=args.split,
+    )
     log.info("wrote %d bouncing-ball clips; index %s", args.clips, index)
     return 0

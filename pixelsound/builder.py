@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import signal
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from pixelsound import backgrounds, instruments, pictures, rooms
+from pixelsound.errors import UserError
 from pixelsound.instruments import CATEGORIES, Instrument, SynthError
 from pixelsound.pictures import FAR_STYLES, HELD_OUT_STYLES, PictureError
 
@@ -465,10 +467,12 @@ def make_clip(plan: ClipPlan, cfg: BuildConfig) -> dict:
 
 
 def _init_worker() -> None:
-    """Worker processes: one thread each for torch (the workers are the parallelism)."""
+    """Worker processes: one thread each for torch (the workers are the parallelism); the parent handles
+    Ctrl-C (a worker's own traceback would bury the one-line message)."""
     import torch
 
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _clips(plans: list[ClipPlan], cfg: BuildConfig):
@@ -597,16 +601,15 @@ def run(args: argparse.Namespace) -> int:
         from pixelsound import bounce
 
         return bounce.run(args)
+    cfg = BuildConfig(
+        out=args.out, clips=args.clips, seed=args.seed, workers=args.workers, size=args.size,
+        fps=args.fps, seconds=args.seconds, sample_rate=args.sample_rate, soundfont=args.soundfont,
+        duet_fraction=args.duet_fraction, silent_fraction=args.silent_fraction, world=args.world,
+    )  # fmt: skip
     try:
-        cfg = BuildConfig(
-            out=args.out, clips=args.clips, seed=args.seed, workers=args.workers, size=args.size,
-            fps=args.fps, seconds=args.seconds, sample_rate=args.sample_rate, soundfont=args.soundfont,
-            duet_fraction=args.duet_fraction, silent_fraction=args.silent_fraction, world=args.world,
-        )  # fmt: skip
         report = build(cfg)
-    except (ValueError, SynthError, PictureError, RuntimeError) as err:
-        log.error("%s", err)
-        return 1
+    except RuntimeError as err:  # a clip failed (in a worker): the message names the clip and the reason
+        raise UserError(str(err)) from err
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
     log.info(
         "wrote %d clips to %s in %.1f s (%s)", sum(report.counts.values()), report.out, report.seconds, counts

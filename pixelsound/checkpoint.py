@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from pixelsound.config import Config, ConfigError, from_dict, replace
+from pixelsound.errors import UserError
 
 if TYPE_CHECKING:
     from pixelsound.model import SoundOfPixels
@@ -37,9 +38,10 @@ RELEASE_FORMAT = "pixelsound-release"
 VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+BUNDLED_MODEL = Path(__file__).parent / "assets" / "model"  # the release shipped inside the package
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint or release file is missing, foreign or does not fit the model; the message names it."""
 
 
@@ -326,6 +328,26 @@ def load_release(path: str | Path, device: str | torch.device = "cpu") -> tuple[
     check_state_dict(model, weights, path)
     model.load_state_dict(weights)
     return model.to(device).eval(), cfg
+
+
+def load_model(model: str | Path | SoundOfPixels | None = None, device: str = "cpu") -> SoundOfPixels:
+    """The one model loader of the verbs: a loaded model, a release folder / checkpoint, or None (bundled).
+
+    Returns:
+        the model in eval mode on ``device``.
+
+    Raises:
+        CheckpointError: as :func:`load_release`, or no bundled model in this installation.
+    """
+    from pixelsound.model import SoundOfPixels
+
+    if isinstance(model, SoundOfPixels):
+        return model.to(device).eval()
+    if model is None:
+        if not (BUNDLED_MODEL / CONFIG_FILE).is_file():
+            raise CheckpointError(f"{BUNDLED_MODEL}: no bundled model in this installation; pass --model")
+        model = BUNDLED_MODEL
+    return load_release(model, device=device)[0]
 
 
 # ------------------------------------------------------------------------------------------ starting weights

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pixelsound.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A recipe file or an override is wrong; the message says where and why."""
 
 
@@ -122,6 +124,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     save_every: int = 0  # also write last.pt every this many steps (0: at epoch ends and on stop only)
+    save_every_minutes: float = 5.0  # also write last.pt every this many minutes of training (0: never)
     device: str = "auto"
     # bfloat16 autocast for the training forward pass: "auto" on where the device computes bf16 natively
     # (pixelsound.precision; 1.5x faster on an AMX CPU, 10x slower where emulated, e.g. AVX2), or true/false

@@ -70,11 +70,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixelsound import ambience, mixdown, modal
+from pixelsound.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
-class CueError(ValueError):
+class CueError(UserError, ValueError):
     """A cue sheet is malformed; the message says where (file, key) and why."""
 
 

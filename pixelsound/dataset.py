@@ -27,6 +27,7 @@ from PIL import Image
 from pixelsound import io as media
 from pixelsound import rooms
 from pixelsound.config import AudioConfig, FramesConfig
+from pixelsound.errors import UserError
 from pixelsound.index import frame_files, read_index
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 _CACHE_VERSION = 1
 
 
-class DatasetError(RuntimeError):
+class DatasetError(UserError, RuntimeError):
     """The dataset cannot produce items at all (no usable record, or every clip failed to load)."""
 
 

@@ -111,14 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixelsound.checkpoint import CheckpointError
-    from pixelsound.io import MediaError
-
-    try:
-        r = demo(args.model, [Path(v) for v in args.videos] or None, args.out)
-    except (CheckpointError, MediaError, FileNotFoundError) as err:
-        log.error("%s", err)
-        return 2
+    r = demo(args.model, [Path(v) for v in args.videos] or None, args.out)
     print(
         f"mixed {len(r.separation.names)} clips "
         f"({r.separation.mix.shape[-1] / r.separation.sample_rate:.1f} s) "

@@ -37,6 +37,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from pixelsound import plots, spec
+from pixelsound.errors import UserError
 from pixelsound.losses import dominant_target, ratio_target
 from pixelsound.metrics import bss_eval, si_sdr
 from pixelsound.mixing import draw_groups, item_labels
@@ -54,7 +55,7 @@ METHODS = {
 METRICS = {"sdr": "SDR", "sir": "SIR", "sar": "SAR", "si_sdr": "SI-SDR"}
 
 
-class EvalError(ValueError):
+class EvalError(UserError, ValueError):
     """The evaluation cannot run as asked (no clips, too few videos for N, a bad argument)."""
 
 
@@ -465,31 +466,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixelsound.checkpoint import CheckpointError
-    from pixelsound.dataset import DatasetError
-    from pixelsound.index import IndexFileError
-
     if args.threads:
         torch.set_num_threads(args.threads)
     model_path = Path(args.model)
     out = Path(args.out) if args.out else (model_path if model_path.is_dir() else model_path.parent) / "eval"
-    try:
-        result = evaluate(
-            args.model,
-            args.index,
-            mixes=args.mixes,
-            count=args.count,
-            seed=args.seed,
-            out_dir=out,
-            split=args.split,
-            figures=args.figures,
-            hard=args.hard,
-            device=args.device,
-            cache_dir=args.cache_dir,
-        )
-    except (EvalError, CheckpointError, DatasetError, IndexFileError) as err:
-        log.error("%s", err)
-        return 2
+    result = evaluate(
+        args.model,
+        args.index,
+        mixes=args.mixes,
+        count=args.count,
+        seed=args.seed,
+        out_dir=out,
+        split=args.split,
+        figures=args.figures,
+        hard=args.hard,
+        device=args.device,
+        cache_dir=args.cache_dir,
+    )
     print(result.table)
     print(f"written: {out / 'evaluation.json'}, {out / 'evaluation.md'}, {out / 'figures'}")
     return 0

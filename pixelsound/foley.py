@@ -1,8 +1,8 @@
 """Foley: a layered stereo soundtrack for a silent video from what it shows, with stems and an editable cue
 sheet.
 
-``pixelsound foley SILENT.mp4 -o OUT.mp4 [--say "TEXT@SECONDS"]`` runs three stages, each readable on its
-own:
+``pixelsound foley make SILENT.mp4 -o OUT.mp4 [--say "TEXT@SECONDS"]`` runs three stages, each readable on
+its own:
 
 1. **detect** (:func:`detect`) -> a cue sheet (a plain dict, saved as ``OUT.cues.json``; its schema and
    validation: :mod:`pixelsound.cues`):
@@ -1074,94 +1074,87 @@ def _has_sound(clip: Video) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`pixelsound foley SILENT.mp4 -o OUT.mp4 ...` and `pixelsound foley render cues.json -o OUT.mp4`."""
-    parser.add_argument("input", help="a silent video, or the word 'render' followed by a cue sheet")
-    parser.add_argument("cues_file", nargs="?", help="with 'render': the cue sheet to render")
-    parser.add_argument("-o", "--out", required=True, type=Path, help="output video (mp4, stereo AAC)")
-    parser.add_argument("--model", type=Path, help="release folder or checkpoint (regions' visual vectors)")
-    parser.add_argument("--bank", type=Path, help="sound bank folder (`pixelsound bank build`)")
-    parser.add_argument("--room", choices=sorted(mixdown.ROOMS), help="room preset (default: from the scene)")
-    parser.add_argument(
+    """`pixelsound foley make SILENT.mp4 -o OUT.mp4 ...`, `pixelsound foley render cues.json -o OUT.mp4`."""
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    make = sub.add_parser("make", help="detect objects and events in a silent video and give it a soundtrack")
+    make.add_argument("input", help="a silent video")
+    render_ = sub.add_parser("render", help="render an (edited) cue sheet again")
+    render_.add_argument("cues_file", help="the cue sheet to render")
+    for p in (make, render_):
+        p.add_argument("-o", "--out", required=True, type=Path, help="output video (mp4, stereo AAC)")
+        p.add_argument("--stems", type=Path, help="stems folder (default: OUT_stems/ next to the output)")
+        p.add_argument(
+            "--cues", type=Path, help="cue sheet to write (default: OUT.cues.json next to the output)"
+        )
+    make.add_argument("--model", type=Path, help="release folder or checkpoint (regions' visual vectors)")
+    make.add_argument("--bank", type=Path, help="sound bank folder (`pixelsound bank build`)")
+    make.add_argument("--room", choices=sorted(mixdown.ROOMS), help="room preset (default: from the scene)")
+    make.add_argument(
         "--ambience",
         choices=[*ambience.BEDS, ambience.NONE],
         help="environment bed (default: from the scene; 'none': no bed)",
     )
-    parser.add_argument("--ambience-db", type=float, help="bed loudness relative to the objects, LU")
-    parser.add_argument(
+    make.add_argument("--ambience-db", type=float, help="bed loudness relative to the objects, LU")
+    make.add_argument(
         "--say",
         action="append",
         default=[],
         metavar="TEXT@SECONDS",
         help="a voice line starting at SECONDS (repeatable), e.g. --say 'Here comes the drum@1.0'",
     )
-    parser.add_argument("--voice", default="", help="espeak-ng voice for --say lines (e.g. en-us, fr, en+f3)")
-    parser.add_argument("--duck-db", type=float, default=10.0, help="how far the rest drops under speech")
-    parser.add_argument(
+    make.add_argument("--voice", default="", help="espeak-ng voice for --say lines (e.g. en-us, fr, en+f3)")
+    make.add_argument("--duck-db", type=float, default=10.0, help="how far the rest drops under speech")
+    make.add_argument(
         "--mix-original", action="store_true", help="keep the video's own sound under the new one"
     )
-    parser.add_argument("--stems", type=Path, help="stems folder (default: OUT_stems/ next to the output)")
-    parser.add_argument(
-        "--cues", type=Path, help="cue sheet to write (default: OUT.cues.json next to the output)"
-    )
-    parser.add_argument("--target-lufs", type=float, default=-16.0, help="loudness target (default -16)")
-    parser.add_argument("--sample-rate", type=int, default=44100, help="soundtrack rate (default 44100)")
-    parser.add_argument("--seed", type=int, default=0)
+    make.add_argument("--target-lufs", type=float, default=-16.0, help="loudness target (default -16)")
+    make.add_argument("--sample-rate", type=int, default=44100, help="soundtrack rate (default 44100)")
+    make.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixelsound.bank import BankError
-    from pixelsound.io import MediaError
-
-    try:
-        if args.input == "render":
-            if not args.cues_file:
-                log.error("foley render: give the cue sheet: pixelsound foley render cues.json -o OUT.mp4")
-                return 2
-            result = render(args.cues_file)
-            paths = result.write(
-                args.out, stems_dir=args.stems, cues=args.cues, write_cues=args.cues is not None
-            )
-        else:
-            lines = [{**voice.parse_say(s), "voice": args.voice} for s in args.say]
-            cfg = FoleyConfig(
-                sample_rate=args.sample_rate,
-                target_lufs=args.target_lufs,
-                seed=args.seed,
-                ambience_db=args.ambience_db,
-                duck_db=args.duck_db,
-            )
-            result = foley(
-                args.input,
-                args.out,
-                model=args.model,
-                bank=args.bank,
-                room=args.room,
-                config=cfg,
-                stems_dir=args.stems,
-                cues_path=args.cues,
-                bed=args.ambience,
-                say=lines,
-                mix_original=args.mix_original,
-            )
-            paths = {"video": str(args.out)}
-    except (MediaError, CueError, BankError, voice.VoiceError, ValueError, OSError) as err:
-        log.error("%s", err)
-        return 2
-    _summary(result, paths.get("video", args.out))
+    if args.action == "render":
+        result = render(args.cues_file)
+        paths = result.write(args.out, stems_dir=args.stems, cues=args.cues, write_cues=args.cues is not None)
+        _summary(result, paths.get("video", args.out))
+        return 0
+    lines = [{**voice.parse_say(s), "voice": args.voice} for s in args.say]
+    cfg = FoleyConfig(
+        sample_rate=args.sample_rate,
+        target_lufs=args.target_lufs,
+        seed=args.seed,
+        ambience_db=args.ambience_db,
+        duck_db=args.duck_db,
+    )
+    result = foley(
+        args.input,
+        args.out,
+        model=args.model,
+        bank=args.bank,
+        room=args.room,
+        config=cfg,
+        stems_dir=args.stems,
+        cues_path=args.cues,
+        bed=args.ambience,
+        say=lines,
+        mix_original=args.mix_original,
+    )
+    _summary(result, args.out)
     return 0
 
 
 def _summary(result: FoleyResult, written: str | Path) -> None:
-    """What was rendered, one line per layer."""
+    """What was rendered, one log line per layer."""
     cues = result.cues
     for obj in cues["objects"]:
         kind = obj["sound"]["kind"]
-        print(f"{obj['id']}: {obj.get('label')} ({kind}), {len(obj['events'])} events, pan {obj['pan']:+.2f}")
+        log.info("%s: %s (%s), %d events, pan %+.2f", obj["id"], obj.get("label"), kind, len(obj["events"]),
+                 obj["pan"])  # fmt: skip
     if cues.get("ambience"):
-        print(f"ambience: {cues['ambience']['name']} at {cues['ambience']['level_db']:+.0f} LU")
+        log.info("ambience: %s at %+.0f LU", cues["ambience"]["name"], cues["ambience"]["level_db"])
     for line, (t0, t1) in zip(cues["voice"], result.spans, strict=False):
-        print(f"voice: {line['text']!r} {t0:.2f}-{t1:.2f} s")
-    print(
-        f"room {cues['room']}, {result.loudness:.1f} LUFS, true peak {result.true_peak:.1f} dBTP; "
-        f"wrote {written}"
-    )
+        log.info("voice: %r %.2f-%.2f s", line["text"], t0, t1)
+    log.info(
+        "room %s, %.1f LUFS, true peak %.1f dBTP; wrote %s",
+        cues["room"], result.loudness, result.true_peak, written,
+    )  # fmt: skip

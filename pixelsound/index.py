@@ -30,6 +30,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pixelsound.errors import UsageError, UserError
 from pixelsound.io import MediaError, probe
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ SOP_FPS = 8.0  # the original Sound-of-Pixels code extracted frames at 8 fps
 CATEGORY_SOURCES = ("sidecar", "folder", "none")
 
 
-class IndexFileError(ValueError):
+class IndexFileError(UserError, ValueError):
     """An index file (or a Sound-of-Pixels CSV) is malformed; the message names the file and line."""
 
 
@@ -342,29 +343,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the index and the rejects file; print a summary. Returns 0, or 2 for a bad command line."""
+    """Write the index and the rejects file; print a summary. Returns 0 (errors are raised)."""
     if bool(args.folder) == bool(args.from_sop_csv):
-        print("pixelsound index: give a FOLDER or --from-sop-csv FILE (one of them)")
-        return 2
-    try:
-        if args.from_sop_csv:
-            records, rejects = read_sop_csv(
-                args.from_sop_csv, fps=args.sop_fps, category_from=args.category_from or "folder"
-            )
-        else:
-            if not Path(args.folder).is_dir():
-                print(f"pixelsound index: {args.folder}: not a folder")
-                return 2
-            records, rejects = scan(
-                args.folder,
-                min_duration=args.min_duration,
-                require_audio=args.require_audio,
-                category_from=args.category_from or "sidecar",
-                progress=True,
-            )
-    except IndexFileError as err:
-        print(f"pixelsound index: {err}")
-        return 2
+        raise UsageError("give a FOLDER or --from-sop-csv FILE (one of them)")
+    if args.from_sop_csv:
+        records, rejects = read_sop_csv(
+            args.from_sop_csv, fps=args.sop_fps, category_from=args.category_from or "folder"
+        )
+    else:
+        if not Path(args.folder).is_dir():
+            raise IndexFileError(f"{args.folder}: not a folder")
+        records, rejects = scan(
+            args.folder,
+            min_duration=args.min_duration,
+            require_audio=args.require_audio,
+            category_from=args.category_from or "sidecar",
+            progress=True,
+        )
     write_index(args.out, records)
     if args.split:
         for name, part in split_by_video(records, args.split).items():

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pixelsound import melody
+from pixelsound.errors import UserError
 from pixelsound.melody import Note, Rhythm
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ TRAIN_MIX: dict[str, float] = {"fluidr3": 0.75, "opl3": 0.25}
 BLOCK = 64  # FluidSynth renders in blocks of 64 samples; note events land on this grid
 
 
-class SynthError(RuntimeError):
+class SynthError(UserError, RuntimeError):
     """The synthesizer or the soundfont is missing or unusable; the message says what to install."""
 
 

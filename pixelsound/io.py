@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 
+from pixelsound.errors import UserError
+
 log = logging.getLogger(__name__)
 
 # A window may end this many seconds past the decoded end of a stream; the gap is filled (zeros / last frame).
@@ -69,7 +71,7 @@ _MAGIC = {  # first bytes -> container family, to tell "corrupt" from "not a med
 }
 
 
-class MediaError(Exception):
+class MediaError(UserError):
     """A media file cannot be read or written as asked; the message names the file and the reason."""
 
     def __init__(self, path: str | os.PathLike, reason: str):

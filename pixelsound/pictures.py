@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
+from pixelsound.errors import UserError
 from pixelsound.instruments import INSTRUMENTS
 
 NOTO_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 NOTO_SIZE = 109  # the only size of Noto Color Emoji's bitmap strikes
 
 
-class PictureError(RuntimeError):
+class PictureError(UserError, RuntimeError):
     """A drawing style's files (or its renderer) are missing; the message says what to install."""
 
 

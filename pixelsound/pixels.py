@@ -48,7 +48,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from pixelsound import spec
+from pixelsound import checkpoint, spec
+from pixelsound.errors import UsageError
 from pixelsound.frames import pool_regions
 from pixelsound.model import SoundOfPixels
 
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path(__file__).parent / "assets" / "model"
+DEFAULT_MODEL = checkpoint.BUNDLED_MODEL
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ class _FileSource:
         self.path, self.sample_rate = str(path), sample_rate
         info = io.probe(path)
         if not info.has_audio or not info.has_video:
-            missing = "a soundtrack" if not info.has_audio else "a video stream"
+            missing = "soundtrack" if not info.has_audio else "video stream"
             raise io.MediaError(
                 path, f"per-pixel separation needs video with sound; this file has no {missing}"
             )
@@ -412,18 +413,7 @@ def _open(video: str | Path | Video, sample_rate: int) -> _FileSource | _TensorS
 
 def load_model(model: str | Path | SoundOfPixels | None = None, device: str = "cpu") -> SoundOfPixels:
     """A model in eval mode: a loaded one, a release folder / checkpoint, or (None) the bundled release."""
-    if isinstance(model, SoundOfPixels):
-        return model.to(device).eval()
-    from pixelsound.checkpoint import load_release
-
-    if model is None:
-        if not (DEFAULT_MODEL / "config.json").is_file():
-            raise FileNotFoundError(
-                f"{DEFAULT_MODEL}: no bundled model in this checkout; pass --model with a release folder"
-            )
-        model = DEFAULT_MODEL
-    loaded, _ = load_release(model, device=device)
-    return loaded.eval()
+    return checkpoint.load_model(model, device)
 
 
 # ----------------------------------------------------------------------------------------- result
@@ -905,31 +895,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixelsound.checkpoint import CheckpointError
-    from pixelsound.io import MediaError
     from pixelsound.objects import prototypes_from_index, release_prototypes
 
     if not 0 <= args.overlap <= 0.5:
-        log.error("--overlap must be in [0, 0.5], got %s", args.overlap)
-        return 2
+        raise UsageError(f"--overlap must be in [0, 0.5], got {args.overlap}")
     options = PixelsOptions(
         chunk_seconds=args.chunk_seconds, overlap=args.overlap, grid=args.grid, max_objects=args.max_objects,
         min_share=args.min_share, page_seconds=args.page_seconds, frame_size=args.frame_size,
         place=args.place,
     )  # fmt: skip
-    try:
-        net = load_model(args.model, args.device)
-        if args.categories:
-            protos = prototypes_from_index(args.categories, net)
-        else:
-            protos = release_prototypes(args.model or DEFAULT_MODEL)
-        result = pixels(args.video, net, options=options, prototypes=protos, device=args.device)
-        facts = result.write(
-            args.out, video=not args.no_video, page_rate=args.page_rate, page_bits=args.page_bits
-        )
-    except (MediaError, CheckpointError, FileNotFoundError, ValueError) as err:
-        log.error("%s", err)
-        return 1
+    net = load_model(args.model, args.device)
+    if args.categories:
+        protos = prototypes_from_index(args.categories, net)
+    else:
+        protos = release_prototypes(args.model or DEFAULT_MODEL)
+    result = pixels(args.video, net, options=options, prototypes=protos, device=args.device)
+    facts = result.write(
+        args.out, video=not args.no_video, page_rate=args.page_rate, page_bits=args.page_bits
+    )
     for o in facts["objects"]:
         log.info("object %d: %s, %.0f%% of the sound, %d cells", o["index"], o["category"] or "?",
                  100 * o["energy_share"], o["cells"])  # fmt: skip

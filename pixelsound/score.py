@@ -48,6 +48,7 @@ from scipy import ndimage
 from torch import Tensor
 
 from pixelsound import motion, onsets
+from pixelsound.errors import UserError
 from pixelsound.frames import pool_clip
 from pixelsound.motion import Events
 from pixelsound.onsets import Envelope, Match
@@ -885,8 +886,7 @@ def _batch(args: argparse.Namespace, loaded: LoadedModel | None, options: ScoreO
 
     videos = find_videos(args.target)
     if not videos:
-        log.error("%s: no video files (%s)", args.target, "mp4, mkv, webm, avi, mov")
-        return 1
+        raise UserError(f"{args.target}: no video files (mp4, mkv, webm, avi, mov) in this folder")
     rows, results, failed = [], [], []
     for video in tqdm(videos, desc="score", unit="clip", disable=args.json):
         try:
@@ -904,25 +904,22 @@ def _batch(args: argparse.Namespace, loaded: LoadedModel | None, options: ScoreO
     else:
         for result in results:
             print(format_result(result), end="\n\n")
-        print(f"scored {len(results)} of {len(videos)} videos" + (f"; wrote {args.csv}" if args.csv else ""))
+        log.info(
+            "scored %d of %d videos%s", len(results), len(videos), f"; wrote {args.csv}" if args.csv else ""
+        )
     for line in failed:
-        log.error("skipped: %s", line)
-    return 0 if results else 1
+        log.warning("skipped: %s", line)
+    if not results:
+        raise UserError(f"{args.target}: none of its {len(videos)} videos could be scored")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixelsound.checkpoint import CheckpointError
-    from pixelsound.io import MediaError
-
     options = _options(args)
-    try:
-        loaded = load_model(args.model)
-        if Path(args.target).is_dir():
-            return _batch(args, loaded, options)
-        result = score(args.target, args.audio, model=loaded, own=not args.no_own, options=options)
-    except (MediaError, CheckpointError, ValueError) as err:
-        log.error("%s", err)
-        return 1
+    loaded = load_model(args.model)
+    if Path(args.target).is_dir():
+        return _batch(args, loaded, options)
+    result = score(args.target, args.audio, model=loaded, own=not args.no_own, options=options)
     if args.csv:
         write_csv(args.csv, result_rows(result))
     print(json.dumps(result.to_dict(), indent=1) if args.json else format_result(result))

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from pixelsound.checkpoint import load_model
+from pixelsound.errors import UsageError
 from pixelsound.inference import FrameFeatures, fold_batchnorm, source_logits
 from pixelsound.model import SoundOfPixels
 from pixelsound.precision import add_bf16_argument, use_bf16
@@ -50,18 +52,27 @@ class Separation:
     sample_rate: int
     names: list[str]
 
-    def write(self, out_dir: str | Path) -> list[Path]:
-        """Write ``mix.wav`` and ``{i}_{name}.wav`` per source (scaled together if anything would clip)."""
-        from pixelsound.io import write_audio
+    def write(self, out_dir: str | Path, rate: int | None = None, channels: int = 1) -> list[Path]:
+        """Write ``mix.wav`` and ``{i}_{name}.wav`` per source (scaled together if anything would clip).
+
+        Args:
+            out_dir: the folder (created).
+            rate: the files' sample rate (default: the model's); resampled, so nothing above the model's
+                Nyquist frequency comes back.
+            channels: 1 or 2; the separated sound is mono, copied to each channel to match a stereo input.
+        """
+        from pixelsound.io import resample, write_audio
 
         out = Path(out_dir)
         peak = max(float(self.mix.abs().max()), float(self.sources.abs().max()), 1e-9)
         gain = min(1.0, 0.99 / peak)
         if gain < 1.0:
             log.info("scaling all outputs by %.3f so that nothing clips", gain)
+        rate = rate or self.sample_rate
         paths = [out / "mix.wav"] + [out / f"{i}_{name}.wav" for i, name in enumerate(self.names)]
         for path, wave in zip(paths, [self.mix, *self.sources], strict=True):
-            write_audio(path, (wave * gain)[None].float(), self.sample_rate)
+            wave = resample((wave * gain).float(), self.sample_rate, rate)  # (L',)
+            write_audio(path, wave[None].expand(channels, -1).contiguous(), rate)
         return paths
 
 
@@ -173,14 +184,12 @@ def tensor_frames_at(videos: Tensor, fps: float, window_s: float, num_frames: in
     return frames_at
 
 
-def _load(model: str | Path | SoundOfPixels, device: str) -> SoundOfPixels:
-    """The model ready for inference on ``device``: a copy in eval mode with its BatchNorms folded."""
+def _load(model: str | Path | SoundOfPixels | None, device: str) -> SoundOfPixels:
+    """The model ready for inference on ``device``: a copy in eval mode with its BatchNorms folded (a loaded
+    model, a release, or None: the bundled model, :func:`pixelsound.checkpoint.load_model`)."""
     if isinstance(model, SoundOfPixels):
         return fold_batchnorm(model).to(device)
-    from pixelsound.checkpoint import load_release
-
-    loaded, _ = load_release(model, device=device)
-    return fold_batchnorm(loaded)
+    return fold_batchnorm(load_model(model, device))
 
 
 def read_mixture(
@@ -189,14 +198,27 @@ def read_mixture(
     """Sum of the videos' mono soundtracks, cut to the shortest. ``-> (L,)``."""
     from pixelsound.io import read_audio
 
+    check_start(videos, start)
     tracks = [read_audio(p, sr, start=start, duration=duration)[0] for p in videos]
     length = min(t.shape[-1] for t in tracks)
     return torch.stack([t[:length] for t in tracks]).sum(0)
 
 
+def check_start(paths: Sequence[str | Path], start: float) -> None:
+    """Refuse a ``start`` at or past the end of any input (one clear line, before any decoding)."""
+    from pixelsound.io import MediaError, probe
+
+    if start < 0:
+        raise MediaError(paths[0], f"start must be >= 0 s, got {start:g}")
+    for path in paths:
+        length = probe(path, scan=False).duration
+        if start >= length:
+            raise MediaError(path, f"start {start:g} s is past its end ({length:.2f} s long)")
+
+
 def separate(
     videos: Sequence[str | Path],
-    model: str | Path | SoundOfPixels,
+    model: str | Path | SoundOfPixels | None = None,
     *,
     mix: str | Path | Tensor | None = None,
     start: float = 0.0,
@@ -209,7 +231,8 @@ def separate(
 
     Args:
         videos: N video files; each one's frames tell the model which sound to pick.
-        model: a release folder/file (:func:`pixelsound.checkpoint.load_release`) or a loaded model.
+        model: a release folder/file, a loaded model, or None for the bundled model
+            (:func:`pixelsound.checkpoint.load_model`).
         mix: a mixture audio file or waveform ``(L,)`` at the model's rate; default: the videos' audio summed.
         start: seconds into the videos (and into a mixture file) to begin.
         duration: seconds to separate (default: as long as the shortest input).
@@ -230,6 +253,7 @@ def separate(
     else:
         from pixelsound.io import read_audio
 
+        check_start([mix, *videos], start)
         wave = read_audio(mix, sr, start=start, duration=duration)[0]
     window_s = min(cfg.audio.length, wave.shape[-1]) / sr
     frames_at = video_frames_at(videos, cfg.frames, window_s, offset=start)
@@ -237,41 +261,71 @@ def separate(
     return Separation(sources, wave.cpu(), sr, [Path(v).stem for v in videos])
 
 
+def default_out(videos: Sequence[str | Path]) -> Path:
+    """Where ``pixelsound separate`` writes without ``--out``: ``separated/<stem>+<stem>/`` (as demucs)."""
+    return Path("separated") / "+".join(Path(v).stem for v in videos)
+
+
+def _rate_or_channels(text: str) -> int | str:
+    if text == "input":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number or 'input', got {text!r}")
+    return value
+
+
+def output_format(args: argparse.Namespace) -> tuple[int | None, int]:
+    """``--rate`` and ``--channels`` as numbers ('input': the first video's own, 1 or 2 channels)."""
+    from pixelsound.io import probe
+
+    info = probe(args.videos[0], scan=False) if "input" in (args.rate, args.channels) else None
+    rate = info.sample_rate if args.rate == "input" and info else args.rate
+    channels = min(info.channels, 2) if args.channels == "input" and info else args.channels
+    if args.rate == "input" and not rate:
+        raise UsageError(f"--rate input: {args.videos[0]} has no soundtrack to take the rate from")
+    if channels not in (1, 2):
+        raise UsageError(f"--channels must be 1, 2 or input, got {args.channels}")
+    return rate, channels
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", help="video files whose sounds are mixed and separated")
-    parser.add_argument(
-        "--model", required=True, help="released model folder (model.safetensors + config.json)"
-    )
-    parser.add_argument("--out", required=True, help="folder for mix.wav and one wav per video")
+    parser.add_argument("--model", help="released model folder (default: the bundled model)")
+    parser.add_argument("--out", help="folder for mix.wav and one wav per video (default: separated/A+B/)")
     parser.add_argument("--mix", help="separate this mixture audio file instead of the videos' summed audio")
     parser.add_argument("--start", type=float, default=0.0, help="seconds into the inputs to begin")
     parser.add_argument("--duration", type=float, help="seconds to separate (default: all)")
+    parser.add_argument(
+        "--rate",
+        type=_rate_or_channels,
+        help="sample rate of the files: HZ or 'input' (default: the model's)",
+    )
+    parser.add_argument(
+        "--channels", type=_rate_or_channels, default=1, help="1, 2 or 'input' (the mono result, copied)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     parser.add_argument("--overlap", type=float, default=0.25, help="window overlap fraction (0-0.9)")
     add_bf16_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixelsound.checkpoint import CheckpointError
-    from pixelsound.io import MediaError
-
     if not 0 <= args.overlap <= 0.9:
-        log.error("--overlap must be in [0, 0.9], got %s", args.overlap)
-        return 2
-    try:
-        result = separate(
-            args.videos,
-            args.model,
-            mix=args.mix,
-            start=args.start,
-            duration=args.duration,
-            device=args.device,
-            overlap=args.overlap,
-            bf16=args.bf16,
-        )
-    except (MediaError, CheckpointError) as err:
-        log.error("%s", err)
-        return 1
-    for path in result.write(args.out):
+        raise UsageError(f"--overlap must be in [0, 0.9], got {args.overlap}")
+    rate, channels = output_format(args)
+    result = separate(
+        args.videos,
+        args.model,
+        mix=args.mix,
+        start=args.start,
+        duration=args.duration,
+        device=args.device,
+        overlap=args.overlap,
+        bf16=args.bf16,
+    )
+    for path in result.write(args.out or default_out(args.videos), rate=rate, channels=channels):
         log.info("wrote %s", path)
     return 0

@@ -3,12 +3,15 @@
 :func:`train` builds the pieces (model, optimizer, solo-clip data, fixed validation mixtures), restores
 ``last.pt`` when resuming, then loops: groups of N clips from different videos (:mod:`pixelsound.mixing`)
 -> random gain per source -> :func:`pixelsound.losses.mix_and_separate_loss` -> optimizer step. After each
-epoch it measures the validation SDR, writes ``last.pt`` and, when the SDR improved, the ``best/`` release.
+epoch, and when it stops early (``train.max_minutes``, SIGTERM, Ctrl-C), it measures the validation SDR,
+writes ``last.pt`` and, when the SDR improved, the ``best/`` release.
 
 Files in ``train.out_dir``:
 
     last.pt     training state (:func:`pixelsound.checkpoint.load_checkpoint`): every epoch, every
-                ``train.save_every`` steps and on stop (end, ``train.max_minutes``, SIGTERM, Ctrl-C)
+                ``train.save_every`` steps, every ``train.save_every_minutes`` and on stop (end,
+                ``train.max_minutes``, SIGTERM, Ctrl-C: saved before validating, so a second Ctrl-C loses
+                nothing)
     best/       released model (``model.safetensors`` + ``config.json``) with the best validation SDR
                 (without a validation index: the latest epoch)
     log.csv     step, epoch, minutes, loss, lr, val_sdr, val_sdr_mix (the mixture itself, the lower bound)
@@ -36,6 +39,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -61,6 +65,7 @@ from pixelsound.checkpoint import (
     write_text_atomic,
 )
 from pixelsound.config import Config, ConfigError, TrainConfig, load_config, replace
+from pixelsound.errors import UserError
 from pixelsound.mixing import (
     MixtureBatchSampler,
     MixtureItems,
@@ -83,7 +88,7 @@ MAX_SKIPPED = 20  # consecutive unusable batches before giving up
 SILENCE_POOL = 512  # background textures drawn once for silent scene strips
 
 
-class TrainError(RuntimeError):
+class TrainError(UserError, RuntimeError):
     """Training cannot start or go on; the message says why."""
 
 
@@ -101,6 +106,7 @@ class TrainResult:
         best_sdr: the best validation SDR in dB (-inf if none).
         checkpoint: ``last.pt``.
         release: the ``best/`` release folder, or None when none was written.
+        signal: the signal that stopped the run (``signal.SIGTERM`` or ``signal.SIGINT``), else 0.
     """
 
     out_dir: Path
@@ -112,6 +118,7 @@ class TrainResult:
     best_sdr: float
     checkpoint: Path
     release: Path | None
+    signal: int = 0
 
 
 @dataclass
@@ -133,6 +140,10 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """``"auto"`` -> this process's GPU when there is one, else the CPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainError(
+            f"train.device = {name!r}: no CUDA GPU is available on this machine; use 'cpu' or 'auto'"
+        )
     return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
 
 
@@ -373,14 +384,30 @@ def tensorboard_writer(out: Path, purge_step: int | None) -> Any:
     return SummaryWriter(str(out / "tb"), purge_step=purge_step)
 
 
+def planned_batches(done: int, total: int, minutes: float, max_minutes: float, rate: float) -> int:
+    """How many batches the run will do in all: the recipe's epochs, or fewer when ``max_minutes`` ends it
+    first (estimated from the batches per minute so far; the recipe's count until a rate is known).
+
+    >>> planned_batches(done=100, total=1000, minutes=10.0, max_minutes=20.0, rate=10.0)
+    200
+    """
+    if max_minutes <= 0 or rate <= 0:
+        return total
+    return max(done, min(total, done + math.ceil(rate * max(0.0, max_minutes - minutes))))
+
+
 class StopSignals:
     """Turn SIGTERM and the first Ctrl-C into a request to stop after the current step (and save).
 
-    A second Ctrl-C raises KeyboardInterrupt at once. Handlers are only installed in the main thread.
+    A second Ctrl-C quits: at once (KeyboardInterrupt) when ``busy()`` is false, else ``quit`` is set so the
+    loop quits, and saves, as soon as the step in progress is done; a third one raises at once. Handlers are
+    only installed in the main thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, busy: Callable[[], bool] = lambda: False) -> None:
         self.received: int | None = None
+        self.quit = False
+        self.busy = busy
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -395,7 +422,11 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.received is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            if self.quit or not self.busy():
+                raise KeyboardInterrupt
+            self.quit = True
+            log.warning("SIGINT: quitting after this step (Ctrl-C again to quit without saving)")
+            return
         self.received = signum
         log.warning(
             "%s: stopping after this step (Ctrl-C again to quit at once)", signal.Signals(signum).name
@@ -525,6 +556,7 @@ class _Run:
         self.released: Path | None = (out / BEST) if (out / BEST).exists() else None
         self.csv = out / CSV_NAME
         self.consistent = True  # model and optimizer agree with the progress counters
+        self.saved_at = time.monotonic()  # when last.pt was last written (train.save_every_minutes)
         self.writer = None
         if info.is_main:
             out.mkdir(parents=True, exist_ok=True)
@@ -535,14 +567,18 @@ class _Run:
         """Epochs of steps until ``train.epochs`` are done, ``train.max_minutes`` pass, or a stop signal."""
         p = self.p
         self.started = time.monotonic() - 60 * p.minutes
+        self.session = (time.monotonic(), p.epoch * self.sampler.num_batches + p.batch)  # (time, batches)
+        self.bar = self._progress_bar()
         stopped = "done"
-        with StopSignals() as signals:
+        with StopSignals(busy=lambda: not self.consistent) as signals, self.bar:
             try:
                 while p.epoch < self.cfg.train.epochs and stopped == "done":
                     stopped, losses = self._epoch(train_set, signals)
                     if stopped == "done":
                         p.epoch, p.batch = p.epoch + 1, 0
-                    self._end_epoch(losses, validate_now=stopped != "signal")
+                    if stopped == "signal":
+                        self._save()  # the state first: a second Ctrl-C during validation loses nothing
+                    self._end_epoch(losses)
             except KeyboardInterrupt:
                 if self.consistent:
                     self._save()
@@ -560,7 +596,34 @@ class _Run:
             p.best_sdr,
             self.out / LAST,
             self.released,
+            signals.received or 0,
         )
+
+    def _progress_bar(self) -> tqdm:
+        """One bar for the whole run, over batches; its length is what the run will really do."""
+        done = self.p.epoch * self.sampler.num_batches + self.p.batch
+        total = self.cfg.train.epochs * self.sampler.num_batches
+        limit = f" (at most {self.cfg.train.max_minutes:g} min)" if self.cfg.train.max_minutes > 0 else ""
+        return tqdm(
+            total=total,
+            initial=done,
+            desc=f"train{limit}",
+            unit="batch",
+            disable=not self.info.is_main,
+            mininterval=1.0,
+        )
+
+    def _update_bar(self) -> None:
+        """Advance the bar; with ``train.max_minutes``, shorten it to the batches the time will allow."""
+        p, bar = self.p, self.bar
+        done = p.epoch * self.sampler.num_batches + p.batch
+        since, first = self.session
+        rate = (done - first) / max((time.monotonic() - since) / 60, 1e-9)  # batches per minute
+        total = planned_batches(done, self.cfg.train.epochs * self.sampler.num_batches, p.minutes,
+                                self.cfg.train.max_minutes, rate)  # fmt: skip
+        if total != bar.total:
+            bar.total = total
+        bar.update(1)
 
     def _epoch(self, train_set: Dataset, signals: StopSignals) -> tuple[str, list[float]]:
         """The rest of the current epoch; returns ``"done"``, ``"time"`` or ``"signal"`` and the losses."""
@@ -569,18 +632,9 @@ class _Run:
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(p.epoch)
         loader = make_loader(train_set, self.sampler, cfg, self.device)
-        desc = f"epoch {p.epoch + 1}/{t.epochs}"
-        bar = tqdm(
-            loader,
-            desc,
-            self.sampler.num_batches,
-            initial=p.batch,
-            disable=not self.info.is_main,
-            mininterval=1.0,
-        )
         losses: list[float] = []
         skipped = 0
-        for batch in bar:
+        for batch in loader:
             # the gains of the whole global batch, drawn even when the batch is skipped, so the random stream
             # depends neither on bad items nor on the number of processes
             B, world = t.batch_size, self.info.world_size
@@ -595,22 +649,30 @@ class _Run:
                     self.net, self.optimizer, batch, gains[local], cfg, self.device, views, self.filler
                 )
             p.batch += 1
+            p.minutes = (time.monotonic() - self.started) / 60
+            self._update_bar()
             if stats is None:
                 skipped = self._skipped(skipped + 1)
             else:
                 p.step, skipped = p.step + 1, 0
                 losses.append(stats["loss"])
-                self._log_step(bar, losses, lr, stats)
+                self._log_step(losses, lr, stats)
             self.consistent = True
-            p.minutes = (time.monotonic() - self.started) / 60
+            if signals.quit:  # a second Ctrl-C came during the step: quit now that the state can be saved
+                raise KeyboardInterrupt
             over_time = 0 < t.max_minutes <= p.minutes
             if distrib.any_true(over_time or signals.received is not None):
-                bar.close()
                 return ("signal" if signals.received is not None else "time"), losses
-            if t.save_every and stats is not None and p.step % t.save_every == 0:
+            if stats is not None and distrib.any_true(self._save_due()):
                 self._save()
-        bar.close()
         return "done", losses
+
+    def _save_due(self) -> bool:
+        """Every ``train.save_every`` steps, and every ``train.save_every_minutes`` of training."""
+        t = self.cfg.train
+        by_steps = t.save_every > 0 and self.p.step % t.save_every == 0
+        by_time = 0 < t.save_every_minutes <= (time.monotonic() - self.saved_at) / 60
+        return by_steps or by_time
 
     @property
     def viewing(self) -> bool:
@@ -630,14 +692,14 @@ class _Run:
             )
         return count
 
-    def _log_step(self, bar: tqdm, losses: list[float], lr: float, stats: dict[str, float]) -> None:
+    def _log_step(self, losses: list[float], lr: float, stats: dict[str, float]) -> None:
         """Progress bar, TensorBoard and every ``log_every`` steps a CSV row (rank 0)."""
         p, every = self.p, max(1, self.cfg.train.log_every)
         if not self.info.is_main or p.step % every:
             return
         loss = float(np.mean(losses[-every:]))
-        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
         epoch = p.epoch + p.batch / self.sampler.num_batches
+        self.bar.set_postfix(epoch=f"{epoch:.2f}/{self.cfg.train.epochs}", loss=f"{loss:.4f}", lr=f"{lr:.2e}")
         contrast = stats.get("contrast", "")
         csv_row(self.csv, step=p.step, epoch=epoch, minutes=p.minutes, loss=loss, lr=lr, contrast=contrast)
         if self.writer is not None:
@@ -645,10 +707,10 @@ class _Run:
                 self.writer.add_scalar(f"train/{key}", value, p.step)
             self.writer.add_scalar("train/lr", lr, p.step)
 
-    def _end_epoch(self, losses: list[float], validate_now: bool) -> None:
+    def _end_epoch(self, losses: list[float]) -> None:
         """Validate, log, release the best model (rank 0), and write ``last.pt``."""
         p = self.p
-        if self.info.is_main and validate_now:
+        if self.info.is_main:
             sdr, sdr_mix = validate(self.model, self.val_batches, self.device)
             p.val_sdr = sdr
             row = {
@@ -673,6 +735,7 @@ class _Run:
         """``last.pt`` from rank 0; every process waits so none runs ahead of a file being written."""
         if self.info.is_main:
             save_state(self.out / LAST, self.model, self.optimizer, self.cfg, self.p, self.gains)
+        self.saved_at = time.monotonic()
         distrib.barrier()
 
 
@@ -680,7 +743,7 @@ class _Run:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", help="recipe TOML file (e.g. recipes/instruments/cpu.toml)")
+    parser.add_argument("recipe", help="recipe TOML file (e.g. recipes/instruments/config.toml)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -703,9 +766,6 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             cfg = replace(cfg, train={"out_dir": args.out})
         result = train(cfg, resume=args.resume, init=args.init)
-    except (ConfigError, CheckpointError, TrainError) as err:
-        log.error("%s", err)
-        return 2
     finally:
         distrib.close()
     r = result
@@ -713,4 +773,4 @@ def run(args: argparse.Namespace) -> int:
         "%s after %d steps, %d epochs, %.1f min: best val SDR %.2f dB; checkpoint %s, release %s",
         *(r.stopped, r.step, r.epoch, r.minutes, r.best_sdr, r.checkpoint, r.release),
     )
-    return 0 if result.stopped != "signal" else 130
+    return 128 + r.signal if r.stopped == "signal" else 0

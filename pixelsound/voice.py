@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from pixelsound import loudness, mixdown
+from pixelsound.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ WORDS_PER_MINUTE = 175  # espeak-ng's normal speed: rate 1.0
 ONSET_DB = -40.0  # a line's speech starts at its first sample this far under its peak
 
 
-class VoiceError(RuntimeError):
+class VoiceError(UserError, RuntimeError):
     """A line cannot be spoken (no engine, an engine failure, an unknown voice)."""
 
 

@@ -88,7 +88,7 @@ def test_adapt_skips_broken_files_and_the_release_works_in_every_verb(tmp_path, 
     assert cli.main(["score", str(clip), "--model", str(out), "--json"]) == 0
     silent = tmp_path / "silent.mp4"
     io.write_video(silent, io.read_frames(clip)[0], 8.0)
-    assert cli.main(["foley", str(silent), "-o", str(tmp_path / "dub.mp4"), "--model", str(out)]) == 0
+    assert cli.main(["foley", "make", str(silent), "-o", str(tmp_path / "dub.mp4"), "--model", str(out)]) == 0
     assert io.probe(tmp_path / "dub.mp4").has_audio
 
 
@@ -113,9 +113,9 @@ def test_a_killed_adapt_resumes_where_it_stopped(tmp_path, videos, monkeypatch, 
         return step(*args, **kwargs)
 
     monkeypatch.setattr(T, "train_step", step_then_sigterm)
-    assert adapt_cli(videos, out, release) == 130
+    assert adapt_cli(videos, out, release) == 143  # 128 + SIGTERM
     assert load_checkpoint(out / "adapt" / "last.pt")["step"] == 3
-    assert adapt_cli(videos, out, release) == 2 and "pass --resume" in caplog.text
+    assert adapt_cli(videos, out, release) == 1 and "pass --resume" in caplog.text
     monkeypatch.setattr(T, "train_step", step)
     monkeypatch.setattr(A, "held_back_sdr", lambda *a: pytest.fail("resume measured the start again"))
     assert adapt_cli(videos, out, release, "--resume") == 0
@@ -143,5 +143,5 @@ def test_init_copies_weights_and_a_config_that_differs_is_named(tmp_path, caplog
         load_init_weights(SoundOfPixels(other), release, other)
     recipe = tmp_path / "recipe.toml"
     recipe.write_text("[model]\nk = 8\n[data]\ntrain_index = 'x.jsonl'\n")
-    assert cli.main(["train", str(recipe), "--out", str(tmp_path / "run"), "--init", str(release)]) == 2
+    assert cli.main(["train", str(recipe), "--out", str(tmp_path / "run"), "--init", str(release)]) == 1
     assert "model.k (release 4, recipe 8)" in caplog.text and str(release) in caplog.text

@@ -41,5 +41,5 @@ def test_demo_with_a_missing_model_names_it(tmp_path):
 
 
 def test_demo_cli_reports_a_bad_model_without_a_traceback(tmp_path, caplog):
-    assert main(["demo", "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
+    assert main(["demo", "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 1
     assert "nowhere" in caplog.text

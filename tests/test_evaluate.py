@@ -158,7 +158,7 @@ def test_cli_evaluates_a_release(index_path, tmp_path, capsys, caplog) -> None:
     assert (release / "eval" / "evaluation.json").is_file()
     assert (release / "eval" / "figures" / "mix2_000.png").is_file()
     code = cli_main(["evaluate", str(release), index_path, "--split", "valid", "--out", str(tmp_path / "x")])
-    assert code == 2 and "no clip has split 'valid'" in caplog.text
+    assert code == 1 and "no clip has split 'valid'" in caplog.text  # bad input
 
 
 def test_plots_colormap_and_overlay() -> None:

@@ -254,7 +254,7 @@ def test_cue_validation_reports_many_problems_on_one_line(tmp_path, caplog):
     path = tmp_path / "bad.cues.json"
     path.write_text(json.dumps(bad))
     with caplog.at_level(logging.ERROR):
-        assert cli.main(["foley", "render", str(path), "-o", str(tmp_path / "x.mp4")]) == 2
+        assert cli.main(["foley", "render", str(path), "-o", str(tmp_path / "x.mp4")]) == 1
     assert f"{path}: sample_rate" in caplog.text and not (tmp_path / "x.mp4").exists()
 
 

@@ -155,8 +155,8 @@ def test_write_read_round_trip(tmp_path):
 
 
 def test_cli_usage_errors(tmp_path, capsys):
-    assert cli.main(["index", str(tmp_path / "nowhere"), "-o", str(tmp_path / "i.jsonl")]) == 2
-    assert "not a folder" in capsys.readouterr().out
+    assert cli.main(["index", str(tmp_path / "nowhere"), "-o", str(tmp_path / "i.jsonl")]) == 1  # bad input
+    assert "nowhere: not a folder" in capsys.readouterr().err
     assert cli.main(["index", "-o", str(tmp_path / "i.jsonl")]) == 2
 
 

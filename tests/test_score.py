@@ -130,7 +130,7 @@ def test_cli_batch_csv_reports_a_broken_file(clips, tmp_path, capsys):
     assert rows["broken.mp4"]["error"] and "broken.mp4" in rows["broken.mp4"]["error"]
     assert rows["sounding.mp4"]["candidate"] == score.OWN and float(rows["sounding.mp4"]["sync_f1"]) > 0.8
     assert rows["silent.mp4"]["candidate"] == "" and rows["silent.mp4"]["objects"] == "1"
-    assert "scored 2 of 3" in capsys.readouterr().out
+    assert "scored 2 of 3" in capsys.readouterr().err
 
 
 def test_cli_explains_a_bad_video(clips, caplog):
