@@ -15,6 +15,7 @@ Audio is float32 in [-1, 1]; frames are uint8 RGB laid out (V, 3, H, W) until no
 Modules, one concern each (reading down from ``cli`` explains the system):
 
     cli         `pixelsound VERB ...`, a thin argparse layer over the modules below
+    errors      the errors a user can cause (UserError) and the exit codes the command line gives them
     io          decode and encode media with PyAV (the only module that imports av)
     index       scan folders of videos into a JSON-lines index, split by video; read the Sound-of-Pixels CSV
     dataset     torch Dataset of solo clip windows from an index, with a decoded-clip cache
@@ -43,7 +44,7 @@ Modules, one concern each (reading down from ``cli`` explains the system):
     onsets      audio onset envelopes, onset detection and one-to-one matching
     score       sounding map, correspondence, sync and offset of candidate soundtracks
     modal       procedural impact sounds by modal synthesis
-    mixdown     pan, distance gain, room reverb; loudness (ITU-R BS.1770) in ``loudness``
+    mixdown     pan, distance gain, room reverb; loudness (ITU-R BS.1770, pyloudnorm) in ``loudness``
     bank        sounds learned from separated training videos, per visual prototype
     foley       a layered soundtrack for a silent video, with stems and an editable cue sheet
     cues        the Foley cue sheet's schema and validation, safe file names

@@ -1,81 +1,51 @@
-"""Programme loudness (ITU-R BS.1770-4), true-peak estimation, a peak limiter and loudness normalisation.
+"""Programme loudness (ITU-R BS.1770-4, measured by ``pyloudnorm``), true peaks, a peak limiter and loudness
+normalisation.
 
-Integrated loudness follows BS.1770-4:
+Integrated loudness is :class:`pyloudnorm.Meter`'s BS.1770-4 gated measurement (400 ms blocks, 75 % overlap,
+-70 LUFS absolute and -10 LU relative gates; channel weights 1 for L, R, C and 1.41 for the surrounds, up to
+five channels) with its ``"DeMan"`` K-weighting: both biquads recomputed for any sample rate from the analog
+prototypes behind the standard's 48 kHz tables, which they reproduce to ~1e-8 (pyloudnorm's default
+``"K-weighting"`` class rounds the prototypes, 3e-3 off at 48 kHz). A stereo 997 Hz sine of peak amplitude
+``A`` in both channels reads ``20 log10(A)`` LUFS; the same sine in one channel only reads 3.01 dB less. A
+signal shorter than one block, which pyloudnorm refuses, is measured here as one block of its whole length.
 
-1. K-weighting of each channel: a high-shelf "pre-filter" (+4 dB above ~1.7 kHz, the head's acoustic effect)
-   then the "RLB" high-pass (~38 Hz). The standard gives both biquads for 48 kHz only; here they are
-   recomputed for any sample rate from the analog prototypes behind those coefficients (shelf: f0 =
-   1681.97 Hz, gain 4.0 dB, Q 0.7072; high-pass: f0 = 38.135 Hz, Q 0.5003), which reproduces the published
-   48 kHz coefficients to ~1e-8 and keeps the same response at other rates. Filtering is
-   ``torchaudio.functional.lfilter`` in float64 with ``clamp=False`` (``biquad`` would clamp to [-1, 1]).
-2. Mean square ``z_ij`` of channel ``i`` in 400 ms blocks overlapping by 75 % (100 ms hop).
-3. Block loudness ``l_j = -0.691 + 10 log10(sum_i G_i z_ij)`` with channel weights ``G`` (1 for L, R, C;
-   1.41 for surrounds).
-4. Gating: blocks above the absolute gate (-70 LUFS) give a first loudness; blocks more than 10 LU below it
-   (the relative gate) are dropped too; the integrated loudness is that of the mean square of the rest.
-
-A stereo 997 Hz sine of peak amplitude ``A`` in both channels reads ``20 log10(A)`` LUFS (the -0.691 offset
-cancels the K-weighting's +0.691 dB at 1 kHz); the same sine in one channel only reads 3.01 dB less. A
-signal shorter than one block is measured as one block of its whole length (the standard leaves it undefined).
-
-Peaks: :func:`true_peak` estimates the inter-sample peak by 4x oversampling (band-limited interpolation by
-FFT, as BS.1770-4 annex 2 suggests with a polyphase filter); :func:`limit_peaks` is a look-ahead
-limiter whose gain never exceeds what keeps every oversampled peak under the ceiling, so the output's sample
-peaks are guaranteed below it and its true peaks are, to within the oversampling's accuracy.
+Peaks (pyloudnorm has no true-peak meter or limiter): :func:`true_peak` estimates the inter-sample peak by 4x
+oversampling (band-limited interpolation by FFT, as BS.1770-4 annex 2 suggests with a polyphase filter);
+:func:`limit_peaks` is a look-ahead limiter whose gain never exceeds what keeps every oversampled peak under
+the ceiling, so the output's sample peaks are guaranteed below it and its true peaks are, to within the
+oversampling's accuracy.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
+import pyloudnorm
 import torch
-import torchaudio.functional as AF
 from scipy import ndimage
 from torch import Tensor
 
-ABSOLUTE_GATE = -70.0  # LUFS
-RELATIVE_GATE = -10.0  # LU below the absolutely gated loudness
-BLOCK_SECONDS = 0.4
-OVERLAP = 0.75
-SURROUND_WEIGHT = 1.41
+BLOCK_SECONDS = 0.4  # the gating block (pyloudnorm's default, the standard's)
+
+
+@functools.lru_cache(maxsize=8)
+def meter(sample_rate: int) -> pyloudnorm.Meter:
+    """The BS.1770-4 meter for a rate, with the exact K-weighting (pyloudnorm's ``"DeMan"`` filters)."""
+    return pyloudnorm.Meter(sample_rate, filter_class="DeMan", block_size=BLOCK_SECONDS)
 
 
 def k_weighting(sample_rate: int) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
-    """The two K-weighting biquads for a rate: ``((b, a) shelf, (b, a) high-pass)``, float64 ``(3,)`` each.
+    """The meter's two K-weighting biquads for a rate: ``((b, a) shelf, (b, a) high-pass)``, float64 ``(3,)``.
 
     At 48 kHz: shelf b = [1.53512486, -2.69169619, 1.19839281], a = [1, -1.69065929, 0.73248077];
     high-pass b = [1, -2, 1], a = [1, -1.99004745, 0.99007225] (BS.1770-4 tables 1 and 2).
     """
-    # stage 1: high shelf (bilinear transform of the analog prototype, pre-warped at f0)
-    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
-    k = math.tan(math.pi * f0 / sample_rate)
-    vh = 10 ** (gain_db / 20)
-    vb = vh**0.4996667741545416
-    a0 = 1 + k / q + k * k
-    shelf_b = [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0]
-    shelf_a = [1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
-    # stage 2: second-order high-pass (RLB weighting)
-    f0, q = 38.13547087602444, 0.5003270373238773
-    k = math.tan(math.pi * f0 / sample_rate)
-    a0 = 1 + k / q + k * k
-    high_b = [1.0, -2.0, 1.0]
-    high_a = [1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
-    as64 = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
-    return (as64(shelf_b), as64(shelf_a)), (as64(high_b), as64(high_a))
-
-
-def k_weight(audio: Tensor, sample_rate: int) -> Tensor:
-    """Apply the K-weighting filter to each channel.
-
-    Shapes:
-        audio ``(..., L)`` -> float64 ``(..., L)``
-    """
-    x = audio.to(torch.float64)
-    for b, a in k_weighting(sample_rate):
-        x = AF.lfilter(x, a, b, clamp=False)
-    return x
+    stages = [meter(sample_rate)._filters[name] for name in ("high_shelf_DeMan", "high_pass_DeMan")]
+    as64 = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float64))  # noqa: E731
+    return tuple((as64(f.b), as64(f.a)) for f in stages)  # type: ignore[return-value]
 
 
 def _as_channels(audio: Tensor) -> Tensor:
@@ -86,60 +56,12 @@ def _as_channels(audio: Tensor) -> Tensor:
     return audio
 
 
-def channel_weights(channels: int) -> Tensor:
-    """BS.1770 weights: 1 for up to three channels (L, R, C); 5.x layouts L, R, C, [LFE excluded], Ls, Rs."""
-    weights = torch.ones(channels, dtype=torch.float64)
-    if channels >= 5:
-        weights[-2:] = SURROUND_WEIGHT
-    return weights
-
-
-def block_powers(audio: Tensor, sample_rate: int) -> Tensor:
-    """Mean square of the K-weighted signal in gating blocks (400 ms, 75 % overlap).
-
-    Shapes:
-        audio ``(C, L)`` -> float64 ``(C, J)`` with J blocks (one block of the whole signal when L < 400 ms)
-    """
-    return _blocks(k_weight(_as_channels(audio), sample_rate) ** 2, sample_rate)
-
-
-def _blocks(power: Tensor, sample_rate: int) -> Tensor:
-    """Block means of a squared K-weighted signal. ``(C, L) -> (C, J)``."""
-    block = int(round(BLOCK_SECONDS * sample_rate))
-    hop = int(round(BLOCK_SECONDS * (1 - OVERLAP) * sample_rate))
-    if power.shape[-1] < block:
-        return power.mean(-1, keepdim=True)
-    return power.unfold(-1, block, hop).mean(-1)  # (C, J)
-
-
-def _lufs(power: Tensor) -> Tensor:
-    return -0.691 + 10 * torch.log10(power.clamp_min(1e-30))
-
-
-def gated_loudness(z: Tensor, weights: Tensor | None = None) -> float:
-    """Integrated loudness from block powers: absolute gate (-70 LUFS), then relative gate (-10 LU).
-
-    Shapes:
-        z ``(C, J)`` from :func:`block_powers`
-    """
-    g = (weights if weights is not None else channel_weights(z.shape[0])).to(torch.float64)
-    blocks = (g[:, None] * z).sum(0)  # (J,)
-    loud = _lufs(blocks)
-    kept = loud > ABSOLUTE_GATE
-    if not bool(kept.any()):
-        return -math.inf
-    relative = float(_lufs(blocks[kept].mean())) + RELATIVE_GATE
-    kept &= loud > relative
-    return float(_lufs(blocks[kept].mean()))
-
-
-def integrated_loudness(audio: Tensor, sample_rate: int, weights: Tensor | None = None) -> float:
+def integrated_loudness(audio: Tensor, sample_rate: int) -> float:
     """Gated integrated loudness in LUFS (``-inf`` for silence or anything under the absolute gate).
 
     Args:
-        audio: float waveform; 1-D is one channel.
+        audio: float waveform; 1-D is one channel; at most five channels (L, R, C, Ls, Rs).
         sample_rate: Hz (any; the K-weighting is recomputed for it).
-        weights: per-channel weights (default :func:`channel_weights`).
 
     Returns:
         Loudness in LUFS.
@@ -147,7 +69,20 @@ def integrated_loudness(audio: Tensor, sample_rate: int, weights: Tensor | None 
     Shapes:
         audio ``(C, L)`` or ``(L,)``
     """
-    return gated_loudness(block_powers(audio, sample_rate), weights)
+    x = _as_channels(audio).to(torch.float64).numpy().T  # (L, C), pyloudnorm's layout
+    if x.shape[0] > round(BLOCK_SECONDS * sample_rate):
+        return float(meter(sample_rate).integrated_loudness(x))
+    return _one_block(x, sample_rate)
+
+
+def _one_block(x: np.ndarray, sample_rate: int) -> float:
+    """A signal shorter than a block: BS.1770's block loudness of the whole of it, under the -70 LUFS gate."""
+    for stage in meter(sample_rate)._filters.values():  # the K-weighting
+        x = stage.apply_filter(x.T).T
+    weights = np.array([1.0, 1.0, 1.0, 1.41, 1.41][: x.shape[1]])  # as pyloudnorm's channel gains
+    power = float((weights * np.mean(x**2, axis=0)).sum())
+    loud = -0.691 + 10 * math.log10(max(power, 1e-30))
+    return loud if loud > -70.0 else -math.inf
 
 
 def true_peak(audio: Tensor, factor: int = 4) -> float:
@@ -294,9 +229,8 @@ def normalize(
 
     The gain is set from the measured loudness, the limiter then holds the peaks, and since limiting lowers
     the loudness a little the gain is corrected and the limiter rerun (``iterations`` times at most, stopping
-    within 0.05 LU). The input is K-weighted once; each iteration weights it by the gain envelope (which
-    moves slowly next to the K-filter's time constants), and the result is measured exactly at the end.
-    Silence is returned unchanged; a gain is never larger than ``max_gain_db``, so a very peaky input (a
+    within 0.05 LU); each iteration measures the limited audio. Silence is returned unchanged; a gain is
+    never larger than ``max_gain_db``, so a very peaky input (a
     lone click) may end below the target: read ``loudness`` of the result.
 
     Args:
@@ -309,8 +243,7 @@ def normalize(
         :class:`Normalized` with float32 audio.
     """
     audio = _as_channels(audio).float()
-    weighted = k_weight(audio, sample_rate)  # (C, L), filtered once
-    start = gated_loudness(_blocks(weighted**2, sample_rate))
+    start = integrated_loudness(audio, sample_rate)
     if not math.isfinite(start):
         return Normalized(audio, 0.0, start, start, true_peak(audio))
     peaks = _oversampled_peaks(audio, 4)  # (L,); peaks scale with the gain, so measure them once
@@ -319,13 +252,12 @@ def normalize(
     gain_db = min(target - start, max_gain_db)
     for _ in range(iterations):
         envelope = _envelope(peaks, 10 ** (gain_db / 20), ceiling, radius)  # (L,)
-        # the limiter's gain moves slowly next to the K-filter, so K(x * g) ~ K(x) * g
-        loud = gated_loudness(_blocks((weighted * envelope) ** 2, sample_rate))
+        loud = integrated_loudness(audio * envelope, sample_rate)
         if abs(loud - target) < 0.05 or gain_db >= max_gain_db:
             break
         gain_db = min(gain_db + target - loud, max_gain_db)
     out = (audio * envelope).float()
-    return Normalized(out, gain_db, integrated_loudness(out, sample_rate), start, true_peak(out))
+    return Normalized(out, gain_db, loud, start, true_peak(out))
 
 
 def _envelope(peaks: Tensor, scale: float, ceiling: float, radius: int) -> Tensor:

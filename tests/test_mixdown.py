@@ -154,3 +154,16 @@ def test_mixdown_levels_stems_and_sides():
     with pytest.raises(ValueError, match="unknown room preset 'cave'"):
         mixdown.mixdown(left[None], torch.zeros(1), torch.zeros(1), "cave", sr)
     assert float(mixdown.distance_gain(0.1)) == pytest.approx(10 * math.log10(2))
+
+
+def test_loudness_is_pyloudnorms_bs1770_meter():
+    import pyloudnorm
+
+    sr = 22050
+    x = 0.2 * torch.randn(2, 3 * sr, generator=torch.Generator().manual_seed(0))
+    reference = pyloudnorm.Meter(sr, filter_class="DeMan").integrated_loudness(x.double().numpy().T)
+    assert isinstance(loudness.meter(sr), pyloudnorm.Meter)
+    assert loudness.integrated_loudness(x, sr) == pytest.approx(reference, abs=1e-9)
+    # shorter than a 400 ms block (pyloudnorm refuses): one block of the whole signal
+    s = sine(-23.0, 0.25, 48000)
+    assert loudness.integrated_loudness(torch.stack([s, s]), 48000) == pytest.approx(-23.0, abs=0.1)
