@@ -280,6 +280,7 @@ def test_say_on_the_command_line_then_edit_and_render(tmp_path):
     out = tmp_path / "out.mp4"
     args = [
         "foley",
+        "make",
         str(silent),
         "-o",
         str(out),
