@@ -51,13 +51,16 @@ def sample_videos() -> list[Path]:
 
 
 def spectrogram_figure(result: Separation, truth: torch.Tensor, cfg: Config) -> Image.Image:
-    """Rows: mixture, then truth and estimate per clip: dB spectrograms, log frequency, one colour scale."""
+    """Rows: mixture, then truth and estimate per clip: dB spectrograms, log frequency, one colour scale;
+    each with its axes (time in s, frequency in Hz)."""
     a = cfg.audio
     matrix = spec.log_freq_matrix(a.n_fft // 2 + 1, a.log_bins, a.sample_rate)  # (F, F_lin)
     waves = torch.cat([result.mix[None], truth, result.sources])  # (1 + 2N, L)
     mags = spec.warp(spec.stft(waves, a.n_fft, a.hop).abs(), matrix)  # (1 + 2N, F, T)
     ref = float(mags.max())
-    pictures = [plots.spectrogram_image(m, ref=ref, scale=2) for m in mags]
+    hz = spec.log_bin_positions(a.n_fft // 2 + 1, a.log_bins, a.sample_rate) * a.sample_rate / a.n_fft  # (F,)
+    ticks = plots.time_ticks(waves.shape[-1] / a.sample_rate), plots.freq_ticks(hz.numpy())
+    pictures = [plots.with_axes(plots.spectrogram_image(m, ref=ref, scale=2), *ticks) for m in mags]
     n = truth.shape[0]
     rows = [("mixture", [pictures[0], None])]
     rows += [(result.names[i], [pictures[1 + i], pictures[1 + n + i]]) for i in range(n)]

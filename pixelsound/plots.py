@@ -80,6 +80,70 @@ def spectrogram_image(
     return array_image(colormap(1 + db / db_range, cmap)[::-1], scale)
 
 
+def time_ticks(seconds: float, most: int = 6) -> list[tuple[float, str]]:
+    """Round times on an axis of ``seconds``: ``(fraction of the width, label)``, at most ``most`` of them."""
+    if seconds <= 0:
+        return []
+    steps = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+    step = next((s for s in steps if seconds / s <= most - 1), seconds / (most - 1))
+    return [(float(t / seconds), f"{t:g}") for t in np.arange(0, seconds + 1e-9, step)]
+
+
+def freq_ticks(freqs_hz: Sequence[float] | np.ndarray, min_gap: float = 0.07) -> list[tuple[float, str]]:
+    """Round frequencies on an axis whose rows (bottom up) are centred at ``freqs_hz`` (increasing, any
+    spacing, e.g. log-warped bins): ``(fraction of the height from the bottom, label)``, high to low, each
+    at least ``min_gap`` of the height below the last one kept."""
+    f = np.asarray(freqs_hz, dtype=np.float64)
+    marks = [m * 10**e for e in range(1, 5) for m in (1, 2, 5)]  # 10 Hz ... 50 kHz
+    ticks: list[tuple[float, str]] = []
+    for hz in reversed([m for m in marks if f[0] <= m <= f[-1]]):
+        frac = (float(np.interp(hz, f, np.arange(len(f)))) + 0.5) / len(f)
+        if not ticks or ticks[-1][0] - frac >= min_gap:
+            ticks.append((frac, f"{hz // 1000:g}k" if hz >= 1000 else f"{hz:g}"))
+    return ticks
+
+
+def with_axes(
+    picture: Image.Image,
+    x_ticks: Sequence[tuple[float, str]],
+    y_ticks: Sequence[tuple[float, str]],
+    *,
+    x_label: str = "time (s)",
+    y_label: str = "frequency (Hz)",
+    font_size: int = 11,
+) -> Image.Image:
+    """A picture with tick labels and axis names: x along the bottom, y (bottom up) on the left.
+
+    Args:
+        picture: e.g. a :func:`spectrogram_image`.
+        x_ticks: ``(fraction of the width, label)`` pairs (:func:`time_ticks`).
+        y_ticks: ``(fraction of the height from the bottom, label)`` pairs (:func:`freq_ticks`).
+    """
+    font = ImageFont.load_default(size=font_size)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    tick_w = int(max((measure.textlength(t, font=font) for _, t in y_ticks), default=0))
+    left, bottom, w, h = font_size + tick_w + 10, 2 * font_size + 10, picture.width, picture.height
+    out = Image.new("RGB", (left + w + font_size, h + bottom + font_size // 2), "white")
+    out.paste(picture, (left, font_size // 2))
+    draw = ImageDraw.Draw(out)
+    top = font_size // 2
+    for frac, text in y_ticks:
+        y = top + h - frac * h
+        draw.line([(left - 4, y), (left - 1, y)], fill="black")
+        draw.text((left - 6 - measure.textlength(text, font=font), y - font_size // 2), text, "black", font)
+    for frac, text in x_ticks:
+        x = left + frac * (w - 1)
+        draw.line([(x, top + h), (x, top + h + 3)], fill="black")
+        draw.text((x - measure.textlength(text, font=font) / 2, top + h + 4), text, "black", font)
+    draw.text((left + (w - measure.textlength(x_label, font=font)) / 2, top + h + font_size + 6), x_label,
+              "black", font)  # fmt: skip
+    name = Image.new("RGB", (int(measure.textlength(y_label, font=font)) + 2, font_size + 2), "white")
+    ImageDraw.Draw(name).text((1, 0), y_label, "black", font)
+    name = name.rotate(90, expand=True)
+    out.paste(name, (1, max(0, top + (h - name.height) // 2)))
+    return out
+
+
 def mask_image(mask: np.ndarray | torch.Tensor, *, cmap: str = "viridis", scale: int = 1) -> Image.Image:
     """A mask in [0, 1] as a picture, low frequencies at the bottom. Shapes: mask (F, T)."""
     return array_image(colormap(mask, cmap)[::-1], scale)
