@@ -272,10 +272,10 @@ def clip_vector(model, frames: Tensor) -> Tensor:
     Shapes:
         frames uint8 ``(V, 3, H, W)`` -> ``(K,)``
     """
-    from pixelsound import foley
+    from pixelsound import events, foley
 
     small = foley.analysis_frames(frames, 128)
-    tracks = foley.find_tracks(small, foley.displacement(small), foley.FoleyConfig(max_objects=1))
+    tracks = events.find_tracks(small, events.displacement(small), max_objects=1)
     mask = tracks[0].mask if tracks else np.ones(small.shape[-2:], dtype=bool)
     return foley.region_features(model, frames, [mask])[0]
 

@@ -7,16 +7,15 @@ its own:
 1. **detect** (:func:`detect`) -> a cue sheet (a plain dict, saved as ``OUT.cues.json``; its schema and
    validation: :mod:`pixelsound.cues`):
 
-   * *objects*: regions where something moves, from the per-pixel colour distance to the rest pose (the
-     median frame, :func:`displacement`), thresholded, accumulated over time and split into connected
-     components (pieces that stay in place and move in step are merged); each keeps a box per frame;
-   * *events* per object (:mod:`pixelsound.events`): a thing that travels across the frame (a ball, a box)
-     is followed by its colours and gets an event at every contact, the smallest hops included, timed from
-     its trajectory at sub-frame precision (:func:`pixelsound.events.impact_events`), with a strength from
-     the change of velocity; a thing that moves about a place (an instrument that bounces, tilts or swells
-     on each note) gets an event where its motion starts (the rise of its motion curve,
-     :func:`pixelsound.motion.onset_curve`); peaks are picked with a prominence threshold
-     (:func:`pixelsound.motion.pick_events`) and refined to sub-frame precision;
+   * *objects* (:mod:`pixelsound.events`): regions where something moves, from the per-pixel colour
+     distance to the rest pose (the median frame, :func:`pixelsound.events.displacement`), thresholded,
+     accumulated over time and split into connected components (pieces that stay in place and move in step
+     are merged); each keeps a box per frame;
+   * *events* per object (:func:`pixelsound.events.object_events`): a thing that travels across the frame
+     (a ball, a box) is followed by its colours and gets an event at every contact, the smallest hops
+     included, timed from its trajectory at sub-frame precision, with a strength from the change of
+     velocity; a thing that moves about a place (an instrument that bounces, tilts, swells or kicks on each
+     note, and may sway) gets an event where its motion starts abruptly, placed between frames;
    * *what it is*: with a model, the clip vector of a crop around the region (:func:`region_features`) is
      looked up in a sound bank (:mod:`pixelsound.bank`: nearest visual prototype) and compared with the
      release's category prototypes; otherwise a material is guessed from the region's colour and its size
@@ -64,19 +63,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import ndimage
 from torch import Tensor
 from tqdm import tqdm
 
-from pixelsound import ambience, events, mixdown, modal, motion, voice
+from pixelsound import ambience, events, mixdown, modal, voice
 from pixelsound.cues import CueError, safe_name, validate
 
 log = logging.getLogger(__name__)
 
 CUES_VERSION = 1
 SIZE_UNIT = 0.18  # a thing whose larger side is this fraction of the frame height has modal size 1
-DILATION = 3  # pixels a region grows around where things moved (joins the pieces of one thing)
-TRAVEL_RATIO = 1.8  # a region this many times larger than the thing in it is a path, not a place
 CROP_MARGIN = 1.2  # an object's crop for its visual vector is this much larger than its region's box
 VIEWS = 4  # an object's visual vector is the mean clip vector of this many moments spread over the clip
 
@@ -122,26 +118,6 @@ class FoleyConfig:
 # ================================================================================================ detection
 
 
-@dataclass
-class Track:
-    """One moving region on the analysis grid.
-
-    Attributes:
-        mask: pixels it ever covers, bool ``(h, w)``.
-        boxes: its box ``(x0, y0, x1, y1)`` per frame (NaN where it does not show), ``(V, 4)``.
-        colour: median RGB in [0, 1] of its pixels.
-        activity: how much it moves (sum of its active pixels over frames).
-        travels: whether the thing crosses the frame (a ball) rather than moving about a place (see
-            :func:`travels`).
-    """
-
-    mask: np.ndarray
-    boxes: np.ndarray
-    colour: tuple[float, float, float]
-    activity: float
-    travels: bool = False
-
-
 def analysis_frames(frames: Tensor, side: int) -> Tensor:
     """Frames scaled so their longer side is at most ``side``. ``(V, 3, H, W) -> (V, 3, h, w)``."""
     from pixelsound.io import resize_frames
@@ -151,127 +127,6 @@ def analysis_frames(frames: Tensor, side: int) -> Tensor:
     return (
         resize_frames(frames, (max(8, round(h * scale)), max(8, round(w * scale)))) if scale < 1 else frames
     )
-
-
-def displacement(frames: Tensor, chunk: int = 240) -> np.ndarray:
-    """Per-pixel distance to the rest pose: the largest absolute RGB difference to the per-pixel median of
-    the frames around (one rest pose per ``chunk`` frames, from at most 64 of them). Colour, not just
-    brightness, so a pale cyan ball shows on a beige wall.
-
-    Shapes:
-        uint8 ``(V, 3, h, w)`` -> float32 ``(V, h, w)`` in [0, 1]
-    """
-    out = torch.empty(frames.shape[0], *frames.shape[-2:])
-    for start in range(0, frames.shape[0], chunk):
-        part = frames[start : start + chunk].float() / 255  # (v, 3, h, w)
-        pick = torch.linspace(0, len(part) - 1, min(len(part), 64)).round().long()
-        rest = part[pick].median(0).values  # (3, h, w)
-        out[start : start + chunk] = (part - rest).abs().amax(1)
-    return out.numpy()
-
-
-def find_tracks(frames: Tensor, maps: np.ndarray, cfg: FoleyConfig) -> list[Track]:
-    """Moving regions: pixels that leave their rest pose at some point, joined into connected components;
-    components that stay in place and move in step (parts of one instrument) are merged.
-
-    Args:
-        frames: analysis frames, uint8 ``(V, 3, h, w)``.
-        maps: :func:`displacement` maps, ``(V, h, w)``.
-        cfg: thresholds.
-
-    Returns:
-        Tracks, most active first, at most ``cfg.max_objects``.
-    """
-    v, h, w = maps.shape
-    active = maps > cfg.active  # (V, h, w)
-    support = ndimage.binary_opening(active.any(0), iterations=2)  # drops specks of noise
-    support = ndimage.binary_dilation(support, iterations=DILATION)
-    labels, count = ndimage.label(support, structure=np.ones((3, 3)))
-    masks = [labels == k for k in range(1, count + 1)]
-    masks = _merge_in_step([m for m in masks if m.sum() >= cfg.min_area * h * w], active, maps)
-    tracks = []
-    for mask in masks:
-        inside = active & mask[None]  # (V, h, w)
-        boxes = _boxes(inside)
-        tracks.append(
-            Track(mask, boxes, _colour(frames, inside), float(inside.sum()), _travelling(mask, inside))
-        )
-    tracks.sort(key=lambda t: -t.activity)
-    return tracks[: cfg.max_objects]
-
-
-def _merge_in_step(masks: list[np.ndarray], active: np.ndarray, maps: np.ndarray, corr: float = 0.6) -> list:
-    """Merge pairs of regions that both stay in place and whose motion curves correlate above ``corr``."""
-    masks = list(masks)
-    while len(masks) > 1:
-        still = [not _travelling(m, active & m[None]) for m in masks]
-        curves = motion.region_curves(maps, masks)  # (R, V)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cc = np.nan_to_num(np.corrcoef(curves))
-        pairs = [
-            (cc[i, j], i, j)
-            for i in range(len(masks))
-            for j in range(i + 1, len(masks))
-            if still[i] and still[j]
-        ]
-        best = max(pairs, default=(0.0, 0, 0))
-        if best[0] <= corr:
-            break
-        _, i, j = best
-        masks[i] = masks[i] | masks[j]
-        del masks[j]
-    return masks
-
-
-def _boxes(inside: np.ndarray) -> np.ndarray:
-    """Bounding box of the active pixels of each frame (NaN when none). ``(V, h, w) -> (V, 4)``."""
-    boxes = np.full((len(inside), 4), np.nan)
-    rows, cols = inside.any(2), inside.any(1)  # (V, h), (V, w)
-    for i in np.nonzero(rows.any(1))[0]:
-        ys, xs = np.nonzero(rows[i])[0], np.nonzero(cols[i])[0]
-        boxes[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
-    return boxes
-
-
-def _colour(frames: Tensor, inside: np.ndarray) -> tuple[float, float, float]:
-    """Median colour of a region's active pixels (upper 70 % of each box, away from shadows)."""
-    boxes = _boxes(inside)
-    picks = []
-    for i in np.nonzero(~np.isnan(boxes[:, 0]))[0][:: max(1, len(inside) // 24)]:
-        cut = inside[i].copy()
-        y0, y1 = boxes[i, 1], boxes[i, 3]
-        cut[int(y0 + 0.7 * (y1 - y0)) :] = False
-        picks.append(frames[i].permute(1, 2, 0).numpy()[cut])
-    if not picks or not sum(len(p) for p in picks):
-        return (0.5, 0.5, 0.5)
-    median = np.median(np.concatenate(picks).astype(np.float64) / 255, axis=0)
-    return tuple(float(c) for c in median)
-
-
-def _travelling(mask: np.ndarray, inside: np.ndarray, ratio: float = TRAVEL_RATIO) -> bool:
-    """Whether a region is more than ``ratio`` times larger than the thing in it: its extent against the
-    median side of the largest moving blob per frame, over frames where that blob is substantial."""
-    ys, xs = np.nonzero(mask)
-    extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 - 2 * DILATION
-    sides, counts = [], []
-    for frame in inside[:: max(1, len(inside) // 48)]:  # at most ~48 frames are enough to judge
-        labels, count = ndimage.label(frame)
-        if count:
-            pixels = ndimage.sum_labels(frame, labels, np.arange(1, count + 1))
-            k = int(np.argmax(pixels))
-            box = ndimage.find_objects(labels)[k]
-            sides.append(max(box[0].stop - box[0].start, box[1].stop - box[1].start))
-            counts.append(pixels[k])
-    if len(sides) < 3:
-        return False
-    sides, counts = np.array(sides), np.array(counts)
-    return bool(extent > ratio * np.median(sides[counts >= 0.3 * counts.max()]))
-
-
-def travels(track: Track) -> bool:
-    """Whether a region's thing moves across the frame (a ball: its region is more than TRAVEL_RATIO times
-    the thing's size) rather than about a place (an instrument that bounces, tilts or swells)."""
-    return track.travels
 
 
 @dataclass(frozen=True)
@@ -284,28 +139,21 @@ class ObjectEvents:
 
 
 def object_events(
-    track: Track, frames: Tensor, maps: np.ndarray, times: np.ndarray, cfg: FoleyConfig
+    track: events.Track, frames: Tensor, maps: np.ndarray, times: np.ndarray, cfg: FoleyConfig
 ) -> ObjectEvents:
-    """Impacts of a travelling thing (peaks of its acceleration), or motion onsets of a thing moving about a
-    place (peaks of the rise of its motion curve), with speeds for the sounds.
+    """Impacts of a travelling thing or note onsets of a thing moving about a place
+    (:func:`pixelsound.events.object_events`), with strengths for the sounds.
 
     Args:
         track: the region.
         frames: analysis frames, uint8 ``(V, 3, h, w)``.
-        maps: :func:`displacement` maps ``(V, h, w)``.
+        maps: :func:`pixelsound.events.displacement` maps ``(V, h, w)``.
         times: timestamp of each analysis frame, ``(V,)``.
-        cfg: prominence and spacing.
+        cfg: the moving-pixel threshold.
     """
     fps = (len(times) - 1) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else 25.0
-    if travels(track):  # every contact, from the trajectory (pixelsound.events)
-        hits = events.impact_events(frames, maps, track.mask, fps, threshold=cfg.active, t0=times[0])
-        return ObjectEvents("impacts", hits.times, hits.strengths)
-    curve = motion.onset_curve(motion.region_curves(maps, [track.mask])[0])
-    found = motion.pick_events(
-        curve, fps, prominence=cfg.prominence, min_interval=cfg.min_interval, t0=times[0]
-    )
-    top = max(float(found.strengths.max()), 1e-12) if len(found) else 1.0
-    return ObjectEvents("motion", found.times, 0.35 + 0.65 * np.clip(found.strengths / top, 0, 1))
+    detector, found = events.object_events(track, frames, maps, fps, active=cfg.active, t0=float(times[0]))
+    return ObjectEvents(detector, found.times, found.strengths)
 
 
 def guess_material(colour: tuple[float, float, float]) -> str:
@@ -410,7 +258,7 @@ def _json_box(box: np.ndarray, scale: float) -> list[float]:
 
 
 def object_cue(
-    k: int, track: Track, found: ObjectEvents, grid: tuple[int, int], scale: float, seed: int
+    k: int, track: events.Track, found: ObjectEvents, grid: tuple[int, int], scale: float, seed: int
 ) -> dict[str, Any]:
     """The cue-sheet entry of one object: where it is, its events and (so far) a modal sound.
 
@@ -586,8 +434,10 @@ def detect(
     model_path = str(model) if isinstance(model, (str, Path)) else None
     net = _load_model(model)
     small = analysis_frames(clip.frames, cfg.analysis_side)  # (V, 3, h, w)
-    maps = displacement(small)  # (V, h, w)
-    tracks = find_tracks(small, maps, cfg)
+    maps = events.displacement(small)  # (V, h, w)
+    tracks = events.find_tracks(
+        small, maps, active=cfg.active, min_area=cfg.min_area, max_objects=cfg.max_objects
+    )
     scale = clip.frames.shape[-1] / small.shape[-1]
     cues = []
     short = clip.duration < 60  # progress bars for long videos only

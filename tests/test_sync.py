@@ -1,0 +1,46 @@
+"""Offsets and sync from event times (pixelsound.sync)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pixelsound import sync
+
+
+def steady(rng: np.random.Generator, beat: float = 0.5, spread: float = 0.006) -> np.ndarray:
+    """A steady rhythm over 6 s played with a human's timing spread."""
+    return np.arange(0.3, 6.0, beat) + rng.normal(0, spread, len(np.arange(0.3, 6.0, beat)))
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.25, -0.8, 0.5, 0.0137])
+def test_offset_of_a_periodic_rhythm_is_the_true_one(shift):
+    rng = np.random.default_rng(1)
+    notes = steady(rng)
+    video = notes + rng.normal(0, 0.003, len(notes))  # seen to a few ms
+    audio = notes + shift
+    audio = audio[(audio > 0) & (audio < 6.0)]  # a delayed copy loses what falls off the end
+    found = sync.estimate_offset(video, audio)
+    assert abs(found.offset_ms - 1000 * shift) < 5.0  # sub-frame
+    assert 0.0 <= found.confidence <= 1.0
+
+
+def test_ties_go_to_the_lag_nearest_zero_and_confidence_says_so():
+    video = np.arange(0.5, 6.0, 0.5)  # perfectly periodic: every beat shift matches as well
+    found = sync.estimate_offset(video, video + 0.5)
+    assert abs(found.offset_ms) < 1.0 or abs(found.offset_ms - 500) < 1.0
+    assert found.confidence < 0.15  # another beat matches about as well
+    lone = sync.estimate_offset(np.array([1.0, 2.3, 2.9, 4.4]), np.array([1.2, 2.5, 3.1, 4.6]))
+    assert abs(lone.offset_ms - 200) < 1.0 and lone.confidence > 0.5
+
+
+def test_soft_f1_separates_the_true_track_from_a_delayed_one():
+    rng = np.random.default_rng(2)
+    notes = steady(rng)
+    video = notes + rng.normal(0, 0.003, len(notes))
+    assert sync.soft_f1(video, notes) > 0.9
+    assert sync.soft_f1(video, notes + 0.25) < 0.05
+    assert sync.soft_f1(video, notes + 0.5) < sync.soft_f1(video, notes) - 0.1  # one beat late: worse
+    assert sync.soft_f1(video, np.zeros(0)) == 0.0
+    counts = sync.match_strength(video, notes, np.array([0.0, 0.25]))
+    assert counts.shape == (2,) and counts[0] > len(notes) - 1 and counts[1] < 0.5
