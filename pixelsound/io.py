@@ -974,6 +974,8 @@ def write_video(
         audio, sr = _check_audio(audio, sr, acodec, path)
     with _output(path, fmt) as container:
         vstream, pts, seconds = _add_video(container, vcodec, fps, times, frames, (crf, preset), path)
+        last = 1 if times is None else max(1, round(1000 / fps))  # the last frame shows for one frame at fps
+        shown = np.diff(pts, append=pts[-1] + last)  # each frame's display time, in pts units
         if rotation % 360:
             vstream.set_display_rotation(rotation)
         astream = _add_audio(container, acodec, sr, audio.shape[0]) if audio is not None else None
@@ -985,13 +987,24 @@ def write_video(
             while done < len(images) and seconds[done] < second + 1:
                 frame = av.VideoFrame.from_ndarray(images[done], format="rgb24")
                 frame.pts = int(pts[done])
-                container.mux(vstream.encode(frame))
+                _mux_video(container, vstream.encode(frame), pts, shown)
                 done += 1
             if astream is not None:
                 _encode_audio(container, astream, wave, sr, second * sr, (second + 1) * sr)
-        container.mux(vstream.encode(None))
+        _mux_video(container, vstream.encode(None), pts, shown)
         if astream is not None:
             _encode_audio(container, astream, None, sr, 0, 0)
+
+
+def _mux_video(container, packets: list, pts: np.ndarray, shown: np.ndarray) -> None:
+    """Mux packets, each lasting as long as its frame is shown (the encoder gives the last one a single tick,
+    so a variable-rate video would end as its last frame appears)."""
+    for packet in packets:
+        if packet.pts is not None:
+            at = int(np.searchsorted(pts, packet.pts))
+            if at < len(pts) and pts[at] == packet.pts:
+                packet.duration = int(shown[at])
+        container.mux(packet)
 
 
 def _add_video(
@@ -1011,8 +1024,10 @@ def _add_video(
     stream = container.add_stream(codec, rate=rate)
     stream.width, stream.height = int(frames.shape[3]), int(frames.shape[2])
     stream.pix_fmt = "yuv420p"
-    if codec == "libx264":
-        stream.options = {"crf": str(quality[0]), "preset": quality[1]}
+    if codec == "libx264":  # B-frames off for a variable rate: mp4 ends a track at its last dts, not pts
+        stream.options = {"crf": str(quality[0]), "preset": quality[1]} | (
+            {"bf": "0"} if times is not None else {}
+        )
     elif codec == "libvpx-vp9":
         stream.options = {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8"}
     else:

@@ -108,6 +108,16 @@ def test_write_video_repairs_times_that_do_not_increase(tmp_path, caplog):
     assert torch.allclose(used, torch.tensor([0.0, 0.25, 0.251, 0.252, 0.5], dtype=torch.float64))
 
 
+@pytest.mark.parametrize("name", ["vfr.mp4", "vfr.mov"])
+def test_a_variable_rate_video_lasts_until_its_last_frame_has_been_shown(tmp_path, name):
+    times = [0.0, 0.1, 0.15, 0.4, 0.5, 0.9, 1.3, 1.35, 1.7, 1.95]  # as foley writes a variable-rate clip
+    frames = torch.zeros(10, 3, 16, 16, dtype=torch.uint8)
+    io.write_video(tmp_path / name, frames, 4.0, torch.zeros(1, 2200 * 8), 8000, times=times)
+    info = io.probe(tmp_path / name)
+    assert info.num_frames == 10 and info.duration == pytest.approx(2.2, abs=0.01)  # 1.95 s + 1 / fps
+    assert torch.allclose(io.read_frames(tmp_path / name)[1], torch.tensor(times, dtype=torch.float64))
+
+
 def test_foley_on_an_avi_with_b_frames_writes_its_video(tmp_path):
     path = write_media(tmp_path / "camera.avi", acodec=None, seconds=1.5, video_options={"bf": "3"})
     out = tmp_path / "out" / "out.mp4"
