@@ -108,7 +108,7 @@ TOP: dict[str, Key] = {
     "seed": Key("integer", 0, 0, 2**32 - 1),
     "bank": Key("string", None, nullable=True),
     "objects": Key("list", []),
-    "ambience": Key("object", None, nullable=True),
+    "ambience": Key("any", None, nullable=True),  # an object, a bed name or null: see _ambience
     "voice": Key("list", []),
     "voice_db": Key("number", 3.0, -30.0, 30.0),
     "duck": Key("object", {}),
@@ -314,6 +314,9 @@ def _ambience(check: _Checker, value: Any) -> dict | None:
         return None
     if isinstance(value, str):
         value = {"name": value}
+    if not isinstance(value, dict):
+        check.problems.append(f"ambience: must be an object, a bed name or null, got {value!r}")
+        return None
     out = check.section(value, AMBIENCE, "ambience")
     name = out.get("name")
     if name in ambience.BEDS and isinstance(out.get("params"), dict):

@@ -251,6 +251,11 @@ def test_cue_validation_reports_many_problems_on_one_line(tmp_path, caplog):
     filled = cues.validate({"duration": 2.0, "objects": [], "typo_key": 1}, "y.json")
     assert filled["sample_rate"] == 44100 and filled["duck"]["depth_db"] == 10.0 and filled["voice"] == []
     assert "typo_key" in caplog.text  # unknown keys are named
+    short = cues.validate({"duration": 2.0, "ambience": "rain"}, "z.json")["ambience"]  # a bed name will do
+    assert short["name"] == "rain" and short["level_db"] == ambience.spec("rain").level_db
+    assert cues.validate({"duration": 2.0, "ambience": "none"}, "z.json")["ambience"] is None
+    with pytest.raises(cues.CueError, match="ambience: must be an object, a bed name or null, got 5"):
+        cues.validate({"duration": 2.0, "ambience": 5}, "z.json")
     path = tmp_path / "bad.cues.json"
     path.write_text(json.dumps(bad))
     with caplog.at_level(logging.ERROR):
