@@ -354,6 +354,8 @@ def mixdown(
         bus, wet = bus * gain, wet * gain
         levelled = {k: v * gain if k in ducked else v for k, v in levelled.items()}
     master = bus + wet + sum(levelled.values(), torch.zeros(2, 1))
+    if layers and not keys and not bool(bus.abs().max() > 0):  # only beds: they stay as far under the target
+        target_lufs += max(lay.level_db for lay in layers)  # as they would sit under sounding objects
     # peaky impacts under a voice need more rounds of gain-and-limit than the default to reach the target
     norm = loudness.normalize(master, sample_rate, target_lufs, peak_db, iterations=12)
     scale = 10 ** (norm.gain_db / 20)

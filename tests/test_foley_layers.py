@@ -190,6 +190,11 @@ def test_bed_chosen_from_the_scene():
     assert stats["sky"] == 1.0 and stats["green"] == 1.0 and ambience.choose("outdoor", stats) == "chirps"
 
 
+def test_a_bed_alone_stays_quiet():
+    alone = foley.render({**sheet(ambience={"name": "wind", "level_db": -20.0}), "objects": []})
+    assert alone.loudness == pytest.approx(-16.0 - 20.0, abs=0.5)  # not pushed up to the target
+
+
 def test_bed_sits_under_the_objects():
     result = foley.render(sheet(ambience={"name": "wind", "level_db": -20.0}))
     from pixelsound import loudness
