@@ -149,7 +149,9 @@ def run_adapt(pool: list[dict], n: int, minutes: float, work: Path, rate: float 
     if (folder / "adapt" / "last.pt").exists():
         cmd.append("--resume")
     start = time.monotonic()
-    subprocess.run(cmd, check=True)
+    done = subprocess.run(cmd)
+    if done.returncode not in (0, 130):  # 130: stopped by a signal, the best weights so far released
+        raise SystemExit(f"adapt failed ({done.returncode}): {' '.join(cmd)}")
     return folder, time.monotonic() - start
 
 
@@ -165,15 +167,17 @@ def table(rows: list[dict], machine: str) -> str:
         "",
         machine,
         "",
-        "| model | clips N | budget (min) | steps | far 2-mixes SDR (dB) | gain (dB) | test split SDR (dB) | "
-        "change (dB) | held-back SDR before -> after (dB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | clips N | budget (min) | steps | wall min trained | far 2-mixes SDR (dB) | gain (dB) | "
+        "test split SDR (dB) | change (dB) | held-back SDR before -> after (dB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     base = rows[0]
     for r in rows:
         held = f"{r['held_before']:.2f} -> {r['held_after']:.2f}" if "held_before" in r else ""
+        trained = f"{r['wall_minutes_trained']:.1f}" if "wall_minutes_trained" in r else ""
+        budget = f"{r.get('n', '')} | {r.get('minutes', '')} | {r.get('steps', '')} | {trained}"
         lines.append(
-            f"| {r['model']} | {r.get('n', '')} | {r.get('minutes', '')} | {r.get('steps', '')} | "
+            f"| {r['model']} | {budget} | "
             f"{r['far']:.2f} | {r['far'] - base['far']:+.2f} | {r['test']:.2f} | "
             f"{r['test'] - base['test']:+.2f} | {held} |"
         )
@@ -229,6 +233,7 @@ def main() -> None:
             rows.append(
                 {"model": f"adapted ({folder.name})", "n": n, "minutes": minutes, "steps": report["steps"],
                  "held_before": report["before_sdr"], "held_after": report["after_sdr"],
+                 "wall_minutes_trained": report["minutes"], "stopped": report["stopped"],
                  "wall_s": wall, **scores(folder, batches, args.work / "scores.json")}
             )  # fmt: skip
             print(rows[-1], flush=True)
