@@ -52,6 +52,8 @@ class Tally:
     vs_delayed: list[bool] = field(default_factory=list)
     delay_right: list[bool] = field(default_factory=list)
     true_offset_ms: list[float] = field(default_factory=list)
+    audio_f1: list[float] = field(default_factory=list)
+    confidence: list[tuple[float, bool]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
 
@@ -102,6 +104,8 @@ def evaluate(tally: Tally, clip: varied.Clip, other: varied.Clip, rng: np.random
     tally.vs_delayed.append(by["true"].score > by["delayed"].score)
     tally.delay_right.append(abs(by["delayed"].offset_ms / 1000 - shift) <= 1 / fps)
     tally.true_offset_ms.append(by["true"].offset_ms)
+    tally.audio_f1.append(onsets.f_measure(clip.onsets, by["true"].onsets.times, TOLERANCE_MS).f1)
+    tally.confidence.append((by["delayed"].offset_confidence, tally.delay_right[-1]))
 
 
 def run_kind(kind: str, seed: int, clips: int, cfg: varied.VariedConfig) -> Tally:
@@ -121,6 +125,12 @@ def run_kind(kind: str, seed: int, clips: int, cfg: varied.VariedConfig) -> Tall
 
 def share(values: list[bool]) -> str:
     return f"{100 * np.mean(values):.1f}% ({int(np.sum(values))}/{len(values)})" if values else "n/a"
+
+
+def _confident(pairs: list[tuple[float, bool]], floor: float = 0.1) -> str:
+    """Delay right among confident estimates, and how many were confident."""
+    sure = [right for c, right in pairs if c >= floor]
+    return f"{share(sure)}; {len(sure)}/{len(pairs)} confident" if sure else "n/a"
 
 
 def report(tallies: list[Tally], args: argparse.Namespace) -> str:
@@ -163,6 +173,12 @@ def report(tallies: list[Tally], args: argparse.Namespace) -> str:
         + " | >= 90 % |",
         "| score: true soundtrack's offset within one frame of 0 | "
         + " | ".join(share([abs(o) <= 1000 / args.fps for o in t.true_offset_ms]) for t in tallies)
+        + " | |",
+        "| audio onsets of the true soundtrack (score's detector), F1 (+-50 ms) | "
+        + " | ".join(f"{np.mean(t.audio_f1):.3f}" for t in tallies)
+        + " | |",
+        "| delay within one frame when its confidence >= 0.1 (share of clips so confident) | "
+        + " | ".join(_confident(t.confidence) for t in tallies)
         + " | |",
         "| Foley detect, seconds per clip | "
         + " | ".join(f"{np.mean(t.seconds):.2f}" for t in tallies)

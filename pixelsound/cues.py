@@ -130,6 +130,7 @@ SOUNDS: dict[str, dict[str, Key]] = {
         "material": Key("choice", "plastic", choices=tuple(modal.MATERIALS)),
         "size": Key("number", 1.0, 0.01, 100.0),
         "seed": Key("integer", 0, 0, 2**32 - 1),
+        "material_confidence": INFO,
     },
     "bank": {
         "kind": Key("choice", "bank", choices=("bank",)),

@@ -4,7 +4,8 @@ ball, a box) and the note onsets of a thing that moves about a place (an instrum
 * :func:`impact_events` -- every contact of a travelling thing (:mod:`pixelsound.impacts`), at sub-frame
   precision, with a strength in [0, 1] from the change of velocity;
 * :func:`instrument_events` -- the onsets of a thing that bounces, swells, tilts or kicks on each note while
-  it may also sway and drift: abrupt starts of motion, not smooth ones.
+  it may also sway and drift: abrupt starts of motion, not smooth ones;
+* :func:`material_from_look` -- a modal material from what a thing looks like, with a confidence.
 
 Both take analysis frames (uint8 ``(V, 3, h, w)``) and a region mask ``(h, w)``; times are in seconds, frame
 ``i`` at ``t0 + i / fps``.
@@ -12,6 +13,7 @@ Both take analysis frames (uint8 ``(V, 3, h, w)``) and a region mask ``(h, w)``;
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +27,7 @@ DILATION = 3  # pixels a region grows around where things moved (joins the piece
 TRAVEL_RATIO = 1.8  # a region this many times larger than the thing in it is a path, not a place
 IMPACT_SPEED_SCALE = 2.95  # velocity change (frame heights / s) of a hit of strength 1 (a hard drop)
 MIN_STRENGTH = 0.03  # strength given to the softest contact (it is still heard)
-NOISE_TIMES = 3.0  # an onset's rise of speed is this many times the lower quartile of local maxima at least
+NOISE_TIMES = 4.0  # an onset's rise of speed is this many times the lower quartile of local maxima at least
 RELATIVE = 0.12  # and this share of the third strongest rise
 MIN_GAP_S = 0.1  # seconds between two onsets of one thing at least
 MASK_S = 0.3  # a rise this soon after a stronger onset ...
@@ -335,3 +337,39 @@ def video_events(frames: Tensor, fps: float, *, t0: float = 0.0, active: float =
     strengths = np.concatenate([f.strengths for f in found]) if found else np.zeros(0)
     order = np.argsort(times, kind="stable")
     return Found(times[order], strengths[order])
+
+
+# ========================================================================================== materials
+
+
+def _ramp(x: float, lo: float, hi: float) -> float:
+    """0 at ``lo``, 1 at ``hi`` (either order), linear between."""
+    return float(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
+
+
+def _band(x: float, lo: float, hi: float, soft: float) -> float:
+    """1 inside ``[lo, hi]``, falling to 0 over ``soft`` outside it."""
+    return min(_ramp(x, lo - soft, lo), _ramp(x, hi + soft, hi))
+
+
+def material_from_look(colour: tuple[float, float, float]) -> tuple[str, float]:
+    """A modal material from what a thing looks like (its median colour), with a confidence in [0, 1].
+
+    Each material gets a soft score from hue, saturation and value: dark -> rubber; pale and cyan, bright
+    -> glass; grey, not dark -> metal; brown (orange hue, saturated, not bright) -> wood; vivid -> plastic
+    (a weak default for anything else). The confidence is the best score's share of all scores: near 1
+    when one reading is clear, near 0.5 or below when two compete; a person can correct the cue sheet's
+    ``sound.material`` where it is low.
+    """
+    h, s, v = colorsys.rgb_to_hsv(*colour)
+    scores = {
+        "rubber": _ramp(v, 0.36, 0.24),
+        "glass": min(_band(h, 0.44, 0.62, 0.04), _band(s, 0.12, 0.5, 0.06), _ramp(v, 0.68, 0.8)),
+        "metal": min(_ramp(s, 0.2, 0.1), _ramp(v, 0.28, 0.4)),
+        "wood": min(
+            _band(h, 0.03, 0.13, 0.03), _ramp(s, 0.28, 0.4), _ramp(v, 0.82, 0.72), _ramp(v, 0.24, 0.34)
+        ),
+        "plastic": max(0.3, min(_ramp(s, 0.45, 0.65), _ramp(v, 0.5, 0.7))),
+    }
+    best = max(scores, key=lambda k: scores[k])
+    return best, round(scores[best] / max(sum(scores.values()), 1e-9), 3)

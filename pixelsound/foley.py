@@ -156,21 +156,6 @@ def object_events(
     return ObjectEvents(detector, found.times, found.strengths)
 
 
-def guess_material(colour: tuple[float, float, float]) -> str:
-    """A modal material from a colour: dark -> rubber, pale cyan -> glass, grey -> metal, brown -> wood,
-    anything else -> plastic (the drawing conventions of :mod:`pixelsound.bounce`, and a fair default)."""
-    h, s, v = colorsys.rgb_to_hsv(*colour)
-    if v < 0.3:
-        return "rubber"
-    if 0.45 <= h <= 0.6 and 0.12 <= s <= 0.5 and v >= 0.75:
-        return "glass"
-    if s < 0.15:
-        return "metal"
-    if 0.03 <= h <= 0.13 and s >= 0.35 and v <= 0.75:
-        return "wood"
-    return "plastic"
-
-
 def guess_room(rest: Tensor) -> str:
     """A room preset from a scene's rest pose (uint8 ``(3, h, w)``): sky in the upper third -> ``outdoor``; a
     plain backdrop -> ``dry``; a dark scene -> ``hall``; else ``room``."""
@@ -282,7 +267,7 @@ def object_cue(
         else 0.0
     )
     x = float((xs.min() + xs.max() + 1) / 2 / w)
-    material = guess_material(track.colour)
+    material, confidence = events.material_from_look(track.colour)
     return {
         "id": f"object{k}",
         "label": material,
@@ -298,6 +283,7 @@ def object_cue(
         "sound": {
             "kind": "modal",
             "material": material,
+            "material_confidence": confidence,  # from its look: correct "material" where this is low
             "size": round(size / (SIZE_UNIT * h), 3),
             "seed": seed,
         },

@@ -47,7 +47,8 @@ import torch.nn.functional as fn
 from scipy import ndimage
 from torch import Tensor
 
-from pixelsound import motion, onsets
+from pixelsound import events as visual
+from pixelsound import motion, onsets, sync
 from pixelsound.errors import UserError
 from pixelsound.frames import pool_clip
 from pixelsound.motion import Events
@@ -159,6 +160,7 @@ class AudioScore:
     attribution: float | None
     aligned_f1: float
     onsets: Events
+    offset_confidence: float = 0.0
 
     def row(self) -> dict:
         """Flat sub-scores for tables and CSV."""
@@ -167,7 +169,8 @@ class AudioScore:
             "correspondence": _round(self.correspondence), "attribution": _round(self.attribution),
             "rhythm": _round(self.rhythm), "sync_f1": _round(self.sync.f1),
             "sync_precision": _round(self.sync.precision), "sync_recall": _round(self.sync.recall),
-            "offset_ms": _round(self.offset_ms, 1), "aligned_f1": _round(self.aligned_f1),
+            "offset_ms": _round(self.offset_ms, 1), "offset_confidence": _round(self.offset_confidence),
+            "aligned_f1": _round(self.aligned_f1),
             "onsets": len(self.onsets),
         }  # fmt: skip
 
@@ -579,15 +582,23 @@ def score_audio(
     tolerance = options.tolerance_for(fps)
     end = t0 + (len(curve) - 0.5) / fps + tolerance / 1000.0  # onsets after the video ends are not judged
     found = Events(*(x[found.times <= end] for x in (found.times, found.strengths, found.prominences)))
-    sync = onsets.f_measure(events.times, found.times, tolerance)
-    offset_ms, peak = estimate_offset(motion.onset_curve(curve), fps, env, max_lag_s=options.max_lag_s, t0=t0)
-    aligned = sync.f1
+    matched = onsets.f_measure(events.times, found.times, tolerance)
+    sigma = sync.sigma_for(fps)
+    lag = sync.estimate_offset(events.times, found.times, max_lag_s=options.max_lag_s, sigma=sigma)
+    offset_ms, confidence = lag.offset_ms, lag.confidence
+    if math.isnan(offset_ms):  # too few events: the lag of the curves' correlation
+        offset_ms, _ = estimate_offset(
+            motion.onset_curve(curve), fps, env, max_lag_s=options.max_lag_s, t0=t0
+        )
+    aligned = matched.f1
     if not math.isnan(offset_ms):
         aligned = onsets.f_measure(events.times, found.times - offset_ms / 1000.0, tolerance).f1
-    rhythm = float(np.clip(peak, 0.0, 1.0))
+    shifted = 0.0 if math.isnan(offset_ms) else offset_ms / 1000.0
+    rhythm = sync.soft_f1(events.times, found.times, shifted, sigma)  # in any alignment
+    in_sync = sync.soft_f1(events.times, found.times, 0.0, sigma)
     match = rhythm if attribution is None else 0.5 * (rhythm + attribution)
-    total = 0.5 * (match + sync.f1)
-    return AudioScore(name, total, match, sync, rhythm, offset_ms, attribution, aligned, found)
+    total = 0.5 * (match + in_sync)
+    return AudioScore(name, total, match, matched, rhythm, offset_ms, attribution, aligned, found, confidence)
 
 
 def _grid_for(height: int, width: int, cells: int) -> tuple[int, int]:
@@ -605,6 +616,22 @@ def tensor_frames_at(frames: Tensor, fps: float, t0: float = 0.0) -> FramesAt:
         return resize_frames(frames[torch.from_numpy(index)], size)
 
     return frames_at
+
+
+def visual_events(
+    frames: Tensor, fps: float, curve: np.ndarray, options: ScoreOptions, t0: float = 0.0
+) -> Events:
+    """What happens on screen, when: every impact and note onset of the moving things
+    (:func:`pixelsound.events.video_events`, sub-frame times), or, when they show fewer than two, the
+    peaks of the whole frame's motion onsets.
+
+    Shapes:
+        frames uint8 ``(V, 3, H, W)``, curve ``(V,)`` -> Events ``(E,)``
+    """
+    found = visual.video_events(frames, fps, t0=t0)
+    if len(found.times) >= 2:
+        return Events(found.times, found.strengths, found.strengths)
+    return motion.pick_events(motion.onset_curve(curve), fps, prominence=options.motion_prominence, t0=t0)
 
 
 def score_frames(
@@ -642,7 +669,7 @@ def score_frames(
     loaded = load_model(model)
     maps = motion.motion_maps(frames, method=options.method)  # (V, H, W)
     curve = motion.region_curves(maps, [None])[0]  # (V,)
-    events = motion.pick_events(motion.onset_curve(curve), fps, prominence=options.motion_prominence, t0=t0)
+    events = visual_events(frames, fps, curve, options, t0)
     duration = len(frames) / fps
     view = None
     if loaded is not None:
@@ -835,7 +862,8 @@ def format_result(result: ScoreResult) -> str:
 
 CSV_FIELDS = (
     "video", "rank", "candidate", "score", "correspondence", "attribution", "rhythm", "sync_f1",
-    "sync_precision", "sync_recall", "offset_ms", "aligned_f1", "onsets", "objects", "motion_events", "error",
+    "sync_precision", "sync_recall", "offset_ms", "offset_confidence", "aligned_f1", "onsets", "objects",
+    "motion_events", "error",
 )  # fmt: skip
 
 

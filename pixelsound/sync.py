@@ -44,6 +44,12 @@ class Offset:
     matches: float
 
 
+def sigma_for(fps: float) -> float:
+    """Match kernel width (s) for visual events from video at ``fps``: their sub-frame times are good to
+    about a third of a frame, audio onsets to a few ms."""
+    return max(SIGMA_S, 0.3 / fps + 0.004)
+
+
 def _nearest(sorted_times: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Index of the nearest value of ``sorted_times (n,)`` to each query ``(..., m)``."""
     right = np.clip(np.searchsorted(sorted_times, query), 1, len(sorted_times) - 1)

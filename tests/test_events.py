@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pixelsound import foley, impacts, onsets, varied
+from pixelsound import events, foley, impacts, onsets, varied
 
 SMALL = varied.VariedConfig(seconds=3.0, fps=25.0, size=96)
 
@@ -70,3 +70,31 @@ def test_impact_events_find_every_contact_of_a_varied_clip():
     match = onsets.f_measure(clip.onsets, found, 50.0)
     assert match.f1 >= 0.9, (clip.onsets, found)
     assert abs(match.mean_error_ms) < 10.0
+
+
+def test_instrument_onsets_found_and_sways_ignored():
+    cfg = varied.VariedConfig(seconds=4.0, size=128)
+    song = varied.instrument_clip(4, 2, cfg)
+    cues = foley.detect(song.frames, fps=cfg.fps)
+    found = np.sort([e["time"] for o in cues["objects"] for e in o["events"]])
+    assert onsets.f_measure(song.onsets, found, 50.0).f1 >= 0.85, (song.onsets, found)
+    rng = np.random.default_rng(0)
+    sway = varied.Moves(0, 0, 0, 0, 0.05, 0.05 * cfg.size, 6.0, 0.05, (0.4, 0.5, 0.3), (0, 1, 2), (8.0, 3.0))
+    times = np.arange(int(cfg.seconds * cfg.fps)) / cfg.fps
+    poses = varied._poses(sway, times, np.zeros(0), np.zeros(0), np.zeros(0), cfg.seconds)
+    background = np.full((cfg.size, cfg.size, 3), 200, dtype=np.uint8)
+    sprite = varied.instrument_sprite("guitar", 50 * varied.SUPERSAMPLE, rng)
+    frames = varied._draw_instruments(background, [sprite], [(64.0, 64.0)], [poses], len(times))
+    calm = foley.detect(frames, fps=cfg.fps)
+    assert sum(len(o["events"]) for o in calm["objects"]) <= 1  # a sway and a drift are not notes
+
+
+def test_material_from_look_and_its_confidence():
+    assert events.material_from_look((0.1, 0.1, 0.1))[0] == "rubber"
+    assert events.material_from_look((0.55, 0.38, 0.2))[0] == "wood"
+    assert events.material_from_look((0.72, 0.74, 0.78))[0] == "metal"
+    assert events.material_from_look((0.72, 0.95, 1.0))[0] == "glass"
+    name, sure = events.material_from_look((0.95, 0.1, 0.1))
+    assert name == "plastic" and sure > 0.6
+    _, unsure = events.material_from_look((0.5, 0.5, 0.5))  # plain mid grey: metal or plastic?
+    assert unsure < sure
