@@ -385,7 +385,8 @@ def build_bank(
 
     Args:
         index: JSON-lines index (:mod:`pixelsound.index`); records without audio are skipped.
-        model: release folder or checkpoint (:func:`pixelsound.checkpoint.load_release`), or a loaded model.
+        model: release folder or checkpoint, a loaded model, or None for the bundled model
+            (:func:`pixelsound.checkpoint.load_model`).
         out: bank folder.
         prototypes: visual prototypes (k-means clusters).
         split: only records of this split (None or records without a split: all).
@@ -400,10 +401,11 @@ def build_bank(
     """
     from tqdm import tqdm
 
-    from pixelsound.checkpoint import load_release
+    from pixelsound.checkpoint import load_model
     from pixelsound.index import read_index
 
-    net, cfg = load_release(model) if isinstance(model, (str, Path)) else (model.eval(), model.cfg)
+    net = model.eval() if isinstance(model, torch.nn.Module) else load_model(model)  # None: the bundled one
+    cfg = net.cfg
     records = [
         r
         for r in read_index(index)
@@ -447,7 +449,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     b = sub.add_parser("build", help="separate training videos and store snippets per visual prototype")
     b.add_argument("index", type=Path, help="JSON-lines index of videos with sound")
-    b.add_argument("--model", required=True, type=Path, help="release folder or checkpoint")
+    b.add_argument("--model", type=Path, help="release folder or checkpoint (default: the bundled model)")
     b.add_argument("-o", "--out", required=True, type=Path, help="bank folder")
     b.add_argument("--prototypes", type=int, default=16, help="visual prototypes (default 16)")
     b.add_argument("--split", default="train", help="split of the index to use ('' for all; default train)")

@@ -207,3 +207,13 @@ def test_message_grammar_for_a_missing_stream(tmp_path, capsys):
     io.write_video(tmp_path / "silent.mp4", frames, 8)
     assert cli.main(["pixels", str(tmp_path / "silent.mp4"), "--out", str(tmp_path / "o")]) == 1
     assert error_line(capsys).endswith("needs video with sound; this file has no soundtrack")
+
+
+def test_bank_build_defaults_to_the_bundled_model(files, monkeypatch):
+    from pixelsound import bank
+
+    seen = {}
+    monkeypatch.setattr(bank, "build_bank", lambda index, model, out, **kw: seen.update(model=model) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # a bug, not bad input: the traceback is kept
+        cli.main(["bank", "build", str(files["clips"] / "i.jsonl"), "-o", str(files["file"].parent / "b")])
+    assert seen == {"model": None}  # build_bank(model=None) loads the bundled one (checkpoint.load_model)
