@@ -55,7 +55,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -909,9 +909,49 @@ def _has_sound(clip: Video) -> bool:
 # ================================================================================================ CLI
 
 
+class _Actions(Mapping):
+    """The sub-verbs as argparse checks them: a file name (an existing file, or a word with an extension)
+    passes too, as ``make``'s video, so the short form ``pixelsound foley SILENT.mp4 -o OUT.mp4`` keeps
+    working while ``pixelsound foley nonsense`` is still an invalid choice."""
+
+    def __init__(self, parsers: dict):
+        self.parsers = parsers
+
+    def __getitem__(self, word: str):
+        return self.parsers[word]
+
+    def __iter__(self):
+        return iter(self.parsers)
+
+    def __len__(self) -> int:
+        return len(self.parsers)
+
+    def __contains__(self, word: object) -> bool:
+        if word in self.parsers:
+            return True
+        return (
+            isinstance(word, str)
+            and not word.startswith("-")
+            and bool(Path(word).suffix or Path(word).exists())
+        )
+
+
+class _MakeByDefault(argparse._SubParsersAction):
+    """Sub-verb parsing that reads ``foley SILENT.mp4 ...`` as ``foley make SILENT.mp4 ...``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.choices = _Actions(self._name_parser_map)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values and values[0] not in self._name_parser_map:
+            values = ["make", *values]
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`pixelsound foley make SILENT.mp4 -o OUT.mp4 ...`, `pixelsound foley render cues.json -o OUT.mp4`."""
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    """`pixelsound foley [make] SILENT.mp4 -o OUT.mp4 ...`, `pixelsound foley render cues.json -o OUT.mp4`."""
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True, action=_MakeByDefault)
     make = sub.add_parser("make", help="detect objects and events in a silent video and give it a soundtrack")
     make.add_argument("input", help="a silent video")
     render_ = sub.add_parser("render", help="render an (edited) cue sheet again")
