@@ -185,7 +185,7 @@ def _argv(verb: str, path: Path, out: Path) -> list[str]:
     if verb == "pixels":
         return cli + [str(path), "--out", str(out), "--page-seconds", "1"]
     if verb == "foley":
-        return cli + [str(path), "-o", str(out / "out.mp4")]
+        return cli + ["make", str(path), "-o", str(out / "out.mp4")]
     if verb == "score":
         return cli + [str(path), "--json"]
     return cli + [str(path.parent), "-o", str(out / "index.jsonl")]
