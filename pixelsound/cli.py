@@ -205,7 +205,13 @@ def _sigterm_raises() -> Iterator[None]:
         yield
         return
 
+    pid = os.getpid()
+
     def handle(signum: int, frame: object) -> None:
+        if os.getpid() != pid:  # a forked worker inherited this handler: end as SIGTERM means
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         raise Terminated
 
     old = signal.signal(signal.SIGTERM, handle)

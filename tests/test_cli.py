@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,18 @@ def test_bank_build_defaults_to_the_bundled_model(files, monkeypatch):
     with pytest.raises(ZeroDivisionError):  # a bug, not bad input: the traceback is kept
         cli.main(["bank", "build", str(files["clips"] / "i.jsonl"), "-o", str(files["file"].parent / "b")])
     assert seen == {"model": None}  # build_bank(model=None) loads the bundled one (checkpoint.load_model)
+
+
+def test_a_forked_worker_ends_quietly_on_sigterm():
+    # pool and DataLoader workers are forked with the CLI's handler; SIGTERM must end them, not raise there
+    with cli._sigterm_raises():
+        child = os.fork()
+        if child == 0:
+            try:
+                time.sleep(30)
+            finally:
+                os._exit(3)  # reached only if the handler raised in the child
+        time.sleep(0.3)
+        os.kill(child, signal.SIGTERM)
+        _, status = os.waitpid(child, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
