@@ -62,6 +62,7 @@ def commands(f, out):
     a, b, model = str(f["a"]), str(f["b"]), str(f["model"])
     return {
         "separate": ["separate", a, b, "--model", model, "--out", str(out)],
+        "pixels": ["pixels", a, "--model", model, "--out", str(out), "--page-seconds", "0.5", "--no-video"],
         "index": ["index", str(f["clips"]), "-o", str(out / "index.jsonl")],
         "score": ["score", str(f["clips"]), "--model", "none", "--csv", str(out / "s.csv")],
         "data": ["data", "bounce", "--out", str(out), "--clips", "1", "--seconds", "1"],
@@ -69,7 +70,7 @@ def commands(f, out):
     }
 
 
-@pytest.mark.parametrize("verb", ["separate", "index", "score", "data"])
+@pytest.mark.parametrize("verb", ["separate", "pixels", "index", "score", "data"])
 def test_unwritable_output_is_one_line_and_exit_1(files, capsys, verb):
     out = files["file"] / "sub"  # under a regular file: no one can create it
     assert cli.main(commands(files, out)[verb]) == errors.EXIT_INPUT
