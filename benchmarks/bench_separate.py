@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from pixelsound.config import load_config
+from pixelsound.inference import fold_batchnorm
 from pixelsound.model import SoundOfPixels
 from pixelsound.separate import separate_waveform, tensor_frames_at
 
@@ -55,6 +56,7 @@ def main() -> None:
             from pixelsound.checkpoint import load_release
 
             model = load_release(path)[0].eval()
+        model = fold_batchnorm(model)  # as pixelsound.separate.separate prepares it
         times = time_separation(model, args.seconds, args.repeat)
         rows.append((name, statistics.median(times), min(times)))
         print(f"{name}: median {rows[-1][1]:.3f} s, best {rows[-1][2]:.3f} s")
@@ -63,7 +65,8 @@ def main() -> None:
         "# Separation speed",
         "",
         f"`{' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}` — {args.seconds:g} s clip, 2 sources, "
-        f"{args.threads} threads, {args.repeat} runs after a warm-up, frames from memory.",
+        f"{args.threads} threads, {args.repeat} runs after a warm-up, frames from memory; CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}, bf16 auto.",
         "",
         "| model | median (s) | best (s) |",
         "|---|---|---|",

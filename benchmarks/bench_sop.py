@@ -21,9 +21,11 @@ Figures (each the median of ``--repeat`` runs after warm-ups, the two codes alte
   original's forward with its weighted BCE and SGD with momentum), divided by the batch size. The
   original's STFTs are made by its data loader, so they are left out of its step; pixelsound's are in.
 
-Peak memory is each side's own process (a fresh one per figure, ``ru_maxrss``). Writes
-``benchmarks/results/sop_<capability>.md``. The machine may be shared: figures are medians, and the ratio is
-also given as the median of the run-by-run ratios.
+Peak memory is each side's own process (a fresh one per figure, its ``VmHWM``). CPU seconds (both threads'
+time, ``time.process_time``) are given beside wall seconds: on a shared machine they say what the work
+cost when the wall clock mostly says how busy the machine was. Writes
+``benchmarks/results/sop/<capability>_bf16_<setting>.md``. The machine may be shared: figures are medians,
+and the ratio is also given as the median of the run-by-run ratios.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -157,15 +158,16 @@ def sop_frames(videos: torch.Tensor) -> torch.Tensor:
 class PixelsoundRunner:
     """pixelsound at the sop preset, as ``pixelsound separate`` and ``pixelsound train`` run it."""
 
-    def __init__(self, batch: int):
-        self.cfg = replace(load_config(ROOT / "recipes/presets/sop.toml"), train={"batch_size": batch})
+    def __init__(self, batch: int, bf16: str):
+        cfg = load_config(ROOT / "recipes/presets/sop.toml")
+        self.cfg = replace(cfg, train={"batch_size": batch, "bf16": bf16})
         self.model = SoundOfPixels(self.cfg)
         self.inference = fold_batchnorm(self.model)
         self.optimizer = train.build_optimizer(self.model, self.cfg.train)
 
     def separate(self, mix: torch.Tensor, videos: torch.Tensor) -> torch.Tensor:
         frames_at = tensor_frames_at(videos, FPS, min(WINDOW, mix.numel()) / SR, self.cfg.frames.num_frames)
-        return separate_waveform(self.inference, mix, frames_at)
+        return separate_waveform(self.inference, mix, frames_at, bf16=self.cfg.train.bf16)
 
     def step(self, sources: torch.Tensor, frames: torch.Tensor) -> None:
         self.model.train()
@@ -191,9 +193,10 @@ def inputs(task: str, batch: int) -> dict[str, torch.Tensor]:
     }
 
 
-def job(side: str, task: str, batch: int, sop: Path | None) -> Callable[[], None]:
+def job(side: str, task: str, args: argparse.Namespace) -> Callable[[], None]:
     """A no-argument function doing ``task`` once with ``side``'s code."""
-    runner = SopRunner(sop) if side == "sop" else PixelsoundRunner(batch)
+    batch = args.batch
+    runner = SopRunner(args.sop) if side == "sop" else PixelsoundRunner(batch, args.bf16)
     x = inputs(task, batch)
     if task.startswith("separate"):
         return lambda: runner.separate(x["mix"], x["videos"])
@@ -205,14 +208,15 @@ def job(side: str, task: str, batch: int, sop: Path | None) -> Callable[[], None
 
 
 def alternate(jobs: dict[str, Callable[[], None]], repeat: int, warmup: int) -> dict[str, list[float]]:
-    """Wall seconds of each job's runs, the jobs taking turns."""
-    times: dict[str, list[float]] = {name: [] for name in jobs}
+    """Wall and CPU seconds of each job's runs (keys ``name`` and ``name cpu``), the jobs taking turns."""
+    times: dict[str, list[float]] = {key: [] for name in jobs for key in (name, f"{name} cpu")}
     for i in range(warmup + repeat):
         for name, fn in jobs.items():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             fn()
             if i >= warmup:
                 times[name].append(time.perf_counter() - start)
+                times[f"{name} cpu"].append(time.process_time() - cpu)
     return times
 
 
@@ -235,14 +239,15 @@ def peak_memory_mb(side: str, task: str, args: argparse.Namespace) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def machine() -> str:
+def machine(setting: str) -> str:
     env = ", ".join(
         f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if k in os.environ
     )
     cap = torch.backends.cpu.get_cpu_capability()
-    bf16 = "on" if use_bf16("auto", "cpu") else "off"
+    bf16 = "on" if use_bf16(setting, "cpu") else "off"
     env = f" ({env})" if env else ""
-    return f"{platform.processor() or platform.machine()}, capability {cap}{env}, bf16 auto: {bf16}"
+    name = platform.processor() or platform.machine()
+    return f"{name}, capability {cap}{env}, pixelsound bf16 = {setting}: {bf16}"
 
 
 def main() -> None:
@@ -252,6 +257,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=4, help="mixtures per training step")
+    parser.add_argument("--bf16", default="auto", choices=["auto", "true", "false"], help="pixelsound's")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--out", type=Path, help="report (default benchmarks/results/sop_<capability>.md)")
@@ -259,25 +265,27 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.one:
-        fn = job(args.one[0], args.one[1], args.batch, args.sop)
+        fn = job(args.one[0], args.one[1], args)
         fn(), fn()
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        status = Path("/proc/self/status").read_text()  # VmHWM: this process's own peak (ru_maxrss keeps the
+        print(int(status.split("VmHWM:")[1].split()[0]) / 1024)  # parent's across exec)
         return
     sides = ["pixelsound"] + (["sop"] if args.sop else [])
     rows = []
     for task in args.tasks:
-        jobs = {side: job(side, task, args.batch, args.sop) for side in sides}
+        jobs = {side: job(side, task, args) for side in sides}
         times = alternate(jobs, args.repeat, args.warmup)
         per = args.batch if task.startswith("train") else 1
-        row = {"task": task, **{side: statistics.median(times[side]) / per for side in sides}}
+        row = {"task": task, **{key: statistics.median(t) / per for key, t in times.items()}}
         if args.sop:
             row["ratio"] = row["sop"] / row["pixelsound"]
+            row["cpu_ratio"] = row["sop cpu"] / row["pixelsound cpu"]
             row["pair_ratio"] = statistics.median(
                 s / p for s, p in zip(times["sop"], times["pixelsound"], strict=True)
             )
         if not args.no_memory:
             row.update({f"{side}_mb": peak_memory_mb(side, task, args) for side in sides})
-        row["spread"] = {side: (min(times[side]) / per, max(times[side]) / per) for side in sides}
+        row["spread"] = {key: (min(t) / per, max(t) / per) for key, t in times.items()}
         rows.append(row)
         print(json.dumps(row))
     write_report(rows, args)
@@ -285,24 +293,30 @@ def main() -> None:
 
 def write_report(rows: list[dict], args: argparse.Namespace) -> None:
     cap = torch.backends.cpu.get_cpu_capability().lower()
-    out = args.out or ROOT / "benchmarks" / "results" / f"sop_{cap}.md"
+    out = args.out or ROOT / "benchmarks" / "results" / "sop" / f"{cap}_bf16_{args.bf16}.md"
     lines = [
         f"# pixelsound vs the Sound-of-Pixels code, paper configuration ({args.threads} threads)",
         "",
-        f"Machine: {machine()}; torch {torch.__version__}. Median of {args.repeat} runs after {args.warmup}"
+        f"Machine: {machine(args.bf16)}; torch {torch.__version__}. Median of {args.repeat} runs after"
+        f" {args.warmup}"
         " warm-ups, alternating; seconds (per mixture for training). Command:",
         f"`python benchmarks/bench_sop.py --sop PATH --threads {args.threads} --repeat {args.repeat}"
-        f" --batch {args.batch}`",
+        f" --batch {args.batch} --bf16 {args.bf16}`",
         "",
-        "| figure | SoP code (s) | pixelsound (s) | ratio | ratio, median of pairs | peak MB SoP / ours |",
-        "|---|---|---|---|---|---|",
+        "| figure | SoP code (s) | pixelsound (s) | ratio | ratio of pairs | CPU s SoP / ours | CPU ratio |"
+        " peak MB SoP / ours |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        mem = f"{r.get('sop_mb', float('nan')):.0f} / {r.get('pixelsound_mb', float('nan')):.0f}"
+        nan = float("nan")
+        mem = f"{r.get('sop_mb', nan):.0f} / {r.get('pixelsound_mb', nan):.0f}"
+        cpu = f"{r.get('sop cpu', nan):.3f} / {r['pixelsound cpu']:.3f}"
         sop = f"{r['sop']:.3f}" if "sop" in r else "-"
-        ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "-"
-        pair = f"{r['pair_ratio']:.2f}x" if "pair_ratio" in r else "-"
-        lines.append(f"| {r['task']} | {sop} | {r['pixelsound']:.3f} | {ratio} | {pair} | {mem} |")
+        ratios = [f"{r[k]:.2f}x" if k in r else "-" for k in ("ratio", "pair_ratio", "cpu_ratio")]
+        lines.append(
+            f"| {r['task']} | {sop} | {r['pixelsound']:.3f} | {ratios[0]} | {ratios[1]} | {cpu} "
+            f"| {ratios[2]} | {mem} |"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
