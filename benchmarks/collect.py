@@ -8,7 +8,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = [
     "train", "step_cuda", "separate", "bss_eval", "pixels", "duets", "duets_grid14", "duets_fresh",
-    "objects_tuning", "rectangles", "foley", "score",
+    "objects_tuning", "rectangles", "foley", "foley_layers", "score",
 ]  # fmt: skip
 
 HEADER = """# Benchmark results
