@@ -20,10 +20,7 @@ from pixelsound.inference import fold_batchnorm  # noqa: E402
 from pixelsound.io import read_audio  # noqa: E402
 from pixelsound.metrics import sdr  # noqa: E402
 
-VIDEOS = [
-    ROOT / "pixelsound/assets/samples/00015_guitar.mp4",
-    ROOT / "pixelsound/assets/samples/00445_drum.mp4",
-]
+VIDEOS = sorted((ROOT / "pixelsound/assets/samples").glob("*.mp4"))  # the bundled pair (release.py)
 
 
 def before(model, mix, frames_at) -> torch.Tensor:

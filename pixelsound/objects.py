@@ -500,17 +500,18 @@ def duet_metrics(
 
     from pixelsound.index import read_index
     from pixelsound.io import read_audio
-    from pixelsound.pixels import load_model, pixels
+    from pixelsound.pixels import DEFAULT_MODEL, load_model, pixels
 
     index = Path(index)
     records = [r for r in read_index(index) if r.get("stems") and r.get("masks")][:limit]
     if not records:
         raise ValueError(f"{index}: no duet records with stems and masks")
     net = load_model(model)
+    names = release_prototypes(DEFAULT_MODEL if model is None else model) if not _is_module(model) else None
     sr = net.cfg.audio.sample_rate
     per_clip = []
     for record in tqdm(records, desc="duets", disable=not progress):
-        result = pixels(record["path"], net, options=options, progress=False)
+        result = pixels(record["path"], net, options=options, progress=False, prototypes=names)
         gts = [read_mask(_resolve(index, m)) for m in record["masks"]]
         stems = [read_audio(_resolve(index, s), sr)[0] for s in record["stems"]]
         length = min(len(s) for s in stems)
@@ -525,6 +526,10 @@ def _peak_inside(heat: Tensor, box: Tensor) -> bool:
     row, col = divmod(int(heat.flatten().argmax()), w)
     height, width = box.shape
     return bool(box[int((row + 0.5) * height / h), int((col + 0.5) * width / w)])
+
+
+def _is_module(model: object) -> bool:
+    return isinstance(model, torch.nn.Module)
 
 
 def summarize_duets(per_clip: list[dict]) -> dict[str, object]:
