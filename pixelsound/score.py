@@ -11,15 +11,22 @@ For a clip (its frames) and any number of soundtracks (its own and/or candidate 
 * per soundtrack, sub-scores in [0, 1] and the offset:
     - ``attribution`` (needs a model): share of the audio's spectrogram energy the separator's mask gives to
       this clip's visual features -- does the audio *sound like* what is visible;
-    - ``rhythm``: peak normalised cross-correlation, over lags of +-``max_lag_s``, between the audio's onset
-      envelope binned per video frame and the motion curve -- does it *move like* what is visible, in any
-      alignment;
+    - visual events (:func:`visual_events`): every impact of a thing that travels and every note onset of
+      a thing that moves about a place (:mod:`pixelsound.events`, sub-frame times), else the whole frame's
+      motion onsets;
+    - ``offset_ms`` and ``offset_confidence``: the audio delay from a lag sweep of soft one-to-one matches
+      between visual events and audio onsets (:func:`pixelsound.sync.estimate_offset`: the lag with the most
+      matches, the one nearest zero where a periodic rhythm makes several beats match about as well,
+      refined below a frame; positive: the audio comes late); the lag of the curves' cross-correlation
+      (:func:`estimate_offset`) when there are too few events;
+    - ``rhythm``: the soft match share at that offset (:func:`pixelsound.sync.soft_f1`) -- does it *move
+      like* what is visible, in any alignment;
     - ``correspondence``: the mean of rhythm and attribution (rhythm alone without a model);
-    - ``sync`` (F1, with precision and recall): audio onsets against motion events matched one-to-one
-      within ``tolerance_ms`` at zero lag (an improved AV-Align: Hungarian matching, sub-frame event times);
-    - ``offset_ms``: the lag of that cross-correlation's peak, refined by parabolic interpolation (positive:
-      the audio comes late), and ``aligned_f1``, the sync F1 once the audio is moved back by it;
-    - ``score``: the mean of correspondence and sync F1; candidates are ranked by it, best first.
+    - ``sync`` (F1, with precision and recall): audio onsets against visual events matched one-to-one
+      within ``tolerance_ms`` at zero lag (an improved AV-Align: Hungarian matching, sub-frame event times),
+      and ``aligned_f1``, the same once the audio is moved back by the offset;
+    - ``score``: the mean of correspondence and the soft match share at zero lag (in sync: a copy delayed
+      by more than a few tens of ms scores low, a beat later too); candidates are ranked by it, best first.
 
 Python API, mirroring the verb::
 
@@ -140,15 +147,18 @@ class AudioScore:
 
     Attributes:
         name: the candidate's file name, or ``OWN`` for the clip's own soundtrack.
-        score: mean of correspondence and sync F1, in [0, 1]; candidates are ranked by it.
+        score: mean of correspondence and the soft match share of visual events and audio onsets at lag 0
+            (:func:`pixelsound.sync.soft_f1`), in [0, 1]; candidates are ranked by it.
         correspondence: does this audio belong to what is visible, whatever its alignment: the mean of
             rhythm and (with a model) attribution.
-        sync: one-to-one matching of audio onsets (estimated) against motion events (reference) at lag 0.
-        rhythm: peak correlation of onset envelope and motion curve over the lag sweep, clipped to [0, 1].
-        offset_ms: lag of that peak (positive: audio late); NaN when either curve is flat.
+        sync: one-to-one matching of audio onsets (estimated) against visual events (reference) at lag 0.
+        rhythm: soft match share of visual events and audio onsets at the offset, in [0, 1].
+        offset_ms: audio delay (positive: audio late) from the events' lag sweep
+            (:func:`pixelsound.sync.estimate_offset`); NaN when nothing can be matched.
         attribution: share of the audio energy the separator gives to this clip (None without a model).
         aligned_f1: sync F1 after shifting the audio by ``-offset_ms`` (what a re-sync would give).
         onsets: the audio's onsets.
+        offset_confidence: in [0, 1], how far the offset's matches stand above another beat's.
     """
 
     name: str
@@ -186,7 +196,7 @@ class ScoreResult:
         tolerance_ms: sync tolerance used.
         sounding_map: ``(h, w)`` in [0, 1].
         objects: sounding objects, most sounding first.
-        motion_events: events of the whole frame's motion.
+        motion_events: the visual events (impacts, note onsets; see :func:`visual_events`).
         candidates: soundtracks ranked best first (empty for a silent clip without candidates).
         model: the model used for attribution and the map (None: motion and onsets only).
     """
