@@ -311,6 +311,8 @@ class Renderer:
     def _select(self, synth, sfid: int, inst: Instrument, program: int | None) -> None:
         """Select ``program`` (or the instrument's own when None or missing from the soundfont)."""
         own = 0 if inst.kind in ("drums", "shaker") else inst.program
+        if program is not None and synth.sfpreset_name(sfid, inst.bank, program) is None:
+            program = None  # asking FluidSynth for a missing preset prints an error; fall back quietly
         if program is None or synth.program_select(inst.channel, sfid, inst.bank, program) != 0:
             if synth.program_select(inst.channel, sfid, inst.bank, own) != 0:
                 raise SynthError(f"{self.soundfont}: no program {own} in bank {inst.bank} for {inst.name}")
