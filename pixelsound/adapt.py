@@ -74,14 +74,15 @@ log = logging.getLogger(__name__)
 BUNDLED = BUNDLED_MODEL
 RUN = "adapt"
 # the training settings adapting starts from (``--set train.KEY=VALUE`` changes any of them): the release's
-# own optimizer and views, a third of its learning rates after a warm-up, so a few dozen clips refine the
+# own optimizer and views, a tenth of its learning rates after a warm-up (3e-4 forgot 3.8 dB of the
+# training world in 350 steps, benchmarks/results/adapt.md), so a few dozen clips refine the
 # model instead of rewriting it; validation on the held-back clips every 50 steps; the time budget ends the
 # run. To train only some parts, give the others a rate of 0 (e.g. ``train.lr_rest=0`` keeps the audio net
 # and the synthesizer as they are).
 ADAPT_TRAIN: dict[str, Any] = {
     "optimizer": "adam",
-    "lr_frame": 3e-4,
-    "lr_rest": 3e-4,
+    "lr_frame": 1e-4,
+    "lr_rest": 1e-4,
     "weight_decay": 0.0,
     "schedule": "constant",
     "warmup_steps": 100,
