@@ -21,6 +21,11 @@ Modules, one concern each (reading down from ``cli`` explains the system):
     dataset     torch Dataset of solo clip windows from an index, with a decoded-clip cache
     builder     `data instruments`: real soundfont audio (instruments, melody) drawn in several styles
                 (pictures, backgrounds), moving on each note; solos, duets with stems and masks, silent clips
+    instruments instrument classes, sound sources (soundfonts with a train or far role), expression;
+                melodies, accompaniment and drum patterns in ``melody``
+    pictures    picture libraries with roles (train, held out, far) and frames that move with the music;
+                procedural and photographic backgrounds in ``backgrounds``
+    rooms       where a sound was recorded: room impulse responses, microphone colouring, noise
     config      frozen dataclass configs, TOML recipes, typed --set overrides
     spec        STFT / ISTFT and the log-frequency warp (pure functions)
     frames      frame nets: dilated ResNet-18 (right-sizable) and a spacetime-patch transformer
@@ -28,7 +33,9 @@ Modules, one concern each (reading down from ``cli`` explains the system):
     model       SoundOfPixels: encode audio -> encode frames -> synthesize masks -> apply masks
     losses      mask targets (binary, dominant, ratio) and weighted losses
     mixing      mixtures formed in the training step: groups of N clips, gains, collate
+    views       what the frame net sees in training: appearance and world views, scenes with silent regions
     train       mix-and-separate training loop (DDP via torchrun, atomic checkpoints, exact resume)
+    precision   whether to compute in bfloat16 (``auto``: only where the device does it natively)
     adapt       fine-tune a release on a folder of the user's videos (held-back split, before/after report)
     distrib     process group set-up from torchrun's environment (no-op with one process)
     checkpoint  atomic writes, weights_only training state, releases (safetensors + JSON config)
@@ -36,11 +43,15 @@ Modules, one concern each (reading down from ``cli`` explains the system):
     evaluate    fixed seeded mixtures: model vs mixture vs ideal masks, tables and pictures
     plots       spectrograms, masks, grids and heatmap overlays as pictures (Pillow only)
     separate    separate videos' sounds from a mixture, any length (overlap-add)
+    inference   inference-only model rewrites: BatchNorm folded, last conv merged, frame features reused
     demo        the README's main job on the bundled model and samples
     pixels      the sound of every pixel (one einsum for all cells), chunked over time
     objects     sounding objects (cells grouped by their sound), heatmaps, localization metrics
     page        the self-contained click-to-listen page
     motion      motion maps and curves from frames, event peaks
+    events      moving objects' tracks and their events (impacts, note onsets), for score and foley
+    impacts     contacts of tracked objects at sub-frame times, strength, material from the look
+    sync        lag sweep between visual events and audio onsets: offset, confidence, soft F1
     onsets      audio onset envelopes, onset detection and one-to-one matching
     score       sounding map, correspondence, sync and offset of candidate soundtracks
     modal       procedural impact sounds by modal synthesis
@@ -51,6 +62,7 @@ Modules, one concern each (reading down from ``cli`` explains the system):
     ambience    procedural, seamless ambience beds and a bed chosen from the scene
     voice       spoken lines by an offline text-to-speech engine (espeak-ng)
     bounce      bouncing-object clips with exact impact times (Foley evaluation)
+    varied      varied test clips (balls and boxes under any physics; instruments that move in many ways)
 """
 
 __version__ = "0.1.0"
