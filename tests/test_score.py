@@ -155,3 +155,18 @@ def test_tiny_release_gives_attribution_model_grid_and_categories(clips, tmp_pat
         assert candidate.correspondence == pytest.approx(0.5 * (candidate.rhythm + candidate.attribution))
     assert result.best.name == score.OWN
     assert result.objects and all(o.category in prototypes for o in result.objects)
+
+
+def test_low_frame_rates_take_whole_frame_motion_onsets():
+    from pixelsound import motion
+
+    frames = torch.full((32, 3, 48, 48), 40, dtype=torch.uint8)
+    for k in (4, 12, 20, 28):  # a square that jumps for one frame: a note's pulse at 8 fps
+        frames[k, :, 10:30, 10:30] = 220
+    options = score.ScoreOptions()
+    maps = motion.motion_maps(frames, method=options.method)
+    curve = motion.region_curves(maps, [None])[0]
+    whole = motion.pick_events(motion.onset_curve(curve), 8.0, prominence=options.motion_prominence)
+    found = score.visual_events(frames, 8.0, curve, options)
+    np.testing.assert_allclose(found.times, whole.times)
+    assert len(found.times) == 4
