@@ -236,3 +236,20 @@ def test_a_forked_worker_ends_quietly_on_sigterm():
         os.kill(child, signal.SIGTERM)
         _, status = os.waitpid(child, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+
+
+def test_unwritable_output_of_evaluate_and_train_is_one_line_and_exit_1(tmp_path, files, capsys):
+    out = files["file"] / "sub"
+    for name, freq in (("c.mp4", 300), ("d.mp4", 700)):  # long enough for the cpu preset's 2 s window
+        clip(files["clips"] / name, seconds=3.0, freq=freq)
+    index = tmp_path / "index.jsonl"
+    assert cli.main(["index", str(files["clips"]), "-o", str(index)]) == 0
+    capsys.readouterr()
+    model = str(files["model"])
+    evaluate = ["evaluate", model, str(index), "--mixes", "2", "--count", "1", "--out", str(out)]
+    recipe = str(ROOT / "recipes/presets/cpu.toml")
+    train = ["train", recipe, "--set", f"data.train_index={index}", f"train.out_dir={out}", "train.epochs=1"]
+    for command in (evaluate, train):
+        assert cli.main(command) == errors.EXIT_INPUT
+        line = error_line(capsys)
+        assert str(files["file"]) in line and "not a folder" in line
