@@ -178,12 +178,19 @@ def _fit_style(rng: np.random.Generator, style: str, styles: tuple[str, ...], ca
     return str(rng.choice(fitting))
 
 
+def _world_sources(cfg: BuildConfig) -> list[str]:
+    """The sound sources a build uses: "custom" (the --soundfont override) or those of its world's role."""
+    if cfg.soundfont:
+        return ["custom"]
+    return [n for n, src in instruments.SOURCES.items() if src.role == cfg.world]
+
+
 def _sources(rng: np.random.Generator, cfg: BuildConfig, k: int) -> list[str]:
     """The sound source of each of k clips: the --soundfont override, the far sources, or the training mix."""
     if cfg.soundfont:
         return ["custom"] * k
     if cfg.world == "far":
-        return _balanced(rng, tuple(n for n, s in instruments.SOURCES.items() if s.role == "far"), k)
+        return _balanced(rng, tuple(_world_sources(cfg)), k)
     names = list(instruments.TRAIN_MIX)
     probs = np.array([instruments.TRAIN_MIX[n] for n in names])
     return [str(x) for x in rng.choice(names, size=k, p=probs / probs.sum())]
@@ -488,12 +495,6 @@ def _clips(plans: list[ClipPlan], cfg: BuildConfig):
 
 def _make_clip_star(args: tuple[ClipPlan, BuildConfig]) -> dict:
     return make_clip(*args)
-
-
-def _world_sources(cfg: BuildConfig) -> list[str]:
-    if cfg.soundfont:
-        return ["custom"]
-    return [n for n, src in instruments.SOURCES.items() if src.role == cfg.world]
 
 
 def check(cfg: BuildConfig) -> None:

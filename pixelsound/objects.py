@@ -507,7 +507,8 @@ def duet_metrics(
     if not records:
         raise ValueError(f"{index}: no duet records with stems and masks")
     net = load_model(model)
-    names = release_prototypes(DEFAULT_MODEL if model is None else model) if not _is_module(model) else None
+    loaded = isinstance(model, torch.nn.Module)  # a loaded model carries no release prototypes
+    names = None if loaded else release_prototypes(DEFAULT_MODEL if model is None else model)
     sr = net.cfg.audio.sample_rate
     per_clip = []
     for record in tqdm(records, desc="duets", disable=not progress):
@@ -526,10 +527,6 @@ def _peak_inside(heat: Tensor, box: Tensor) -> bool:
     row, col = divmod(int(heat.flatten().argmax()), w)
     height, width = box.shape
     return bool(box[int((row + 0.5) * height / h), int((col + 0.5) * width / w)])
-
-
-def _is_module(model: object) -> bool:
-    return isinstance(model, torch.nn.Module)
 
 
 def summarize_duets(per_clip: list[dict]) -> dict[str, object]:
