@@ -46,7 +46,7 @@ from pixelsound.checkpoint import (
     write_release,
     write_text_atomic,
 )
-from pixelsound.config import Config, apply_overrides, from_dict
+from pixelsound.config import Config, add_overrides_argument, apply_overrides, from_dict
 from pixelsound.errors import UserError
 from pixelsound.index import (
     CATEGORY_SOURCES,
@@ -417,15 +417,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="sidecar",
         help="categories from <stem>.json sidecars, folder names, or none (default: sidecar)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override the adapting settings, e.g. --set train.lr_frame=3e-4",
-    )
+    add_overrides_argument(parser, "override the adapting settings, e.g. --set train.lr_frame=3e-4")
     parser.add_argument("--resume", action="store_true", help="continue OUT/adapt/last.pt")
 
 

@@ -7,6 +7,7 @@ or key is an error, never a silent default.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import tomllib
@@ -252,3 +253,16 @@ def replace(cfg: Config, **sections: dict[str, Any]) -> Config:
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return from_dict(data)
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--set SECTION.KEY=VALUE ...`` (repeatable) into ``args.overrides``, for verbs that load a config."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help=help_text,
+    )

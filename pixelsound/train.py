@@ -64,7 +64,7 @@ from pixelsound.checkpoint import (
     write_release,
     write_text_atomic,
 )
-from pixelsound.config import Config, ConfigError, TrainConfig, load_config, replace
+from pixelsound.config import Config, ConfigError, TrainConfig, add_overrides_argument, load_config, replace
 from pixelsound.errors import UserError
 from pixelsound.mixing import (
     MixtureBatchSampler,
@@ -744,15 +744,7 @@ class _Run:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe TOML file (e.g. recipes/instruments/config.toml)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override config values, e.g. --set train.epochs=3 data.num_mix=3",
-    )
+    add_overrides_argument(parser, "override config values, e.g. --set train.epochs=3 data.num_mix=3")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
     parser.add_argument("--out", help="run folder (overrides train.out_dir)")
     parser.add_argument(
