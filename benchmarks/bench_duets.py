@@ -6,7 +6,7 @@
 
 Writes ``benchmarks/results/duets.md`` (+ ``.json``, and ``.png``: heatmaps of the first duets with the true
 boxes drawn). Model: the bundled release unless ``--model`` names another.
-Definitions (pixelsound.objects): cIoU as DSOL's duet evaluation (each instrument's bounding box, as
+Definitions (pixelsound.localization): cIoU as DSOL's duet evaluation (each instrument's bounding box, as
 MUSIC-Duet annotates, against the heatmap of the object matched to it, binarized at 0.2 x its max; mean over
 the two instruments; the same against the instrument's exact pixels beside it), success rates at 0.3 and
 0.5 and the AUC over thresholds 0..1; the LVS variant scores the overall heatmap against both boxes at its
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pixelsound import builder, index, objects, pixels  # noqa: E402
+from pixelsound import builder, index, localization, pixels  # noqa: E402
 from pixelsound.instruments import CATEGORIES  # noqa: E402
 from pixelsound.pictures import TRAIN_STYLES  # noqa: E402
 
@@ -112,7 +112,8 @@ def gallery(
         path = Path(index_path).parent / record["path"]
         result = pixels.pixels(path, net, options=options, progress=False)
         frame = read_frames(path, times=[result.duration / 2], size=224)[0][0].numpy()  # (3, H, W)
-        boxes = [objects.box_mask(objects.read_mask(Path(index_path).parent / m)) for m in record["masks"]]
+        masks = [localization.read_mask(Path(index_path).parent / m) for m in record["masks"]]
+        boxes = [localization.box_mask(m) for m in masks]
         heats = [result.heatmap()] + [o.heatmap for o in result.objects[:2]]
         cells = []
         for heat in heats:
@@ -156,7 +157,7 @@ def main() -> None:
             if args.build
             else args.index
         )
-        summary = objects.duet_metrics(path, args.model, options=options, limit=args.limit)
+        summary = localization.duet_metrics(path, args.model, options=options, limit=args.limit)
         if args.gallery:
             gallery(path, args.model, options, args.gallery, Path(args.out).with_suffix(".png"))
     seconds = time.perf_counter() - started

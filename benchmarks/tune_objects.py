@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_duets import build_duets  # noqa: E402
 
-from pixelsound import index, objects, pixels  # noqa: E402
+from pixelsound import index, localization, objects, pixels  # noqa: E402
 
 ACTIVE = (0.05, 0.1, 0.2)
 DEFAULT_ACTIVE = inspect.signature(objects.group_cells).parameters["active"].default
@@ -34,11 +34,11 @@ PLACE = (0.0, 0.5, 1.0, 2.0)
 
 
 def class_aware_ciou(heatmaps: list, boxes: list) -> float:
-    match = objects.match_objects(heatmaps, boxes)
+    match = localization.match_objects(heatmaps, boxes)
     return float(
         np.mean(
             [
-                objects.ciou(heatmaps[m], b) if m is not None else 0.0
+                localization.ciou(heatmaps[m], b) if m is not None else 0.0
                 for m, b in zip(match, boxes, strict=True)
             ]
         )
@@ -63,8 +63,8 @@ def main() -> None:
         duets = []
         for record in index.read_index(duet_index):
             result = pixels.pixels(duet_index.parent / record["path"], net, options=opts, progress=False)
-            masks = [objects.read_mask(duet_index.parent / m) for m in record["masks"]]
-            duets.append((result.energy, [objects.box_mask(m) for m in masks]))
+            masks = [localization.read_mask(duet_index.parent / m) for m in record["masks"]]
+            duets.append((result.energy, [localization.box_mask(m) for m in masks]))
     val = Path(args.val)
     solos = [
         pixels.pixels(val.parent / r["path"], net, options=opts, progress=False).energy

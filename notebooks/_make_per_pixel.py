@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from IPython.display import Audio, display
 
-from pixelsound import builder, io, objects, pixels, plots
+from pixelsound import builder, io, localization, pixels, plots
 from pixelsound.instruments import CATEGORIES
 from pixelsound.pictures import TRAIN_STYLES
 
@@ -55,7 +55,7 @@ plan = builder.ClipPlan(0, "duet", False, "duet_test", TRAIN_STYLES[0], ("violin
 record = builder.make_clip(plan, build)
 video = record["path"]
 stems = [io.read_audio(build.out / s, 8000)[0] for s in record["stems"]]
-masks = [objects.read_mask(build.out / m) for m in record["masks"]]
+masks = [localization.read_mask(build.out / m) for m in record["masks"]]
 frame = io.read_frames(video, times=[seconds / 2])[0][0]  # (3, H, W)
 plots.grid_figure([("duet", [plots.array_image(frame.permute(1, 2, 0).numpy(), 2)]
                    + [plots.mask_image(m.float().flip(0), scale=2) for m in masks])],
@@ -106,7 +106,7 @@ print(tuple(every.shape), "max difference for cell (2, 3):", float((every[2, 3] 
         "code",
         """h, w = result.grid
 def best_cell(mask):
-    share = objects.mask_on_grid(mask, result.grid)
+    share = localization.mask_on_grid(mask, result.grid)
     index = int(share.flatten().argmax())
     return index // w, index % w
 
@@ -145,7 +145,7 @@ LVS-style cIoU of the overall heatmap, and the SDR of the sound made from each i
     (
         "code",
         """n = min(len(s) for s in stems)
-scores = objects.duet_scores(result, masks, torch.stack([s[:n] for s in stems]))
+scores = localization.duet_scores(result, masks, torch.stack([s[:n] for s in stems]))
 {k: v for k, v in scores.items() if k != "ciou_per_instrument"}""",
     ),
     (

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from pixelsound import io, objects, pixels, spec
+from pixelsound import io, localization, objects, pixels, spec
 from pixelsound.checkpoint import write_release
 from pixelsound.cli import main as cli_main
 from pixelsound.model import SoundOfPixels
@@ -298,33 +298,33 @@ def test_silhouette_and_clustering_on_points():
 def test_ciou_on_hand_made_heatmaps():
     gt = torch.zeros(8, 8, dtype=torch.bool)
     gt[:, :4] = True
-    assert objects.ciou(gt.float(), gt) == pytest.approx(1.0)
-    assert objects.ciou(1 - gt.float(), gt) == pytest.approx(0.0)
+    assert localization.ciou(gt.float(), gt) == pytest.approx(1.0)
+    assert localization.ciou(1 - gt.float(), gt) == pytest.approx(0.0)
     wider = torch.zeros(8, 8)
     wider[:, :6] = 1.0  # covers the mask and 16 more pixels: 32 / (32 + 16)
-    assert objects.ciou(wider, gt) == pytest.approx(32 / 48)
+    assert localization.ciou(wider, gt) == pytest.approx(32 / 48)
     coarse = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # a 2x2 heatmap resized to 8x8
-    assert objects.ciou(coarse, gt) == pytest.approx(1.0, abs=0.2)
+    assert localization.ciou(coarse, gt) == pytest.approx(1.0, abs=0.2)
     ramp = torch.arange(8, dtype=torch.float32).flip(0).expand(8, 8)  # larger to the left
-    assert objects.ciou(ramp, gt, threshold="median") == pytest.approx(1.0)
+    assert localization.ciou(ramp, gt, threshold="median") == pytest.approx(1.0)
     soft = gt.float() * 0.5  # consensus weights: half the annotators
-    assert objects.ciou(gt.float(), soft) == pytest.approx(16 / 16)  # sum(A*G) / (sum(G) + 0)
+    assert localization.ciou(gt.float(), soft) == pytest.approx(16 / 16)  # sum(A*G) / (sum(G) + 0)
 
 
 def test_box_mask_fills_the_bounding_box():
     mask = torch.zeros(8, 10, dtype=torch.bool)
     mask[2, 3] = mask[5, 7] = True
-    box = objects.box_mask(mask)
+    box = localization.box_mask(mask)
     assert box.sum() == 4 * 5 and box[2:6, 3:8].all()
-    assert not objects.box_mask(torch.zeros(4, 4, dtype=torch.bool)).any()
+    assert not localization.box_mask(torch.zeros(4, 4, dtype=torch.bool)).any()
 
 
 def test_success_rates_and_auc():
-    assert objects.success_auc([1.0, 1.0]) == pytest.approx(1.0)
-    assert objects.success_auc([0.0, 0.0]) == pytest.approx(0.025)  # only threshold 0 succeeds
-    rates = objects.success_rates([0.2, 0.6])
+    assert localization.success_auc([1.0, 1.0]) == pytest.approx(1.0)
+    assert localization.success_auc([0.0, 0.0]) == pytest.approx(0.025)  # only threshold 0 succeeds
+    rates = localization.success_rates([0.2, 0.6])
     assert rates[0] == 1 and rates[4] == 1 and rates[5] == 0.5 and rates[12] == 0.5 and rates[13] == 0
-    assert objects.success_auc([0.5]) == pytest.approx(0.5 + 0.025, abs=1e-9)
+    assert localization.success_auc([0.5]) == pytest.approx(0.5 + 0.025, abs=1e-9)
 
 
 def test_duet_scores_on_the_hand_built_duet():
@@ -333,17 +333,17 @@ def test_duet_scores_on_the_hand_built_duet():
     left = torch.zeros(64, 64, dtype=torch.bool)
     left[:, :32] = True
     gts = [left, ~left]
-    scores = objects.duet_scores(result, gts, torch.stack([low, high]))
+    scores = localization.duet_scores(result, gts, torch.stack([low, high]))
     assert scores["ciou"] > 0.8 and scores["objects"] == 2  # a 4 x 4 heatmap resized: soft edges
     assert scores["ciou_pixels"] == pytest.approx(scores["ciou"])  # the halves are their own boxes
     assert min(scores["sdr_region"]) > 12 and min(scores["sdr_object"]) > 12
     assert scores["peak_on"] == [True, True] and scores["named"] == []
-    summary = objects.summarize_duets([{"path": "x", **scores}])
+    summary = localization.summarize_duets([{"path": "x", **scores}])
     assert summary["ciou@0.5"] == 1.0 and summary["auc"] > 0.85 and summary["peak_on"] == 1.0
-    swapped = objects.duet_scores(result, [~left, left], torch.stack([high, low]))
+    swapped = localization.duet_scores(result, [~left, left], torch.stack([high, low]))
     assert swapped["peak_on"] == [True, True]  # matching follows the masks
     result.objects[0].category, result.objects[1].category = "flute", None
-    named = objects.duet_scores(result, gts, torch.stack([low, high]), ["flute", "drum"])["named"]
+    named = localization.duet_scores(result, gts, torch.stack([low, high]), ["flute", "drum"])["named"]
     assert sorted(named) == [False, True]
 
 
@@ -352,7 +352,7 @@ def test_a_heat_peak_off_the_box_is_not_on_it():
     heat[0, 3] = 1.0
     box = torch.zeros(64, 64, dtype=torch.bool)
     box[:, :32] = True
-    assert not objects._peak_inside(heat, box) and objects._peak_inside(heat, ~box)
+    assert not localization._peak_inside(heat, box) and localization._peak_inside(heat, ~box)
 
 
 # ------------------------------------------------------------------------------------------ the verb
