@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelsound import backgrounds, instruments, pictures, rooms
+from pixelsound import backgrounds, instruments, pictures, rooms, sampler
 from pixelsound.errors import UserError
 from pixelsound.instruments import CATEGORIES, Instrument, SynthError
 from pixelsound.pictures import FAR_STYLES, HELD_OUT_STYLES, PictureError
@@ -196,6 +196,13 @@ def _sources(rng: np.random.Generator, cfg: BuildConfig, k: int) -> list[str]:
     return [str(x) for x in rng.choice(names, size=k, p=probs / probs.sum())]
 
 
+def _playable(source: str, categories: tuple[str, ...]) -> str:
+    """The clip's source, or FluidR3 when it is the recorded one and lacks a library for a class."""
+    if source == "recorded" and not all(sampler.covers(c) for c in categories):
+        return "fluidr3"
+    return source
+
+
 def _rows(cfg: BuildConfig, rng: np.random.Generator, categories: tuple[str, ...]) -> list[tuple]:
     """(kind, silent, split, style, categories) of every clip, before the sources and the shuffle."""
     n_duet, n_silent = _share(cfg.clips, cfg.duet_fraction), _share(cfg.clips, cfg.silent_fraction)
@@ -238,24 +245,30 @@ def plan_clips(cfg: BuildConfig, categories: tuple[str, ...] = CATEGORIES) -> li
     rows = [(k, q, sp, _fit_style(rng, st, pools[sp], cats), cats) for k, q, sp, st, cats in rows]
     sources = _sources(rng, cfg, len(rows))
     order = rng.permutation(len(rows))
-    return [ClipPlan(int(i), *rows[j], source=sources[j]) for i, j in enumerate(order)]
+    return [ClipPlan(int(i), *rows[j], source=_playable(sources[j], rows[j][4])) for i, j in enumerate(order)]
 
 
 # ----------------------------------------------------------------------------------------------- one clip
 
-_RENDERERS: dict[tuple[str, int], instruments.Renderer] = {}
+_RENDERERS: dict[tuple[str, int], instruments.Renderer | sampler.Sampler] = {}
 
 
-def _soundfont(cfg: BuildConfig, source: str) -> str:
-    """Path of a clip's soundfont: the --soundfont override, else its source's."""
-    return str(cfg.soundfont) if cfg.soundfont else str(instruments.SOURCES[source].path)
+def _source_path(cfg: BuildConfig, source: str) -> str:
+    """Where a clip's sound comes from: the --soundfont override, else its soundfont or its sample folder."""
+    if cfg.soundfont:
+        return str(cfg.soundfont)
+    if instruments.SOURCES[source].kind == "samples":
+        return str(pictures.assets_dir())
+    return str(instruments.SOURCES[source].path)
 
 
-def _renderer(cfg: BuildConfig, source: str = "fluidr3") -> instruments.Renderer:
-    """This process's synthesizer for a soundfont and the build's rate (loaded once per process)."""
-    key = (_soundfont(cfg, source), cfg.sample_rate)
+def _renderer(cfg: BuildConfig, source: str = "fluidr3") -> instruments.Renderer | sampler.Sampler:
+    """This process's synthesizer (or sampler) for a source and the build's rate (loaded once per process)."""
+    key = (_source_path(cfg, source), cfg.sample_rate)
     if key not in _RENDERERS:
-        _RENDERERS[key] = instruments.Renderer(key[0], cfg.sample_rate)
+        samples = not cfg.soundfont and instruments.SOURCES[source].kind == "samples"
+        make = sampler.Sampler if samples else instruments.Renderer
+        _RENDERERS[key] = make(key[0], cfg.sample_rate)
     return _RENDERERS[key]
 
 
@@ -500,7 +513,10 @@ def _make_clip_star(args: tuple[ClipPlan, BuildConfig]) -> dict:
 def check(cfg: BuildConfig) -> None:
     """Fail early, with what to install, if a soundfont, FluidSynth or a drawing style is missing."""
     for source in _world_sources(cfg):
-        instruments.check_soundfont(_soundfont(cfg, source))
+        if source != "custom" and instruments.SOURCES[source].kind == "samples":
+            sampler.Sampler(_source_path(cfg, source)).check()
+        else:
+            instruments.check_soundfont(_source_path(cfg, source))
     styles = FAR_STYLES if cfg.world == "far" else pictures.role_styles("train") + HELD_OUT_STYLES
     pictures.check_styles(styles, [(i.emoji, i.fluent) for i in instruments.INSTRUMENTS])
 
@@ -548,7 +564,7 @@ def _write_manifest(cfg: BuildConfig, report: BuildReport) -> None:
         "builder": "pixelsound data instruments",
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "world": cfg.world,
-        "sources": {name: _soundfont(cfg, name) for name in _world_sources(cfg)},
+        "sources": {name: _source_path(cfg, name) for name in _world_sources(cfg)},
         "categories": {
             i.name: {"program": i.program, "bank": i.bank, "kind": i.kind} for i in instruments.INSTRUMENTS
         },

@@ -95,6 +95,9 @@ class DataConfig:
 
     train_index: str = ""
     val_index: str = ""
+    # an index whose mixtures are separated and logged after every epoch (log.csv column monitor_sdr) but
+    # never pick the best model: e.g. the far split's curve, measured without tuning on it
+    monitor_index: str = ""
     num_mix: int = 2  # N sources per mixture
     gain_min: float = 0.5
     gain_max: float = 1.5

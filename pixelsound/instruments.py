@@ -34,24 +34,29 @@ RESERVED_SOUNDFONTS = ("musescore", "timgm6mb", "fluidr3mono", "ms_basic", "gene
 
 @dataclass(frozen=True)
 class Source:
-    """A sound source: one soundfont, the Debian package that installs it and its role ("train" or "far")."""
+    """A sound source with a role ("train" or "far"): a soundfont (``kind`` "soundfont", ``path`` its .sf2
+    file and ``package`` the Debian package that installs it) or recorded sample libraries (``kind``
+    "samples", ``pixelsound.sampler``: npm packages in ``pictures.assets_dir()``, ``path`` as installed)."""
 
     name: str
     path: Path
     package: str
     role: str
+    kind: str = "soundfont"
 
 
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
         Source("fluidr3", SOUNDFONT, "fluid-soundfont-gm", "train"),
+        Source("recorded", Path("deps/node_modules"), "npm tonejs-instrument-*-mp3", "train", "samples"),
         Source("opl3", Path("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"), "opl3-soundfont", "train"),
         Source("csound", Path("/usr/share/sounds/sf2/sf_GMbank.sf2"), "csound-soundfont", "far"),
     )
 }
-# share of training clips per training source (FluidR3's sampled instruments most of the time)
-TRAIN_MIX: dict[str, float] = {"fluidr3": 0.75, "opl3": 0.25}
+# share of training clips per training source (FluidR3's sampled instruments most of the time); a clip whose
+# classes the recorded libraries do not all cover (banjo, bell, drum, maracas) is played by FluidR3 instead
+TRAIN_MIX: dict[str, float] = {"fluidr3": 0.45, "recorded": 0.35, "opl3": 0.2}
 BLOCK = 64  # FluidSynth renders in blocks of 64 samples; note events land on this grid
 
 

