@@ -40,10 +40,17 @@ from pixelsound.pictures import FAR_STYLES, HELD_OUT_STYLES, PictureError
 
 log = logging.getLogger(__name__)
 
-WORLDS = ("train", "far")
+# a world: where its sound and where its pictures come from ("train" or "far" each). The two half-far worlds
+# change one half only, so that a model's far-split figure splits into what its audio and its vision lose.
+WORLDS: dict[str, tuple[str, str]] = {
+    "train": ("train", "train"),
+    "far": ("far", "far"),
+    "far_audio": ("far", "train"),  # far sound sources in simulated rooms, training picture libraries
+    "far_pictures": ("train", "far"),  # training sound sources, far picture libraries and photographs
+}
 SPLITS = {
     "train": ("train", "val", "test", "test_style", "duet_test", "silent_test"),
-    "far": ("far", "duet_far", "silent_far"),
+    **{w: (w, f"duet_{w}", f"silent_{w}") for w in WORLDS if w != "train"},
 }
 INDEX_KEYS = (
     "duration", "fps", "num_frames", "width", "height", "sample_rate", "channels", "has_audio", "has_video",
@@ -72,7 +79,8 @@ class BuildConfig:
         world: "train" builds the training world (training sound sources and picture libraries, splits train,
             val, test, test_style, duet_test, silent_test); "far" builds the far split from sources and
             libraries no model trains or is tuned on, recorded in simulated rooms (splits far, duet_far,
-            silent_far).
+            silent_far); "far_audio" and "far_pictures" make only the sound or only the pictures far
+            (splits named like far's: far_audio, duet_far_audio, ...).
     """
 
     out: Path
@@ -161,9 +169,19 @@ def _pairs(rng: np.random.Generator, categories: tuple[str, ...], k: int) -> lis
     return pairs
 
 
-def _styles(world: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(styles of the solos, val and test; styles of test_style) in a world."""
-    if world == "far":
+def _sound(cfg: BuildConfig) -> str:
+    """Where a build's sound comes from: "train" or "far"."""
+    return WORLDS[cfg.world][0]
+
+
+def _look(cfg: BuildConfig) -> str:
+    """Where a build's pictures come from: "train" or "far"."""
+    return WORLDS[cfg.world][1]
+
+
+def _styles(look: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(styles of the solos, val and test; styles of test_style) where pictures come from ``look``."""
+    if look == "far":
         return FAR_STYLES, FAR_STYLES
     return pictures.role_styles("train"), HELD_OUT_STYLES
 
@@ -182,14 +200,14 @@ def _world_sources(cfg: BuildConfig) -> list[str]:
     """The sound sources a build uses: "custom" (the --soundfont override) or those of its world's role."""
     if cfg.soundfont:
         return ["custom"]
-    return [n for n, src in instruments.SOURCES.items() if src.role == cfg.world]
+    return [n for n, src in instruments.SOURCES.items() if src.role == _sound(cfg)]
 
 
 def _sources(rng: np.random.Generator, cfg: BuildConfig, k: int) -> list[str]:
     """The sound source of each of k clips: the --soundfont override, the far sources, or the training mix."""
     if cfg.soundfont:
         return ["custom"] * k
-    if cfg.world == "far":
+    if _sound(cfg) == "far":
         return _balanced(rng, tuple(_world_sources(cfg)), k)
     names = list(instruments.TRAIN_MIX)
     probs = np.array([instruments.TRAIN_MIX[n] for n in names])
@@ -207,9 +225,9 @@ def _rows(cfg: BuildConfig, rng: np.random.Generator, categories: tuple[str, ...
     """(kind, silent, split, style, categories) of every clip, before the sources and the shuffle."""
     n_duet, n_silent = _share(cfg.clips, cfg.duet_fraction), _share(cfg.clips, cfg.silent_fraction)
     n_solo = cfg.clips - n_duet - n_silent
-    styles, held_out = _styles(cfg.world)
-    if cfg.world == "far":
-        counts, names = {"far": n_solo}, ("duet_far", "silent_far")
+    styles, held_out = _styles(_look(cfg))
+    if cfg.world != "train":
+        counts, names = {cfg.world: n_solo}, SPLITS[cfg.world][1:]
     else:
         n_style = _share(n_solo, cfg.style_fraction)
         n_val = n_test = _share(n_solo - n_style, cfg.val_fraction, least=2 if n_solo >= 8 else 1)
@@ -241,7 +259,7 @@ def plan_clips(cfg: BuildConfig, categories: tuple[str, ...] = CATEGORIES) -> li
     """
     rng = np.random.default_rng([cfg.seed, 0x5EED])
     rows = _rows(cfg, rng, categories)
-    pools = {**{s: _styles(cfg.world)[0] for s in SPLITS[cfg.world]}, "test_style": _styles(cfg.world)[1]}
+    pools = {**{s: _styles(_look(cfg))[0] for s in SPLITS[cfg.world]}, "test_style": _styles(_look(cfg))[1]}
     rows = [(k, q, sp, _fit_style(rng, st, pools[sp], cats), cats) for k, q, sp, st, cats in rows]
     sources = _sources(rng, cfg, len(rows))
     order = rng.permutation(len(rows))
@@ -305,12 +323,12 @@ _PLAYING = {"train": (0.3, 0.7, 0.4), "far": (0.5, 0.8, 0.0)}
 
 def _stem(cfg: BuildConfig, plan: ClipPlan, inst: Instrument, rng: np.random.Generator):
     """Notes and the dry (training world) or recorded (far world) stem of one instrument part."""
-    accompany, expressive, variant = _PLAYING[cfg.world]
+    accompany, expressive, variant = _PLAYING[_sound(cfg)]
     notes = instruments.performance(inst, rng, cfg.seconds, cfg.sample_rate, accompany)
     controls = instruments.expression(inst, rng, notes, cfg.seconds) if rng.random() < expressive else ()
     program = int(rng.choice(inst.variants)) if inst.variants and rng.random() < variant else None
     stem = _renderer(cfg, plan.source).render(inst, notes, cfg.seconds, program, controls)
-    if cfg.world == "far":
+    if _sound(cfg) == "far":
         stem = rooms.colour(stem, rng, cfg.sample_rate, rooms.FAR, simulated=True)
     return notes, instruments.normalize(stem)
 
@@ -332,8 +350,8 @@ _PHOTOS = {"train": 0.4, "far": 0.6}  # share of clips on a photographic backgro
 def _pictures(plan: ClipPlan, cfg: BuildConfig, rng: np.random.Generator, insts, notes):
     """Background, placements and frames of a clip whose notes are known."""
     h = w = cfg.size
-    if rng.random() < _PHOTOS[cfg.world]:
-        bg, kind = backgrounds.photo(rng, h, w, cfg.world), "photo"
+    if rng.random() < _PHOTOS[_look(cfg)]:
+        bg, kind = backgrounds.photo(rng, h, w, _look(cfg)), "photo"
     else:
         bg, kind = backgrounds.background(rng, h, w)
     if plan.kind == "solo":
@@ -517,7 +535,7 @@ def check(cfg: BuildConfig) -> None:
             sampler.Sampler(_source_path(cfg, source)).check()
         else:
             instruments.check_soundfont(_source_path(cfg, source))
-    styles = FAR_STYLES if cfg.world == "far" else pictures.role_styles("train") + HELD_OUT_STYLES
+    styles = FAR_STYLES if _look(cfg) == "far" else pictures.role_styles("train") + HELD_OUT_STYLES
     pictures.check_styles(styles, [(i.emoji, i.fluent) for i in instruments.INSTRUMENTS])
 
 
@@ -606,7 +624,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=WORLDS,
         default="train",
         help="train: training sources and libraries (default); far: the far split, from sound sources and "
-        "picture libraries no model trains on, recorded in simulated rooms",
+        "picture libraries no model trains on, recorded in simulated rooms; far_audio / far_pictures: only "
+        "its sound / only its pictures far (which half a model fails on)",
     )
     p.add_argument("--soundfont", default=None, help="one GM soundfont for every clip instead of the world's")
     p.add_argument("--duet-fraction", type=float, default=0.08, help="share of duet clips (default 0.08)")

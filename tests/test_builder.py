@@ -339,3 +339,16 @@ def test_a_swell_changes_loudness_over_time():
     flat, faded = renderer.render(inst, notes, 2.0), renderer.render(inst, notes, 2.0, controls=swell)
     late = slice(int(1.4 * SR), int(1.8 * SR))
     assert np.sqrt(np.mean(faded[late] ** 2)) < 0.5 * np.sqrt(np.mean(flat[late] ** 2))
+
+
+@pytest.mark.parametrize(
+    ("world", "sound", "look"), [("far_audio", "far", "train"), ("far_pictures", "train", "far")]
+)
+def test_half_far_worlds_change_one_half_only(tmp_path, world, sound, look):
+    plans = builder.plan_clips(BuildConfig(out=tmp_path, clips=60, seed=3, world=world))
+    assert {p.split for p in plans} == set(builder.SPLITS[world])
+    roles = {instruments.SOURCES[p.source].role for p in plans}
+    assert roles == {sound}
+    far = set(pictures.FAR_STYLES)
+    styles = {p.style for p in plans}
+    assert styles <= far if look == "far" else not styles & far
