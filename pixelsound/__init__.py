@@ -19,10 +19,12 @@ Modules, one concern each (reading down from ``cli`` explains the system):
     io          decode and encode media with PyAV (the only module that imports av)
     index       scan folders of videos into a JSON-lines index, split by video; read the Sound-of-Pixels CSV
     dataset     torch Dataset of solo clip windows from an index, with a decoded-clip cache
-    builder     `data instruments`: real soundfont audio (instruments, melody) drawn in several styles
-                (pictures, backgrounds), moving on each note; solos, duets with stems and masks, silent clips
-    instruments instrument classes, sound sources (soundfonts with a train or far role), expression;
-                melodies, accompaniment and drum patterns in ``melody``
+    builder     `data instruments`: soundfont and recorded audio (instruments, melody) drawn in several
+                styles (pictures, backgrounds), moving on each note; solos, duets with stems and masks,
+                silent clips; the training world, the far split and its two halves
+    instruments instrument classes, sound sources (soundfonts or recordings, with a train or far role),
+                expression; melodies, accompaniment and drum patterns in ``melody``; recorded instruments
+                played note by note in ``sampler``
     pictures    picture libraries with roles (train, held out, far) and frames that move with the music;
                 procedural and photographic backgrounds in ``backgrounds``
     rooms       where a sound was recorded: room impulse responses, microphone colouring, noise
