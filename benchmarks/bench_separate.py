@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 
+from pixelsound.clip import TensorClip
 from pixelsound.config import load_config
 from pixelsound.inference import fold_batchnorm
 from pixelsound.model import SoundOfPixels
-from pixelsound.separate import separate_waveform, tensor_frames_at
+from pixelsound.separate import separate_waveform
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,11 +30,11 @@ def time_separation(model: SoundOfPixels, seconds: float, repeat: int) -> list[f
     sr, n, size = cfg.audio.sample_rate, 2, cfg.frames.size
     mix = torch.randn(int(seconds * sr)) * 0.1  # (L,)
     videos = torch.randint(0, 256, (n, int(seconds * 8), 3, size, size), dtype=torch.uint8)  # (N, V, 3, H, W)
-    frames_at = tensor_frames_at(videos, 8.0, min(cfg.audio.length, mix.numel()) / sr, cfg.frames.num_frames)
+    clips = [TensorClip(v, 8.0) for v in videos]
     times = []
     for i in range(repeat + 1):
         start = time.perf_counter()
-        separate_waveform(model, mix, frames_at)
+        separate_waveform(model, mix, clips)
         if i:
             times.append(time.perf_counter() - start)
     return times

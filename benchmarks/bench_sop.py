@@ -48,12 +48,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pixelsound import train  # noqa: E402
+from pixelsound.clip import TensorClip  # noqa: E402
 from pixelsound.config import load_config, replace  # noqa: E402
 from pixelsound.frames import normalize_frames  # noqa: E402
 from pixelsound.inference import fold_batchnorm  # noqa: E402
 from pixelsound.model import SoundOfPixels  # noqa: E402
 from pixelsound.precision import use_bf16  # noqa: E402
-from pixelsound.separate import separate_waveform, tensor_frames_at  # noqa: E402
+from pixelsound.separate import separate_waveform  # noqa: E402
 
 SR, WINDOW, N_FFT, HOP, BINS, FPS = 11025, 65535, 1022, 256, 256, 8.0
 TASKS = ("separate 6.0 s", "separate 5.94 s", "train step / mixture")
@@ -166,8 +167,8 @@ class PixelsoundRunner:
         self.optimizer = train.build_optimizer(self.model, self.cfg.train)
 
     def separate(self, mix: torch.Tensor, videos: torch.Tensor) -> torch.Tensor:
-        frames_at = tensor_frames_at(videos, FPS, min(WINDOW, mix.numel()) / SR, self.cfg.frames.num_frames)
-        return separate_waveform(self.inference, mix, frames_at, bf16=self.cfg.train.bf16)
+        clips = [TensorClip(v, FPS) for v in videos]
+        return separate_waveform(self.inference, mix, clips, bf16=self.cfg.train.bf16)
 
     def step(self, sources: torch.Tensor, frames: torch.Tensor) -> None:
         self.model.train()

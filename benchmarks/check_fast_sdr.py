@@ -23,13 +23,13 @@ from pixelsound.metrics import sdr  # noqa: E402
 VIDEOS = sorted((ROOT / "pixelsound/assets/samples").glob("*.mp4"))  # the bundled pair (release.py)
 
 
-def before(model, mix, frames_at) -> torch.Tensor:
+def before(model, mix, clips) -> torch.Tensor:
     """The separation as it was: the model's own ``separate`` on each window's own frames."""
     keep = S._separate_pieces, S.FrameFeatures
     S.FrameFeatures = lambda m: lambda frames: frames
     S._separate_pieces = lambda m, pieces, frames: m.separate(pieces, frames).float()
     try:
-        return S.separate_waveform(model, mix, frames_at, bf16=False)
+        return S.separate_waveform(model, mix, clips, bf16=False)
     finally:
         S._separate_pieces, S.FrameFeatures = keep
 
@@ -39,14 +39,14 @@ def main() -> None:
     model, cfg = load_release(ROOT / "pixelsound/assets/model")
     sr = cfg.audio.sample_rate
     solos = torch.stack([read_audio(v, sr)[0] for v in VIDEOS])  # (N, L)
-    frames_at = S.video_frames_at(VIDEOS, cfg.frames, cfg.audio.length / sr)
+    clips = S.video_clips(VIDEOS, cfg.frames, cfg.audio.length / sr)
     mix = solos.sum(0)
-    ref = before(model.eval(), mix, frames_at)
+    ref = before(model.eval(), mix, clips)
     fast = fold_batchnorm(model)
     for name, est in [
         ("before (model.separate)", ref),
-        ("after, float32", S.separate_waveform(fast, mix, frames_at, bf16=False)),
-        ("after, bf16", S.separate_waveform(fast, mix, frames_at, bf16=True)),
+        ("after, float32", S.separate_waveform(fast, mix, clips, bf16=False)),
+        ("after, bf16", S.separate_waveform(fast, mix, clips, bf16=True)),
     ]:
         diff = (est - ref).abs().max().item()
         print(

@@ -286,7 +286,8 @@ def clip_sounds(
 ) -> ClipSounds:
     """Separate one clip by its own frames, cut the result at its onsets and take its visual vector."""
     from pixelsound import io, onsets
-    from pixelsound.separate import separate_waveform, tensor_frames_at
+    from pixelsound.clip import TensorClip
+    from pixelsound.separate import separate_waveform
 
     cfg = model.cfg
     sr, size = cfg.audio.sample_rate, cfg.frames.size
@@ -298,10 +299,7 @@ def clip_sounds(
         path, times=np.arange(max(1, int(duration * fps))) / fps, size=size
     )  # (V, 3, S, S)
     feature = clip_vector(model, frames)
-    window_s = cfg.audio.length / sr
-    separated = separate_waveform(
-        model, wave, tensor_frames_at(frames[None], fps, window_s, cfg.frames.num_frames)
-    )
+    separated = separate_waveform(model, wave, [TensorClip(frames, fps)])
     events = onsets.detect_onsets(separated[0], sr)
     return ClipSounds(
         feature, category, cut_snippets(separated[0], sr, events.times, max_snippet=max_snippet)

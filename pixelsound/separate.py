@@ -16,24 +16,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from pixelsound import windows
 from pixelsound.checkpoint import load_model
+from pixelsound.clip import Clip, FileClip
 from pixelsound.errors import UsageError
 from pixelsound.inference import FrameFeatures, fold_batchnorm, source_logits
+from pixelsound.io import MediaError, probe, read_audio, resample, write_audio
 from pixelsound.model import SoundOfPixels
 from pixelsound.precision import add_bf16_argument, use_bf16
 
 log = logging.getLogger(__name__)
-
-# frames for a batch of windows: window start times (C,) in seconds -> frames (C, N, V, 3, H, W)
-FramesAt = Callable[[Tensor], Tensor]
 
 
 @dataclass
@@ -61,8 +60,6 @@ class Separation:
                 Nyquist frequency comes back.
             channels: 1 or 2; the separated sound is mono, copied to each channel to match a stereo input.
         """
-        from pixelsound.io import resample, write_audio
-
         out = Path(out_dir)
         peak = max(float(self.mix.abs().max()), float(self.sources.abs().max()), 1e-9)
         gain = min(1.0, 0.99 / peak)
@@ -76,33 +73,13 @@ class Separation:
         return paths
 
 
-def window_starts(length: int, window: int, overlap: float) -> list[int]:
-    """Start samples of windows covering ``length``, ``window * (1 - overlap)`` apart, the last one flush."""
-    if length <= window:
-        return [0]
-    step = max(1, round(window * (1 - overlap)))
-    count = math.ceil((length - window) / step) + 1
-    return [min(i * step, length - window) for i in range(count)]
-
-
-def fade_weights(window: int, fade: int) -> Tensor:
-    """Overlap-add weights: linear ramps of ``fade`` samples at both ends, never 0. ``(window,)``."""
-    t = torch.arange(window, dtype=torch.float32)
-    return ((torch.minimum(t + 1, window - t)) / max(fade, 1)).clamp(max=1.0)
-
-
-def frame_times(starts: Tensor, window_s: float, num_frames: int) -> Tensor:
-    """Centres of ``num_frames`` equal parts of each window (as the dataset). ``(C,)`` -> ``(C, V)``."""
-    offsets = (torch.arange(num_frames, dtype=torch.float64) + 0.5) * window_s / num_frames
-    return starts.double()[:, None] + offsets
-
-
 @torch.inference_mode()
 def separate_waveform(
     model: SoundOfPixels,
     mix: Tensor,
-    frames_at: FramesAt,
+    clips: Sequence[Clip],
     *,
+    offset: float = 0.0,
     overlap: float = 0.25,
     batch: int = 4,
     bf16: bool | str = "auto",
@@ -112,7 +89,9 @@ def separate_waveform(
     Args:
         model: a SoundOfPixels (put in eval mode by the caller).
         mix: mixture ``(L,)`` at ``model.cfg.audio.sample_rate``.
-        frames_at: gives the sources' frames for windows starting at the given times (seconds).
+        clips: the N sources' videos (:mod:`pixelsound.clip`); a window's frames are the ones on screen at
+            :func:`pixelsound.windows.frame_times`, resized to the model's frame size.
+        offset: time in the clips of the mixture's sample 0 (seconds).
         overlap: fraction of the window shared by consecutive windows.
         batch: windows separated at once.
         bf16: bfloat16 autocast for the nets (STFTs stay float32): "auto" where the device computes bf16
@@ -121,26 +100,24 @@ def separate_waveform(
     Returns:
         ``(N, L)`` waveforms.
     """
-    sr, length = model.cfg.audio.sample_rate, mix.shape[-1]
-    bf16 = use_bf16(bf16, mix.device)
-    span = min(model.cfg.audio.length, length)
-    starts = window_starts(length, span, overlap)
-    weights = fade_weights(span, round(span * overlap)) if len(starts) > 1 else torch.ones(span)
+    cfg, length = model.cfg, mix.shape[-1]
+    sr, bf16 = cfg.audio.sample_rate, use_bf16(bf16, mix.device)
+    span = min(cfg.audio.length, length)
+    starts = windows.flush_starts(length, span, overlap)
+    weights = windows.fade_weights(span, round(span * overlap)) if len(starts) > 1 else torch.ones(span)
     weights = weights.to(mix.device)  # (span,)
-    total, norm = None, torch.zeros(length, device=mix.device)
-    visual = FrameFeatures(model)
+    out, visual = windows.OverlapAdd(length, mix.device), FrameFeatures(model)
     for first in range(0, len(starts), batch):
         chunk = starts[first : first + batch]
         pieces = torch.stack([mix[s : s + span] for s in chunk])  # (C, span)
-        frames = frames_at(torch.tensor(chunk, dtype=torch.float64) / sr).to(mix.device)  # (C, N, V, 3, H, W)
+        at = torch.tensor(chunk, dtype=torch.float64) / sr + offset  # (C,) seconds in the clips
+        times = windows.frame_times(at, span / sr, cfg.frames.num_frames)  # (C, V)
+        frames = torch.stack([c.frames_at(times, cfg.frames.size) for c in clips], 1)  # (C, N, V, 3, H, W)
         with torch.autocast(mix.device.type, dtype=torch.bfloat16, enabled=bf16):
-            waves = _separate_pieces(model, pieces, visual(frames))  # (C, N, span)
-        if total is None:
-            total = mix.new_zeros(waves.shape[1], length)  # (N, L)
+            waves = _separate_pieces(model, pieces, visual(frames.to(mix.device)))  # (C, N, span)
         for s, wave in zip(chunk, waves, strict=True):
-            total[:, s : s + span] += wave * weights
-            norm[s : s + span] += weights
-    return total / norm
+            out.add(s, wave, weights)
+    return out.result()
 
 
 def _separate_pieces(model: SoundOfPixels, pieces: Tensor, visual: Tensor) -> Tensor:
@@ -152,36 +129,6 @@ def _separate_pieces(model: SoundOfPixels, pieces: Tensor, visual: Tensor) -> Te
     mix_spec, mix_mag = model.spectrogram(pieces)  # (C, F_lin, T), (C, F, T)
     masks = torch.sigmoid(source_logits(model, mix_mag, visual))  # (C, N, F, T)
     return model.apply_masks(masks, mix_spec, pieces.shape[-1]).float()
-
-
-def video_frames_at(
-    paths: Sequence[str | Path], cfg_frames, window_s: float, offset: float = 0.0
-) -> FramesAt:
-    """A :data:`FramesAt` reading each video's frames from its file (times clamped to the video's length)."""
-    from pixelsound.io import probe, read_frames
-
-    ends = [max(0.0, probe(p, scan=False).duration - 1e-3) for p in paths]
-
-    def frames_at(starts: Tensor) -> Tensor:
-        times = frame_times(starts + offset, window_s, cfg_frames.num_frames)  # (C, V)
-        per_video = []
-        for path, end in zip(paths, ends, strict=True):
-            frames, _ = read_frames(path, times=times.clamp(max=end).flatten(), size=cfg_frames.size)
-            per_video.append(frames.unflatten(0, times.shape))  # (C, V, 3, H, W)
-        return torch.stack(per_video, 1)  # (C, N, V, 3, H, W)
-
-    return frames_at
-
-
-def tensor_frames_at(videos: Tensor, fps: float, window_s: float, num_frames: int) -> FramesAt:
-    """A :data:`FramesAt` picking the frame on screen at each time from videos ``(N, V_all, 3, H, W)``."""
-
-    def frames_at(starts: Tensor) -> Tensor:
-        times = frame_times(starts, window_s, num_frames)  # (C, V)
-        index = (times * fps).floor().long().clamp(0, videos.shape[1] - 1)
-        return videos[:, index].transpose(0, 1)  # (C, N, V, 3, H, W)
-
-    return frames_at
 
 
 def _load(model: str | Path | SoundOfPixels | None, device: str) -> SoundOfPixels:
@@ -196,8 +143,6 @@ def read_mixture(
     videos: Sequence[str | Path], sr: int, start: float = 0.0, duration: float | None = None
 ) -> Tensor:
     """Sum of the videos' mono soundtracks, cut to the shortest. ``-> (L,)``."""
-    from pixelsound.io import read_audio
-
     check_start(videos, start)
     tracks = [read_audio(p, sr, start=start, duration=duration)[0] for p in videos]
     length = min(t.shape[-1] for t in tracks)
@@ -206,8 +151,6 @@ def read_mixture(
 
 def check_start(paths: Sequence[str | Path], start: float) -> None:
     """Refuse a ``start`` at or past the end of any input (one clear line, before any decoding)."""
-    from pixelsound.io import MediaError, probe
-
     if start < 0:
         raise MediaError(paths[0], f"start must be >= 0 s, got {start:g}")
     for path in paths:
@@ -251,13 +194,10 @@ def separate(
     elif isinstance(mix, Tensor):
         wave = mix.reshape(-1).float()
     else:
-        from pixelsound.io import read_audio
-
         check_start([mix, *videos], start)
         wave = read_audio(mix, sr, start=start, duration=duration)[0]
-    window_s = min(cfg.audio.length, wave.shape[-1]) / sr
-    frames_at = video_frames_at(videos, cfg.frames, window_s, offset=start)
-    sources = separate_waveform(net, wave.to(device), frames_at, overlap=overlap, bf16=bf16).cpu()
+    clips = [FileClip(v, scan=False) for v in videos]
+    sources = separate_waveform(net, wave.to(device), clips, offset=start, overlap=overlap, bf16=bf16).cpu()
     return Separation(sources, wave.cpu(), sr, [Path(v).stem for v in videos])
 
 
@@ -280,8 +220,6 @@ def _rate_or_channels(text: str) -> int | str:
 
 def output_format(args: argparse.Namespace) -> tuple[int | None, int]:
     """``--rate`` and ``--channels`` as numbers ('input': the first video's own, 1 or 2 channels)."""
-    from pixelsound.io import probe
-
     info = probe(args.videos[0], scan=False) if "input" in (args.rate, args.channels) else None
     rate = info.sample_rate if args.rate == "input" and info else args.rate
     channels = min(info.channels, 2) if args.channels == "input" and info else args.channels

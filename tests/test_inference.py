@@ -2,9 +2,11 @@
 
 import torch
 
+from pixelsound.clip import TensorClip
 from pixelsound.inference import FrameFeatures, fold_batchnorm, source_logits
 from pixelsound.model import SoundOfPixels
-from pixelsound.separate import separate_waveform, tensor_frames_at
+from pixelsound.separate import separate_waveform
+from pixelsound.windows import frame_times
 from tiny import tiny_config
 
 
@@ -71,8 +73,9 @@ def test_fast_separation_matches_the_model():
     model = _trained_looking(cfg)
     mix = torch.randn(cfg.audio.length) * 0.1
     videos = torch.randint(0, 256, (2, 8, 3, 32, 32), dtype=torch.uint8)
-    frames_at = tensor_frames_at(videos, 8.0, cfg.audio.length / 8000, cfg.frames.num_frames)
+    clips = [TensorClip(v, 8.0) for v in videos]
+    times = frame_times(torch.zeros(1), cfg.audio.length / 8000, cfg.frames.num_frames)  # (1, V)
     with torch.no_grad():
-        ref = model.separate(mix[None], frames_at(torch.zeros(1)))[0]
-    out = separate_waveform(fold_batchnorm(model), mix, frames_at, bf16=False)
+        ref = model.separate(mix[None], torch.stack([c.frames_at(times) for c in clips], 1))[0]
+    out = separate_waveform(fold_batchnorm(model), mix, clips, bf16=False)
     assert torch.allclose(out, ref, atol=1e-5)

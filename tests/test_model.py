@@ -7,11 +7,13 @@ import pytest
 import torch
 import torchvision
 
+from pixelsound.clip import TensorClip
 from pixelsound.config import ModelConfig
 from pixelsound.frames import ResNetFrames, load_torchvision_weights, resnet18_trunk
 from pixelsound.model import SoundOfPixels, synthesize
-from pixelsound.separate import fade_weights, separate, separate_waveform, tensor_frames_at, window_starts
+from pixelsound.separate import separate, separate_waveform
 from pixelsound.unet import AudioUNet
+from pixelsound.windows import fade_weights, flush_starts, frame_times
 from tiny import tiny_config
 
 SPACETIME = dict(
@@ -208,8 +210,8 @@ def test_parameter_groups_cover_everything_once():
 
 
 def test_window_starts_cover_and_end_flush():
-    assert window_starts(100, 200, 0.25) == [0]
-    starts = window_starts(1000, 300, 0.25)
+    assert flush_starts(100, 200, 0.25) == [0]
+    starts = flush_starts(1000, 300, 0.25)
     assert starts[0] == 0 and starts[-1] == 700
     assert all(b - a <= 225 for a, b in zip(starts, starts[1:], strict=False))
     weights = fade_weights(300, 75)
@@ -224,17 +226,17 @@ def test_chunked_overlap_add_is_exact_for_all_pass_masks():
         model.bias.fill_(50.0)  # every mask is 1: each window's separation is its mixture
     mix = torch.randn(4095 * 3 + 1234) * 0.1
     videos = torch.randint(0, 256, (2, 20, 3, 32, 32), dtype=torch.uint8)  # (N, V_all, 3, H, W)
-    frames_at = tensor_frames_at(videos, fps=4.0, window_s=4095 / 8000, num_frames=2)
-    out = separate_waveform(model, mix, frames_at, overlap=0.3, batch=2)
+    out = separate_waveform(model, mix, [TensorClip(v, fps=4.0) for v in videos], overlap=0.3, batch=2)
     assert out.shape == (2, mix.shape[0])
     assert torch.allclose(out, mix.expand(2, -1), atol=1e-5)
 
 
 def test_chunks_see_their_own_frames():
-    videos = torch.arange(10, dtype=torch.uint8)[None, :, None, None, None].expand(2, 10, 3, 2, 2)
-    frames = tensor_frames_at(videos, fps=2.0, window_s=1.0, num_frames=2)(torch.tensor([0.0, 2.0]))
-    assert frames.shape == (2, 2, 2, 3, 2, 2)  # (C, N, V, 3, H, W)
-    assert frames[:, 0, :, 0, 0, 0].tolist() == [[0, 1], [4, 5]]  # frames at 0.25/0.75 s and 2.25/2.75 s
+    video = torch.arange(10, dtype=torch.uint8)[:, None, None, None].expand(10, 3, 2, 2)
+    times = frame_times(torch.tensor([0.0, 2.0]), 1.0, 2)  # (C, V)
+    frames = TensorClip(video, fps=2.0).frames_at(times)
+    assert frames.shape == (2, 2, 3, 2, 2)  # (C, V, 3, H, W)
+    assert frames[:, :, 0, 0, 0].tolist() == [[0, 1], [4, 5]]  # frames at 0.25/0.75 s and 2.25/2.75 s
 
 
 def _tiny_video(path, f0, seconds=1.5, sr=8000):
