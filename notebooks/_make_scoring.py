@@ -38,7 +38,7 @@ import torch
 from IPython.display import Audio, display
 from PIL import ImageDraw
 
-from pixelsound import builder, io, motion, onsets, plots, score
+from pixelsound import builder, io, motion, onsets, plots, score, sync
 from pixelsound.pictures import TRAIN_STYLES
 
 TINY = os.environ.get("PIXELSOUND_NOTEBOOK_TINY") == "1"
@@ -152,8 +152,8 @@ parabola, is the offset. Here for the candidate that comes 700 ms early.""",
         """clip = score.load_video(video)
 curve = motion.onset_curve(motion.motion_curve(clip.frames, clip.fps))
 env = onsets.onset_envelope(shifted(wave, -0.7), sr)
-lags, corr = score.lag_sweep(curve, clip.fps, env, t0=clip.t0)
-offset_ms, peak = score.estimate_offset(curve, clip.fps, env, t0=clip.t0)
+lags, corr = sync.curve_lag_sweep(curve, clip.fps, env, t0=clip.t0)
+offset_ms, peak = sync.curve_offset(curve, clip.fps, env, t0=clip.t0)
 
 chart = plots.Image.new("RGB", (420, 180), "white")
 pen = ImageDraw.Draw(chart)

@@ -358,7 +358,34 @@ def motion_events(
     Returns:
         :class:`Events` with times in seconds and strengths in the curve's units.
     """
-    curve = motion_curve(frames, fps, region=region, method=method)
+    maps = motion_maps(frames, method=method)
+    return region_events(
+        maps,
+        fps,
+        region=region,
+        prominence=prominence,
+        min_interval=min_interval,
+        t0=t0,
+        use_onsets=use_onsets,
+    )
+
+
+def region_events(
+    maps: np.ndarray,
+    fps: float,
+    *,
+    region: Region = None,
+    prominence: float = 0.1,
+    min_interval: float = 0.1,
+    t0: float = 0.0,
+    use_onsets: bool = True,
+) -> Events:
+    """:func:`motion_events` from motion maps already computed (several regions of one clip share them).
+
+    Shapes:
+        maps ``(V, H, W)`` from :func:`motion_maps` -> Events ``(E,)``
+    """
+    curve = region_curves(maps, [region])[0]  # (V,)
     if use_onsets:
         curve = onset_curve(curve)
     return pick_events(curve, fps, prominence=prominence, min_interval=min_interval, t0=t0)

@@ -18,7 +18,7 @@ For a clip (its frames) and any number of soundtracks (its own and/or candidate 
       between visual events and audio onsets (:func:`pixelsound.sync.estimate_offset`: the lag with the most
       matches, the one nearest zero where a periodic rhythm makes several beats match about as well,
       refined below a frame; positive: the audio comes late); the lag of the curves' cross-correlation
-      (:func:`estimate_offset`) when there are too few events;
+      (:func:`pixelsound.sync.curve_offset`) when there are too few events;
     - ``rhythm``: the soft match share at that offset (:func:`pixelsound.sync.soft_f1`) -- does it *move
       like* what is visible, in any alignment;
     - ``correspondence``: the mean of rhythm and attribution (rhythm alone without a model);
@@ -59,7 +59,7 @@ from pixelsound import motion, onsets, sync
 from pixelsound.errors import UserError
 from pixelsound.frames import pool_clip
 from pixelsound.motion import Events
-from pixelsound.onsets import Envelope, Match
+from pixelsound.onsets import Match
 
 log = logging.getLogger(__name__)
 
@@ -224,116 +224,6 @@ class ScoreResult:
             "objects": [o.to_dict() for o in self.objects], "motion_events": self.motion_events.to_dict(),
             "candidates": [c.row() | {"onset_times": c.onsets.to_dict()["times"]} for c in self.candidates],
         }  # fmt: skip
-
-
-# ------------------------------------------------------------------------------------- sync and offset
-
-
-def binned_envelope(env: Envelope, edges: np.ndarray) -> np.ndarray:
-    """Onset strength summed over time intervals (each envelope value spread over its own hop).
-
-    Args:
-        env: onset envelope.
-        edges: interval edges in seconds, increasing along the last axis, ``(..., V + 1)``.
-
-    Returns:
-        ``(..., V)`` sums; intervals outside the audio get 0.
-    """
-    half = 0.5 / env.rate
-    knots = np.concatenate([[env.t0 - half], env.times() + half])  # (T + 1,)
-    cumulative = np.concatenate([[0.0], np.cumsum(env.values)])  # (T + 1,)
-    return np.diff(np.interp(edges, knots, cumulative), axis=-1)
-
-
-def frame_edges(num_frames: int, fps: float, t0: float = 0.0) -> np.ndarray:
-    """Edges of the intervals of motion-curve values: value i spans ``t0 + (i -+ 0.5) / fps``. ``(V+1,)``."""
-    return t0 + (np.arange(num_frames + 1) - 0.5) / fps
-
-
-def _masked_correlation(curve: np.ndarray, rows: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Pearson correlation of ``curve (V,)`` with each row of ``rows (R, V)`` over its ``valid`` entries.
-
-    Each correlation is weighted by ``sqrt(valid share)`` (the Fisher z of a correlation grows with the square
-    root of its sample count), so that a short overlap at an extreme lag does not beat a full one by chance.
-    Rows with fewer than 4 valid entries, or flat ones, get 0. Returns ``(R,)``.
-    """
-    w = valid.astype(np.float64)  # (R, V)
-    count = np.maximum(w.sum(1, keepdims=True), 1.0)
-    a = curve[None, :] - (w * curve[None, :]).sum(1, keepdims=True) / count  # (R, V)
-    b = rows - (w * rows).sum(1, keepdims=True) / count
-    num = (w * a * b).sum(1)
-    denom = np.sqrt((w * a * a).sum(1) * (w * b * b).sum(1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = np.where(denom > 1e-12, num / denom, 0.0)
-    share = np.sqrt(w.sum(1) / max(1, w.shape[1]))
-    return np.where(count[:, 0] >= 4, corr * share, 0.0)
-
-
-def lag_sweep(
-    motion_curve: np.ndarray,
-    fps: float,
-    env: Envelope,
-    *,
-    max_lag_s: float = 2.0,
-    t0: float = 0.0,
-    power: float = 0.5,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Correlation of the motion curve with the audio onset envelope delayed by each lag.
-
-    For lag ``tau`` the envelope is summed over each frame's interval shifted by ``tau`` and correlated with
-    the motion curve over the frames whose shifted interval lies inside the audio (frame 0, which has no
-    motion value, is left out), weighted by the square root of the share of frames inside. Lags step by one
-    envelope hop. Both curves are raised to ``power`` first (0.5: a few loud events do not dominate; measured
-    on generated clips, it put 100 % of offsets within a frame against 97 % without).
-
-    Args:
-        motion_curve: ``(V,)`` from :func:`motion.motion_curve` (or its :func:`motion.onset_curve`).
-        fps: the curve's frame rate.
-        env: the audio's onset envelope (same clock: time 0 is the video's time 0).
-        max_lag_s: lags from ``-max_lag_s`` to ``+max_lag_s``.
-        t0: time of frame 0.
-        power: compression exponent applied to both curves.
-
-    Returns:
-        ``(lags, corr)``: lags in seconds ``(R,)`` and weighted Pearson correlations ``(R,)``.
-    """
-    steps = int(round(max_lag_s * env.rate))
-    lags = np.arange(-steps, steps + 1) / env.rate  # (R,)
-    edges = frame_edges(len(motion_curve), fps, t0)[None, :] + lags[:, None]  # (R, V + 1)
-    binned = binned_envelope(
-        Envelope(np.maximum(env.values, 0.0) ** power, env.rate, env.t0), edges
-    )  # (R, V)
-    start, end = env.t0 - 0.5 / env.rate, env.t0 + (len(env.values) - 0.5) / env.rate
-    valid = (edges[:, :-1] >= start - 1e-9) & (edges[:, 1:] <= end + 1e-9)  # (R, V)
-    curve = np.maximum(np.asarray(motion_curve, dtype=np.float64), 0.0) ** power
-    return lags, _masked_correlation(curve[1:], binned[:, 1:], valid[:, 1:])
-
-
-def estimate_offset(
-    motion_curve: np.ndarray, fps: float, env: Envelope, *, max_lag_s: float = 2.0, t0: float = 0.0
-) -> tuple[float, float]:
-    """Audio delay relative to the motion, by a lag sweep with parabolic refinement of the peak.
-
-    Returns:
-        ``(offset_ms, peak_correlation)``; offset positive when the audio comes late, NaN (and correlation 0)
-        when either curve is flat.
-    """
-    lags, corr = lag_sweep(motion_curve, fps, env, max_lag_s=max_lag_s, t0=t0)
-    if not np.any(corr != 0):
-        return float("nan"), 0.0
-    k = int(np.argmax(corr))
-    shift = 0.0
-    if 0 < k < len(corr) - 1:
-        left, mid, right = corr[k - 1 : k + 2]
-        denom = left - 2 * mid + right
-        shift = float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5)) if abs(denom) > 1e-12 else 0.0
-    step = lags[1] - lags[0] if len(lags) > 1 else 0.0
-    return float((lags[k] + shift * step) * 1000.0), float(corr[k])
-
-
-def shift_events(events: Events, seconds: float) -> Events:
-    """The same events ``seconds`` later."""
-    return Events(events.times + seconds, events.strengths, events.prominences)
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -550,8 +440,7 @@ def find_objects(
     largest = max((int(g.sum()) for g in groups), default=0)
     found = []
     for cells in (g for g in groups if g.sum() >= max(3, 0.15 * largest)):
-        curve = motion.onset_curve(motion.region_curves(maps, [cells])[0])
-        events = motion.pick_events(curve, fps, prominence=options.motion_prominence, t0=t0)
+        events = motion.region_events(maps, fps, region=cells, prominence=options.motion_prominence, t0=t0)
         found.append(
             SoundingObject(_box(cells, size), float(cells.mean()), float(level[cells].mean()), cells, events)
         )
@@ -597,7 +486,7 @@ def score_audio(
     lag = sync.estimate_offset(events.times, found.times, max_lag_s=options.max_lag_s, sigma=sigma)
     offset_ms, confidence = lag.offset_ms, lag.confidence
     if math.isnan(offset_ms):  # too few events: the lag of the curves' correlation
-        offset_ms, _ = estimate_offset(
+        offset_ms, _ = sync.curve_offset(
             motion.onset_curve(curve), fps, env, max_lag_s=options.max_lag_s, t0=t0
         )
     aligned = matched.f1
@@ -634,20 +523,20 @@ OBJECT_EVENTS_FPS = 15.0
 
 
 def visual_events(
-    frames: Tensor, fps: float, curve: np.ndarray, options: ScoreOptions, t0: float = 0.0
+    frames: Tensor, fps: float, maps: np.ndarray, options: ScoreOptions, t0: float = 0.0
 ) -> Events:
     """What happens on screen, when: every impact and note onset of the moving things
     (:func:`pixelsound.events.video_events`, sub-frame times) at ``OBJECT_EVENTS_FPS`` or more, or, below
     it or when they show fewer than two, the peaks of the whole frame's motion onsets.
 
     Shapes:
-        frames uint8 ``(V, 3, H, W)``, curve ``(V,)`` -> Events ``(E,)``
+        frames uint8 ``(V, 3, H, W)``, maps ``(V, H, W)`` (:func:`motion.motion_maps`) -> Events ``(E,)``
     """
     if fps >= OBJECT_EVENTS_FPS:
         found = visual.video_events(frames, fps, t0=t0)
         if len(found.times) >= 2:
             return Events(found.times, found.strengths, found.strengths)
-    return motion.pick_events(motion.onset_curve(curve), fps, prominence=options.motion_prominence, t0=t0)
+    return motion.region_events(maps, fps, prominence=options.motion_prominence, t0=t0)
 
 
 def score_frames(
@@ -685,7 +574,7 @@ def score_frames(
     loaded = load_model(model)
     maps = motion.motion_maps(frames, method=options.method)  # (V, H, W)
     curve = motion.region_curves(maps, [None])[0]  # (V,)
-    events = visual_events(frames, fps, curve, options, t0)
+    events = visual_events(frames, fps, maps, options, t0)
     duration = len(frames) / fps
     view = None
     if loaded is not None:

@@ -13,6 +13,11 @@ frame:
   far the chosen lag stands above the best lag of another beat);
 * :func:`soft_f1` -- the soft count at one lag over the mean number of events: a sync score in [0, 1] that
   drops as soon as the audio is shifted by more than a few ``sigma``.
+
+When there are too few events to match, the offset comes from the curves instead: :func:`curve_lag_sweep`
+correlates the motion curve (one value per frame) with the audio's onset envelope summed over each frame's
+interval (:func:`binned_envelope`) at every lag, and :func:`curve_offset` takes the best lag, refined by a
+parabola through the peak.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from pixelsound.onsets import Envelope
 
 SIGMA_S = 0.012  # width of the match kernel: events and onsets are both known to a few ms
 STEP_S = 0.001  # lag sweep resolution
@@ -158,3 +165,109 @@ def soft_f1(video: np.ndarray, audio: np.ndarray, lag: float = 0.0, sigma: float
     if not n or not m:
         return 0.0
     return float(2 * match_strength(video, audio, lag, sigma)[0] / (n + m))
+
+
+# ------------------------------------------------------------------------------ offsets from curves
+
+
+def binned_envelope(env: Envelope, edges: np.ndarray) -> np.ndarray:
+    """Onset strength summed over time intervals (each envelope value spread over its own hop).
+
+    Args:
+        env: onset envelope.
+        edges: interval edges in seconds, increasing along the last axis, ``(..., V + 1)``.
+
+    Returns:
+        ``(..., V)`` sums; intervals outside the audio get 0.
+    """
+    half = 0.5 / env.rate
+    knots = np.concatenate([[env.t0 - half], env.times() + half])  # (T + 1,)
+    cumulative = np.concatenate([[0.0], np.cumsum(env.values)])  # (T + 1,)
+    return np.diff(np.interp(edges, knots, cumulative), axis=-1)
+
+
+def frame_edges(num_frames: int, fps: float, t0: float = 0.0) -> np.ndarray:
+    """Edges of the intervals of motion-curve values: value i spans ``t0 + (i -+ 0.5) / fps``. ``(V+1,)``."""
+    return t0 + (np.arange(num_frames + 1) - 0.5) / fps
+
+
+def _masked_correlation(curve: np.ndarray, rows: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Pearson correlation of ``curve (V,)`` with each row of ``rows (R, V)`` over its ``valid`` entries.
+
+    Each correlation is weighted by ``sqrt(valid share)`` (the Fisher z of a correlation grows with the square
+    root of its sample count), so that a short overlap at an extreme lag does not beat a full one by chance.
+    Rows with fewer than 4 valid entries, or flat ones, get 0. Returns ``(R,)``.
+    """
+    w = valid.astype(np.float64)  # (R, V)
+    count = np.maximum(w.sum(1, keepdims=True), 1.0)
+    a = curve[None, :] - (w * curve[None, :]).sum(1, keepdims=True) / count  # (R, V)
+    b = rows - (w * rows).sum(1, keepdims=True) / count
+    num = (w * a * b).sum(1)
+    denom = np.sqrt((w * a * a).sum(1) * (w * b * b).sum(1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(denom > 1e-12, num / denom, 0.0)
+    share = np.sqrt(w.sum(1) / max(1, w.shape[1]))
+    return np.where(count[:, 0] >= 4, corr * share, 0.0)
+
+
+def curve_lag_sweep(
+    motion_curve: np.ndarray,
+    fps: float,
+    env: Envelope,
+    *,
+    max_lag_s: float = 2.0,
+    t0: float = 0.0,
+    power: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Correlation of the motion curve with the audio onset envelope delayed by each lag.
+
+    For lag ``tau`` the envelope is summed over each frame's interval shifted by ``tau`` and correlated with
+    the motion curve over the frames whose shifted interval lies inside the audio (frame 0, which has no
+    motion value, is left out), weighted by the square root of the share of frames inside. Lags step by one
+    envelope hop. Both curves are raised to ``power`` first (0.5: a few loud events do not dominate; measured
+    on generated clips, it put 100 % of offsets within a frame against 97 % without).
+
+    Args:
+        motion_curve: ``(V,)`` from :func:`pixelsound.motion.motion_curve` (or its
+            :func:`~pixelsound.motion.onset_curve`).
+        fps: the curve's frame rate.
+        env: the audio's onset envelope (same clock: time 0 is the video's time 0).
+        max_lag_s: lags from ``-max_lag_s`` to ``+max_lag_s``.
+        t0: time of frame 0.
+        power: compression exponent applied to both curves.
+
+    Returns:
+        ``(lags, corr)``: lags in seconds ``(R,)`` and weighted Pearson correlations ``(R,)``.
+    """
+    steps = int(round(max_lag_s * env.rate))
+    lags = np.arange(-steps, steps + 1) / env.rate  # (R,)
+    edges = frame_edges(len(motion_curve), fps, t0)[None, :] + lags[:, None]  # (R, V + 1)
+    binned = binned_envelope(
+        Envelope(np.maximum(env.values, 0.0) ** power, env.rate, env.t0), edges
+    )  # (R, V)
+    start, end = env.t0 - 0.5 / env.rate, env.t0 + (len(env.values) - 0.5) / env.rate
+    valid = (edges[:, :-1] >= start - 1e-9) & (edges[:, 1:] <= end + 1e-9)  # (R, V)
+    curve = np.maximum(np.asarray(motion_curve, dtype=np.float64), 0.0) ** power
+    return lags, _masked_correlation(curve[1:], binned[:, 1:], valid[:, 1:])
+
+
+def curve_offset(
+    motion_curve: np.ndarray, fps: float, env: Envelope, *, max_lag_s: float = 2.0, t0: float = 0.0
+) -> tuple[float, float]:
+    """Audio delay relative to the motion, by a lag sweep with parabolic refinement of the peak.
+
+    Returns:
+        ``(offset_ms, peak_correlation)``; offset positive when the audio comes late, NaN (and correlation 0)
+        when either curve is flat.
+    """
+    lags, corr = curve_lag_sweep(motion_curve, fps, env, max_lag_s=max_lag_s, t0=t0)
+    if not np.any(corr != 0):
+        return float("nan"), 0.0
+    k = int(np.argmax(corr))
+    shift = 0.0
+    if 0 < k < len(corr) - 1:
+        left, mid, right = corr[k - 1 : k + 2]
+        denom = left - 2 * mid + right
+        shift = float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5)) if abs(denom) > 1e-12 else 0.0
+    step = lags[1] - lags[0] if len(lags) > 1 else 0.0
+    return float((lags[k] + shift * step) * 1000.0), float(corr[k])

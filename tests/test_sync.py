@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pixelsound import sync
+from pixelsound.onsets import Envelope
 
 
 def steady(rng: np.random.Generator, beat: float = 0.5, spread: float = 0.006) -> np.ndarray:
@@ -44,3 +45,18 @@ def test_soft_f1_separates_the_true_track_from_a_delayed_one():
     assert sync.soft_f1(video, np.zeros(0)) == 0.0
     counts = sync.match_strength(video, notes, np.array([0.0, 0.25]))
     assert counts.shape == (2,) and counts[0] > len(notes) - 1 and counts[1] < 0.5
+
+
+def test_binned_envelope_keeps_the_total_and_the_curve_sweep_peaks_at_the_shift():
+    env = Envelope(np.random.default_rng(0).random(300), rate=100.0, t0=0.0)
+    edges = sync.frame_edges(31, 10.0)  # covers -0.05 .. 3.05 s, the whole envelope
+    assert sync.binned_envelope(env, edges).sum() == pytest.approx(env.values.sum())
+    curve = np.zeros(60)
+    curve[[10, 23, 31, 47]] = 1.0
+    spikes = np.zeros(700)
+    spikes[[150, 280, 360, 520]] = 1.0  # the frames' times + 0.5 s, at 100 values/s
+    lags, corr = sync.curve_lag_sweep(curve, 10.0, Envelope(spikes, 100.0))
+    assert lags[np.argmax(corr)] == pytest.approx(0.5, abs=0.051)
+    offset_ms, peak = sync.curve_offset(curve, 10.0, Envelope(spikes, 100.0))
+    assert offset_ms == pytest.approx(500.0, abs=51.0) and peak > 0.5
+    assert np.isnan(sync.curve_offset(np.zeros(60), 10.0, Envelope(spikes, 100.0))[0])
