@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pixelsound import ambience, bounce, foley, voice  # noqa: E402
+from pixelsound import ambience, bounce, foley, spotting, voice  # noqa: E402
 from pixelsound.index import read_index  # noqa: E402
 
 VARIANTS = [
@@ -50,7 +50,7 @@ def stage_table(clip: Path, work: Path) -> list[str]:
     """CPU seconds of detect, render and write, in-process, for each variant (the median of three)."""
     lines = ["| variant | detect | render | write |", "|---|---|---|---|"]
     options = [("none", []), (None, []), (None, [voice.parse_say("Here comes the drum@1.0")])]
-    video = foley.load_video(clip)
+    video = spotting.load_video(clip)
     for (label, _), (bed, say) in zip(VARIANTS, options, strict=True):
         runs = []
         for _ in range(3):

@@ -12,7 +12,7 @@ function of its name, parameters, seed, length and rate.
 Each bed has a few parameters (:data:`BEDS`, with defaults and ranges); the two channels are independent
 noise and ``width`` (0 mono .. 1 fully decorrelated) sets the stereo spread by mid/side.
 
-:func:`choose` picks a bed from the room preset (:func:`pixelsound.foley.guess_room`) and a scene's simple
+:func:`choose` picks a bed from the room preset (:func:`pixelsound.spotting.guess_room`) and a scene's simple
 statistics (:func:`scene_stats`: brightness, saturation, sky, green or blue ground, grey, motion).
 """
 

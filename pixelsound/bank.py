@@ -3,7 +3,8 @@
 ``pixelsound bank build INDEX --model M -o bank/``:
 
 1. for each video of the index (with audio; the ``train`` split by default), the model's frame net gives a
-   clip vector (of a crop around the thing that moves, as Foley describes the objects of a silent video),
+   clip vector (of a crop around the thing that moves, :func:`pixelsound.regions.moving_vector`, as Foley
+   describes the objects of a silent video),
    and the model separates the clip's sound from its own soundtrack by looking at its frames (windows
    overlap-added, :func:`pixelsound.separate.separate_waveform`), which keeps what the visible thing makes;
 2. the separated sound is cut into event-aligned snippets: from each audio onset
@@ -35,9 +36,17 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import Tensor
+from tqdm import tqdm
 
+from pixelsound import io, onsets
+from pixelsound.checkpoint import load_model
+from pixelsound.clip import TensorClip
 from pixelsound.errors import UserError
+from pixelsound.index import read_index
+from pixelsound.regions import moving_vector
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +125,6 @@ class Bank:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``bank.safetensors`` and ``bank.json`` into ``folder`` (created)."""
-        from safetensors.torch import save_file
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         lengths = torch.tensor([len(s) for s in self.snippets], dtype=torch.long)
@@ -151,9 +158,6 @@ class Bank:
         Raises:
             BankError: missing files, a foreign file or inconsistent contents (naming the file).
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         folder = Path(folder)
         folder = folder.parent if folder.is_file() else folder
         weights, manifest = folder / WEIGHTS, folder / MANIFEST
@@ -264,29 +268,12 @@ class ClipSounds:
 
 
 @torch.inference_mode()
-def clip_vector(model, frames: Tensor) -> Tensor:
-    """Visual vector of a clip's sounding thing: the model's clip vector of a crop around the region that
-    moves most (found and cropped as :mod:`pixelsound.foley` does for the objects of silent videos, so bank
-    and Foley describe objects alike), or of the whole frame when nothing moves.
-
-    Shapes:
-        frames uint8 ``(V, 3, H, W)`` -> ``(K,)``
-    """
-    from pixelsound import events, foley
-
-    small = foley.analysis_frames(frames, 128)
-    tracks = events.find_tracks(small, events.displacement(small), max_objects=1)
-    mask = tracks[0].mask if tracks else np.ones(small.shape[-2:], dtype=bool)
-    return foley.region_features(model, frames, [mask])[0]
-
-
-@torch.inference_mode()
 def clip_sounds(
     model, path: str | Path, category: str | None, seconds: float, max_snippet: float
 ) -> ClipSounds:
     """Separate one clip by its own frames, cut the result at its onsets and take its visual vector."""
-    from pixelsound import io, onsets
-    from pixelsound.clip import TensorClip
+    # imported here: separate brings the model code and torchvision (+1.3 s of `pixelsound foley` start-up,
+    # measured with python -X importtime), which Foley's use of the Bank class never needs
     from pixelsound.separate import separate_waveform
 
     cfg = model.cfg
@@ -298,7 +285,7 @@ def clip_sounds(
     frames, _ = io.read_frames(
         path, times=np.arange(max(1, int(duration * fps))) / fps, size=size
     )  # (V, 3, S, S)
-    feature = clip_vector(model, frames)
+    feature = moving_vector(model, frames)
     separated = separate_waveform(model, wave, [TensorClip(frames, fps)])
     events = onsets.detect_onsets(separated[0], sr)
     return ClipSounds(
@@ -397,11 +384,6 @@ def build_bank(
     Returns:
         The saved :class:`Bank`.
     """
-    from tqdm import tqdm
-
-    from pixelsound.checkpoint import load_model
-    from pixelsound.index import read_index
-
     net = model.eval() if isinstance(model, torch.nn.Module) else load_model(model)  # None: the bundled one
     cfg = net.cfg
     records = [

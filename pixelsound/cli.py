@@ -1,8 +1,9 @@
 """`pixelsound VERB ...`: a thin argparse layer; each verb lives in the module that does the work.
 
 Each verb module defines ``add_arguments(parser)`` and ``run(args) -> int``; a verb with sub-verbs
-(``foley render``, ``bank build``, ``data instruments``) adds argparse subparsers there. Errors reach
-:func:`main`, which gives every verb one style (:mod:`pixelsound.errors`): one line
+(``foley render``, ``bank build``, ``data instruments``) adds argparse subparsers there, and may name a
+default sub-verb for a first word that is a file (``foley SILENT.mp4`` is ``foley make SILENT.mp4``).
+Errors reach :func:`main`, which gives every verb one style (:mod:`pixelsound.errors`): one line
 ``pixelsound VERB: error: WHAT: WHY`` and a documented exit code. Modules are imported only for the verb
 being run, so ``pixelsound index`` does not pay for importing the model code.
 """
@@ -20,6 +21,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 from pixelsound import __version__
@@ -41,11 +43,13 @@ log = logging.getLogger("pixelsound")
 
 @dataclass(frozen=True)
 class Verb:
-    """A verb: the module that runs it, one line of help, and an example for its ``--help``."""
+    """A verb: the module that runs it, one line of help, an example for its ``--help``, and the sub-verb a
+    first word that is a file name stands for (None: sub-verbs, if any, must be named)."""
 
     module: str
     help: str
     example: str
+    default_action: str | None = None
 
 
 VERBS: dict[str, Verb] = {
@@ -98,6 +102,7 @@ VERBS: dict[str, Verb] = {
         "pixelsound.foley",
         "give a silent video a layered soundtrack (`foley make`); re-render a cue sheet (`foley render`)",
         "pixelsound foley make silent.mp4 -o out.mp4\n  pixelsound foley render cues.json -o out.mp4",
+        default_action="make",
     ),
     "score": Verb(
         "pixelsound.score",
@@ -252,7 +257,7 @@ def _run_verb(name: str, argv: list[str], level: int) -> int:
     try:
         module = importlib.import_module(VERBS[name].module)
         parser = _verb_parser(name, module)
-        args = parser.parse_args(argv)
+        args = parser.parse_args(with_default_action(argv, parser, VERBS[name].default_action))
         check_device(getattr(args, "device", None))
         code = int(module.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in Python's exit flush
@@ -272,6 +277,22 @@ def _run_verb(name: str, argv: list[str], level: int) -> int:
         return _fail(prog, "terminated (SIGTERM)", level, EXIT_TERMINATED)
     except KeyboardInterrupt:
         return _fail(prog, "interrupted (Ctrl-C)", level, EXIT_INTERRUPT)
+
+
+def with_default_action(argv: list[str], parser: argparse.ArgumentParser, action: str | None) -> list[str]:
+    """``argv`` with the verb's default sub-verb in front when its first word is a file name rather than a
+    sub-verb: ``foley SILENT.mp4 -o OUT.mp4`` reads as ``foley make SILENT.mp4 -o OUT.mp4``.
+
+    A file name is a word with an extension or an existing path; any other word (``foley nonsense``) is left
+    for argparse to refuse as an invalid choice.
+    """
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if action is None or not argv or not subparsers:
+        return argv
+    word = argv[0]
+    if word in subparsers[0].choices or word.startswith("-"):
+        return argv
+    return [action, *argv] if Path(word).suffix or Path(word).exists() else argv
 
 
 def _fail(prog: str, message: str, level: int, code: int) -> int:

@@ -49,8 +49,8 @@ class Track:
         boxes: its box ``(x0, y0, x1, y1)`` per frame (NaN where it does not show), ``(V, 4)``.
         colour: median RGB in [0, 1] of its pixels.
         activity: how much it moves (sum of its active pixels over frames).
-        travels: whether the thing crosses the frame (a ball) rather than moving about a place (see
-            :func:`travels`).
+        travels: whether the thing crosses the frame (a ball: its region is more than TRAVEL_RATIO times the
+            thing's size) rather than moving about a place (an instrument that bounces, tilts or swells).
     """
 
     mask: np.ndarray
@@ -177,12 +177,6 @@ def _travelling(mask: np.ndarray, inside: np.ndarray, ratio: float = TRAVEL_RATI
         return False
     sides, counts = np.array(sides), np.array(counts)
     return bool(extent > ratio * np.median(sides[counts >= 0.3 * counts.max()]))
-
-
-def travels(track: Track) -> bool:
-    """Whether a region's thing moves across the frame (a ball: its region is more than TRAVEL_RATIO times
-    the thing's size) rather than about a place (an instrument that bounces, tilts or swells)."""
-    return track.travels
 
 
 # ============================================================================================ events
@@ -314,7 +308,7 @@ def object_events(
         active: the moving-pixel threshold of the tracks.
         t0: time of frame 0.
     """
-    if travels(track):
+    if track.travels:
         return "impacts", impact_events(frames, maps, track.mask, fps, threshold=active, t0=t0)
     return "motion", instrument_events(frames, track.mask, fps, t0=t0)
 

@@ -13,6 +13,7 @@ import torch
 from pixelsound import bank as bankmod
 from pixelsound import bounce, cli, foley, io, loudness, onsets
 from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
+from pixelsound.cues import CueError
 from pixelsound.index import read_index, write_index
 
 SR = 22050
@@ -133,11 +134,11 @@ def test_bad_input_is_explained(tmp_path, dubbed):
         foley.foley(tmp_path / "missing.mp4")
     cues = dubbed[0].cues
     jelly = {**cues["objects"][0], "sound": {"kind": "modal", "material": "jelly"}}
-    with pytest.raises(foley.CueError, match=r"objects\[0\]\.sound\.material: must be one of .*got 'jelly'"):
+    with pytest.raises(CueError, match=r"objects\[0\]\.sound\.material: must be one of .*got 'jelly'"):
         foley.render({**cues, "objects": [jelly]})
-    with pytest.raises(foley.CueError, match="room: must be one of dry, room, hall, outdoor, got 'cave'"):
+    with pytest.raises(CueError, match="room: must be one of dry, room, hall, outdoor, got 'cave'"):
         foley.render({**cues, "room": "cave"})
-    with pytest.raises(foley.CueError, match=r"objects\[0\]\.events\[0\]\.time: missing"):
+    with pytest.raises(CueError, match=r"objects\[0\]\.events\[0\]\.time: missing"):
         foley.render({**cues, "objects": [{**cues["objects"][0], "events": [{"strength": 1}]}]})
     (tmp_path / "bad.json").write_text("{")
     assert cli.main(["foley", "render", str(tmp_path / "bad.json"), "-o", str(tmp_path / "x.mp4")]) == 1

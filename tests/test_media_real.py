@@ -12,7 +12,7 @@ import pytest
 import torch
 from oddmedia import corrupt_packet, frame_level, write_media
 
-from pixelsound import cli, foley, index, io
+from pixelsound import cli, foley, index, io, soundtrack
 from pixelsound.checkpoint import write_release
 from pixelsound.model import SoundOfPixels
 from tiny import tiny_config
@@ -124,7 +124,7 @@ def test_foley_on_an_avi_with_b_frames_writes_its_video(tmp_path):
     foley.foley(path, out, config=foley.FoleyConfig(sample_rate=16000))
     info = io.probe(out)
     assert info.num_frames == 18 and info.has_audio and info.duration == pytest.approx(1.5, abs=0.1)
-    assert foley.default_paths(out, None, None)[1].is_file()  # the cue sheet
+    assert soundtrack.default_paths(out, None, None)[1].is_file()  # the cue sheet
 
 
 def test_foley_keeps_stems_and_cues_when_the_video_cannot_be_written(tmp_path, monkeypatch):
@@ -137,7 +137,7 @@ def test_foley_keeps_stems_and_cues_when_the_video_cannot_be_written(tmp_path, m
     out = tmp_path / "out" / "out.mp4"
     with pytest.raises(io.MediaError, match="the encoder refuses this"):
         foley.foley(path, out, config=foley.FoleyConfig(sample_rate=16000))
-    stems, cues = foley.default_paths(out, None, None)
+    stems, cues = soundtrack.default_paths(out, None, None)
     assert cues.is_file() and (stems / "reverb.wav").is_file()
 
 
@@ -165,7 +165,7 @@ def test_foley_keeps_the_centre_channel_of_a_51_original(tmp_path):
     path = write_media(tmp_path / "film.mkv", acodec="ac3", channels=6, seconds=1.0)
     data = io.read_audio(path, 16000, mono=False)  # (6, L): the crafted tone is in every channel
     assert data.shape[0] == 6
-    wave = foley.original_sound({"sample_rate": 16000, "video": path.name}, 16000, tmp_path, None)
+    wave = soundtrack.original_sound({"sample_rate": 16000, "video": path.name}, 16000, tmp_path, None)
     assert wave.shape == (2, 16000)
     g = 0.5**0.5
     left = (data[0] + g * data[2] + g * data[4]) / (1 + 2 * g)
