@@ -58,8 +58,11 @@ Modules, one concern each (reading down from ``cli`` explains the system):
     score       sounding map, correspondence, sync and offset of candidate soundtracks
     modal       procedural impact sounds by modal synthesis
     mixdown     pan, distance gain, room reverb; loudness (ITU-R BS.1770, pyloudnorm) in ``loudness``
+    regions     what a moving region looks like to the model: analysis frames, crops, visual vectors
     bank        sounds learned from separated training videos, per visual prototype
-    foley       a layered soundtrack for a silent video, with stems and an editable cue sheet
+    foley       a layered soundtrack for a silent video, with stems and an editable cue sheet (the verb)
+    spotting    Foley's first stage: a silent video -> its cue sheet (objects, events, sounds, room)
+    soundtrack  a cue sheet rendered into a layered stereo soundtrack, written as video, stems, cue sheet
     cues        the Foley cue sheet's schema and validation, safe file names
     ambience    procedural, seamless ambience beds and a bed chosen from the scene
     voice       spoken lines by an offline text-to-speech engine (espeak-ng)

@@ -101,7 +101,9 @@ VERBS: dict[str, Verb] = {
     "foley": Verb(
         "pixelsound.foley",
         "give a silent video a layered soundtrack (`foley make`); re-render a cue sheet (`foley render`)",
-        "pixelsound foley make silent.mp4 -o out.mp4\n  pixelsound foley render cues.json -o out.mp4",
+        "pixelsound foley make silent.mp4 -o out.mp4\n"
+        "  pixelsound foley silent.mp4 -o out.mp4       # the same, short\n"
+        "  pixelsound foley render cues.json -o out.mp4",
         default_action="make",
     ),
     "score": Verb(

@@ -1,10 +1,10 @@
 """The Foley cue sheet (``*.cues.json``): its schema, its validation, and safe file names from it.
 
-A cue sheet is a JSON object that says everything :func:`pixelsound.foley.render` needs; rendering is a pure
-function of it. :func:`validate` checks the whole sheet before anything is rendered and reports every problem
-as ``FILE: KEY: what is wrong`` (for example ``cues.json: objects[2].pan: must be a number in [-1, 1], got
-'left'``), then returns a copy with defaults filled in. Keys it does not know are kept and named in a warning
-(detection writes a few informational ones: ``box``, ``x``, ``area``, ``colour``, ...).
+A cue sheet is a JSON object that says everything :func:`pixelsound.soundtrack.render` needs; rendering is
+a pure function of it. :func:`validate` checks the whole sheet before anything is rendered and reports every
+problem as ``FILE: KEY: what is wrong`` (for example ``cues.json: objects[2].pan: must be a number in
+[-1, 1], got 'left'``), then returns a copy with defaults filled in. Keys it does not know are kept and
+named in a warning (detection writes a few informational ones: ``box``, ``x``, ``area``, ``colour``, ...).
 
 Schema (``key: type [range] = default -- meaning``; keys without a default are required):
 

@@ -5,6 +5,7 @@ The unwritable output folders are paths under a regular file (``file/sub``): tha
 too, where a folder without its write bit does not.
 """
 
+import argparse
 import json
 import math
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pixelsound import cli, errors, io, score
+from pixelsound import cli, errors, foley, io, score
 from pixelsound.checkpoint import write_release
 from pixelsound.model import SoundOfPixels
 from tiny import tiny_config
@@ -176,6 +177,26 @@ def test_sub_verbs_are_subparsers(capsys):
         assert stop.value.code == 2
         err = capsys.readouterr().err
         assert "invalid choice: 'nonsense'" in err and all(f"'{a}'" in err for a in actions)
+
+
+def test_a_file_name_after_foley_stands_for_foley_make(tmp_path):
+    parser = argparse.ArgumentParser()
+    foley.add_arguments(parser)
+    bare = tmp_path / "clip"  # an existing file without an extension
+    bare.touch()
+    for first, expanded in [
+        ("silent.mp4", True),
+        (str(bare), True),
+        ("render", False),
+        ("make", False),
+        ("nonsense", False),
+        ("--help", False),
+    ]:
+        argv = [first, "-o", "out.mp4"]
+        assert cli.with_default_action(argv, parser, "make") == (["make", *argv] if expanded else argv)
+    assert cli.with_default_action(["silent.mp4"], parser, None) == ["silent.mp4"]  # no default: as typed
+    args = parser.parse_args(cli.with_default_action(["silent.mp4", "-o", "out.mp4"], parser, "make"))
+    assert args.action == "make" and args.input == "silent.mp4"
 
 
 def test_describe_os_error_words():
