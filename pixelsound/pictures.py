@@ -4,8 +4,10 @@ Styles (see STYLES), each with a role: the Noto Color Emoji font (Debian fonts-n
 Pillow); emoji sets installed from npm into ``deps/node_modules`` (``./dev setup`` runs ``npm install --prefix
 deps``): SVG sets rendered with cairosvg (Twemoji, Fluent as 3D-like, flat and high-contrast silhouettes,
 OpenMoji as colour and black line art) and 64-px PNG sets (Apple's and Facebook's emoji from
-emoji-datasource); Iconify sets (``@iconify-json/*``): colour emoji sets and monochrome glyph sets,
-drawn black and tinted per clip (:func:`dress`); and detailed drawings from
+emoji-datasource); Iconify sets (``@iconify-json/*``): colour emoji and icon sets (Streamline's freehand,
+ultimate, cyber and kameleon colour drawings, IconPark) and monochrome glyph sets (Material Design, Phosphor,
+Tabler, WebHostingHub, MingCute, Lucide, Font Awesome, TDesign, Hugeicons, Arcticons line art, Fluent system
+icons...), drawn black and tinted per clip (:func:`dress`); and detailed drawings from
 Debian's openclipart-svg (``CLIPART``).
 
 Roles: "train"; "held_out" (OpenMoji, the visual-shift split test_style); "far" (whole libraries never used in
@@ -70,10 +72,17 @@ class Style:
         return self.role == "held_out"
 
 
+def _by_name(styles: tuple[Style, ...]) -> dict[str, Style]:
+    """Styles keyed by name; two styles of one name are a mistake (the second would hide the first)."""
+    names = [s.name for s in styles]
+    if len(set(names)) < len(names):
+        raise ValueError(f"style names used twice: {sorted({n for n in names if names.count(n) > 1})}")
+    return {s.name: s for s in styles}
+
+
 _ICONIFY = "@iconify-json/{}/icons.json"
-STYLES: dict[str, Style] = {
-    s.name: s
-    for s in (
+STYLES: dict[str, Style] = _by_name(
+    (
         Style("noto", "font", "", "fonts-noto-color-emoji (Debian; OFL-1.1)"),
         Style("twemoji", "svg", "@twemoji/svg/{cpl}.svg", "@twemoji/svg (CC-BY-4.0)"),
         Style("fluent", "svg", "fluentui-emoji/icons/modern/{fluent}.svg", "fluentui-emoji (MIT)"),
@@ -105,6 +114,29 @@ STYLES: dict[str, Style] = {
             _ICONIFY.format("icon-park-outline"),
             "@iconify-json/icon-park-outline (Apache-2.0)",
         ),
+        *(
+            Style(n, "iconify", _ICONIFY.format(n), f"@iconify-json/{n} ({lic})")
+            for n, lic in (
+                ("streamline-freehand-color", "CC-BY-4.0"),
+                ("streamline-ultimate-color", "CC-BY-4.0"),
+                ("streamline-cyber-color", "CC-BY-4.0"),
+                ("streamline-kameleon-color", "CC-BY-4.0"),
+                ("icon-park", "Apache-2.0"),
+            )
+        ),
+        *(
+            Style(n, "glyph", _ICONIFY.format(n), f"@iconify-json/{n} ({lic})")
+            for n, lic in (
+                ("whh", "OFL-1.1"),
+                ("mingcute", "Apache-2.0"),
+                ("lucide", "ISC"),
+                ("fa6-solid", "CC-BY-4.0"),
+                ("tdesign", "MIT"),
+                ("hugeicons", "MIT"),
+                ("arcticons", "CC-BY-SA-4.0"),
+            )
+        ),
+        Style("fluent-system", "glyph", _ICONIFY.format("fluent"), "@iconify-json/fluent (MIT)"),
         Style("openmoji", "svg", "openmoji/color/svg/{cp}.svg", "openmoji (CC-BY-SA-4.0)", "held_out"),
         Style("openmoji-line", "svg", "openmoji/black/svg/{cp}.svg", "openmoji (CC-BY-SA-4.0)", "held_out"),
         Style("openclipart", "clipart", "", "openclipart-svg (Debian; public domain)", "far"),
@@ -126,7 +158,7 @@ STYLES: dict[str, Style] = {
             "far",
         ),
     )
-}
+)
 
 # The icons that draw each instrument in each Iconify set (several: one is picked per clip). Read from the
 # sets' icons.json; an instrument missing here has no picture in that set.
@@ -146,6 +178,42 @@ ICONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "tabler": {"bell": ("bell", "bell-filled"), "piano": ("piano",)},
     "icon-park-outline": {"bell": ("bell-ring",), "piano": ("piano",)},
+    "streamline-freehand-color": {
+        "accordion": ("instrument-accordian",),
+        "guitar": ("modern-music-bass-guitar",),
+        "saxophone": ("instrument-saxophone",),
+        "piano": ("instrument-electronic-keyboard",),
+        "drum": ("modern-music-drums",),
+    },
+    "streamline-ultimate-color": {
+        "guitar": ("modern-music-electric-guitar",),
+        "piano": ("instrument-classical-piano",),
+        "bell": ("alarm-bell-ring",),
+    },
+    "streamline-cyber-color": {"guitar": ("guitar",), "piano": ("piano-1", "piano-3"), "drum": ("drum-2",)},
+    "streamline-kameleon-color": {"drum": ("drum", "drum-duo")},
+    "icon-park": {"piano": ("piano",)},
+    "whh": {
+        "guitar": ("guitar",),
+        "violin": ("violin",),
+        "trumpet": ("trumpet",),
+        "piano": ("piano",),
+        "bell": ("bell",),
+    },
+    "mingcute": {
+        "guitar": ("guitar-fill", "guitar-line"),
+        "bell": ("bell-ringing-fill", "bell-ringing-line"),
+    },
+    "lucide": {"guitar": ("guitar",), "piano": ("piano",), "bell": ("bell", "bell-ring"), "drum": ("drum",)},
+    "fa6-solid": {"guitar": ("guitar",), "bell": ("bell",), "drum": ("drum",)},
+    "tdesign": {"guitar": ("guitar", "guitar-filled"), "piano": ("piano", "piano-filled")},
+    "hugeicons": {"guitar": ("guitar",), "bell": ("bell",), "drum": ("drum",)},
+    "arcticons": {
+        "accordion": ("accordion", "emoji-accordion"),
+        "piano": ("emoji-musical-keyboard",),
+        "bell": ("emoji-bell",),
+    },
+    "fluent-system": {"guitar": ("guitar-24-filled", "guitar-24-regular")},
     "game-icons": {
         "accordion": ("accordion",),
         "guitar": ("guitar",),

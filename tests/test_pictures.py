@@ -1,5 +1,9 @@
 """Picture libraries (styles, roles, partial coverage) and photographic backgrounds."""
 
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,6 +15,8 @@ ALL_PICTURES = [(i.emoji, i.fluent) for i in INSTRUMENTS]
 
 def test_roles_split_the_libraries():
     roles = {s.name: s.role for s in pictures.STYLES.values()}
+    with pytest.raises(ValueError, match="twice"):  # a second style of one name would hide the first
+        pictures._by_name((pictures.STYLES["fluent"], pictures.STYLES["fluent"]))
     assert set(roles.values()) == set(pictures.ROLES)
     assert pictures.HELD_OUT_STYLES == ("openmoji", "openmoji-line")
     assert len(pictures.FAR_STYLES) >= 3 and {"openclipart", "game-icons"} <= set(pictures.FAR_STYLES)
@@ -24,6 +30,21 @@ def test_roles_split_the_libraries():
     assert pictures.role_styles("train", "violin") != pictures.role_styles("train", "banjo")
     with pytest.raises(ValueError, match="unknown role"):
         pictures.role_styles("test")
+
+
+def test_iconify_libraries_are_declared_with_their_licence():
+    deps = json.loads((Path(__file__).parent.parent / "deps" / "package.json").read_text())["dependencies"]
+    for name, s in pictures.STYLES.items():
+        if s.kind not in ("iconify", "glyph"):
+            continue
+        npm, licence = re.fullmatch(r"(\S+) \((\S+)\)", s.package).groups()
+        info = json.loads((pictures.assets_dir() / npm / "info.json").read_text())
+        assert npm in deps and licence == info["license"]["spdx"], name
+        assert set(pictures.ICONS[name]) <= set(CATEGORIES), name
+    banned = ("openclipart", "emojione", "game-icons", "openmoji", "gcompris", "tuxpaint")
+    assert not [n for n in pictures.role_styles("train") if n.startswith(banned)]
+    colour = [n for n in pictures.role_styles("train", "accordion") if pictures.STYLES[n].kind == "iconify"]
+    assert colour  # a colour drawing of the accordion besides the full emoji sets
 
 
 def test_every_covered_picture_renders_as_a_square_sprite():
