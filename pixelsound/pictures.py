@@ -3,12 +3,12 @@
 Styles (see STYLES), each with a role: the Noto Color Emoji font (Debian fonts-noto-color-emoji, drawn by
 Pillow); emoji sets installed from npm into ``deps/node_modules`` (``./dev setup`` runs ``npm install --prefix
 deps``): SVG sets rendered with cairosvg (Twemoji, Fluent as 3D-like, flat and high-contrast silhouettes,
-OpenMoji as colour and black line art) and 64-px PNG sets (Apple's and Facebook's emoji from
-emoji-datasource); Iconify sets (``@iconify-json/*``): colour emoji and icon sets (Streamline's freehand,
-ultimate, cyber and kameleon colour drawings, IconPark) and monochrome glyph sets (Material Design, Phosphor,
-Tabler, WebHostingHub, MingCute, Lucide, Font Awesome, TDesign, Hugeicons, Arcticons line art, Fluent system
-icons...), drawn black and tinted per clip (:func:`dress`); and detailed drawings from
-Debian's openclipart-svg (``CLIPART``).
+OpenMoji as colour and black line art), 64-px PNG sets (Apple's and Facebook's emoji from
+emoji-datasource) and Fluent's 3D renders (256-px WebP, shaded like photographs of toys); Iconify sets
+(``@iconify-json/*``): colour emoji and icon sets (Streamline's freehand, ultimate, cyber and kameleon colour
+drawings, IconPark) and monochrome glyph sets (Material Design, Phosphor, Tabler, WebHostingHub, MingCute,
+Lucide, Font Awesome, TDesign, Hugeicons, Arcticons line art, Fluent system icons...), drawn black and tinted
+per clip (:func:`dress`); and detailed drawings from Debian's openclipart-svg (``CLIPART``).
 
 Roles: "train"; "held_out" (OpenMoji, the visual-shift split test_style); "far" (whole libraries never used in
 training or tuning: openclipart, EmojiOne in both versions, game-icons). Emoji sets draw every instrument;
@@ -50,9 +50,9 @@ class Style:
     Attributes:
         name: style name used in sidecars and indexes.
         kind: how pictures are found and drawn: "font" (Noto Color Emoji), "svg" / "png" (a file per emoji,
-            ``pattern``), "iconify" (a colour Iconify set, ``pattern`` its icons.json), "glyph" (a monochrome
-            Iconify set, drawn black and tinted by :func:`dress`), "clipart" (Debian's openclipart-svg,
-            files in ``CLIPART``).
+            ``pattern``; "png" is any raster Pillow reads, e.g. Fluent 3D's WebP renders), "iconify" (a
+            colour Iconify set, ``pattern`` its icons.json), "glyph" (a monochrome Iconify set, drawn black
+            and tinted by :func:`dress`), "clipart" (Debian's openclipart-svg, files in ``CLIPART``).
         pattern: for "svg" / "png", the file path under node_modules with ``{cp}`` (upper-case code point),
             ``{cpl}`` (lower case) or ``{fluent}`` (Fluent file name); for Iconify sets, the icons.json path
             under node_modules; "" otherwise.
@@ -96,6 +96,9 @@ STYLES: dict[str, Style] = _by_name(
             "png",
             "emoji-datasource-facebook/img/facebook/64/{cpl}.png",
             "emoji-datasource-facebook",
+        ),
+        Style(
+            "fluent-3d", "png", "@lobehub/fluent-emoji-3d/assets/{cpl}.webp", "@lobehub/fluent-emoji-3d (MIT)"
         ),
         Style("fxemoji", "iconify", _ICONIFY.format("fxemoji"), "@iconify-json/fxemoji (Apache-2.0)"),
         Style("noto-v1", "iconify", _ICONIFY.format("noto-v1"), "@iconify-json/noto-v1 (Apache-2.0)"),

@@ -47,6 +47,16 @@ def test_iconify_libraries_are_declared_with_their_licence():
     assert colour  # a colour drawing of the accordion besides the full emoji sets
 
 
+def test_fluent_3d_draws_every_instrument_shaded():
+    assert "fluent-3d" in pictures.TRAIN_STYLES
+    for c in CATEGORIES:
+        img = pictures.picture("fluent-3d", c, 64)
+        rgb, alpha = np.asarray(img)[..., :3], np.asarray(img.getchannel("A"))
+        assert img.size == (64, 64) and (alpha > 127).mean() > 0.1, c
+        shades = len(np.unique(rgb[alpha > 250] // 8, axis=0))  # a 3-D render: many shades, not a flat fill
+        assert shades > 120, (c, shades)  # flat Fluent: 16 shades on its bell, Twemoji 1
+
+
 def test_every_covered_picture_renders_as_a_square_sprite():
     pictures.check_styles(tuple(pictures.STYLES), ALL_PICTURES)
     for style, s in pictures.STYLES.items():
