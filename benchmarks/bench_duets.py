@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pixelsound import builder, index, localization, pixels  # noqa: E402
+from pixelsound import builder, checkpoint, index, localization, pixels  # noqa: E402
 from pixelsound.instruments import CATEGORIES  # noqa: E402
 from pixelsound.pictures import TRAIN_STYLES  # noqa: E402
 
@@ -106,7 +106,7 @@ def gallery(
     from pixelsound.io import read_frames
 
     records = [r for r in index.read_index(Path(index_path)) if r.get("masks")][:count]
-    net = pixels.load_model(model)
+    net = checkpoint.load_model(model)
     rows = []
     for record in records:
         path = Path(index_path).parent / record["path"]
@@ -150,7 +150,7 @@ def main() -> None:
     started = time.perf_counter()
     grid = (args.grid, args.grid) if args.grid else None
     options = pixels.PixelsOptions(grid=grid, page_seconds=0.0, frame_size=args.frame_size)
-    model = args.model or str(pixels.DEFAULT_MODEL.relative_to(ROOT))
+    model = args.model or str(checkpoint.BUNDLED_MODEL.relative_to(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         path = (
             build_duets(Path(tmp), args.build, args.seed, args.size, args.seconds)

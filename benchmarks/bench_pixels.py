@@ -36,7 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pixelsound import io, pixels  # noqa: E402
+from pixelsound import checkpoint, io, pixels  # noqa: E402
 from pixelsound.checkpoint import load_release, write_release  # noqa: E402
 from pixelsound.config import load_config  # noqa: E402
 from pixelsound.model import SoundOfPixels  # noqa: E402
@@ -44,9 +44,9 @@ from pixelsound.model import SoundOfPixels  # noqa: E402
 
 def bench_model() -> tuple[SoundOfPixels, str]:
     """The bundled model, or the CPU preset with random weights."""
-    if (pixels.DEFAULT_MODEL / "config.json").is_file():
-        model, _ = load_release(pixels.DEFAULT_MODEL)
-        return model.eval(), f"bundled release ({pixels.DEFAULT_MODEL.relative_to(ROOT)})"
+    if (checkpoint.BUNDLED_MODEL / "config.json").is_file():
+        model, _ = load_release(checkpoint.BUNDLED_MODEL)
+        return model.eval(), f"bundled release ({checkpoint.BUNDLED_MODEL.relative_to(ROOT)})"
     torch.manual_seed(0)
     cfg = load_config(ROOT / "recipes/presets/cpu.toml")
     return SoundOfPixels(cfg).eval(), "CPU preset (recipes/presets/cpu.toml), random weights"

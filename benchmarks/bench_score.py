@@ -275,7 +275,7 @@ def main() -> None:
     clips = load_clips(args.data, tuple(args.splits))
     if len(clips) < args.others + 1:
         raise SystemExit(f"{args.data}: only {len(clips)} held-out clips in {args.splits}; build more")
-    net = score.load_model(args.model)
+    net = score.scoring_model(args.model)
     described = net.name if net else None
     sr = score.ScoreOptions().sample_rate
     tracks = {c.soundtrack: io.read_audio(c.soundtrack, sr)[0] for c in clips}

@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pixelsound.backgrounds import background  # noqa: E402
+from pixelsound.checkpoint import load_model  # noqa: E402
 from pixelsound.index import read_index  # noqa: E402
 from pixelsound.io import read_audio, read_frames  # noqa: E402
-from pixelsound.pixels import Video, load_model, pixels  # noqa: E402
+from pixelsound.pixels import Video, pixels  # noqa: E402
 
 
 def texture(rng: np.random.Generator, side: int) -> torch.Tensor:

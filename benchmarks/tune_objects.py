@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_duets import build_duets  # noqa: E402
 
-from pixelsound import index, localization, objects, pixels  # noqa: E402
+from pixelsound import checkpoint, index, localization, objects, pixels  # noqa: E402
 
 ACTIVE = (0.05, 0.1, 0.2)
 DEFAULT_ACTIVE = inspect.signature(objects.group_cells).parameters["active"].default
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/objects_tuning.md"))
     args = parser.parse_args()
 
-    net = pixels.load_model(args.model)
+    net = checkpoint.load_model(args.model)
     opts = pixels.PixelsOptions(grid=(args.grid, args.grid), page_seconds=0)
     with tempfile.TemporaryDirectory() as tmp:
         duet_index = build_duets(Path(tmp), args.duets, args.seed, 224, 8.0)

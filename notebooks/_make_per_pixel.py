@@ -64,11 +64,12 @@ plots.grid_figure([("duet", [plots.array_image(frame.permute(1, 2, 0).numpy(), 2
     ("md", "## The model\n\nThe bundled release when present (and not tiny), else a tiny random model."),
     (
         "code",
-        """from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
+        """from pixelsound import checkpoint
+from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
 from pixelsound.model import SoundOfPixels
 
-if not TINY and (pixels.DEFAULT_MODEL / "config.json").is_file():
-    model = pixels.load_model()
+if not TINY and (checkpoint.BUNDLED_MODEL / "config.json").is_file():
+    model = checkpoint.load_model()
 else:
     cfg = Config(audio=AudioConfig(sample_rate=8000, length=8191, n_fft=254, hop=64, log_bins=64),
                  frames=FramesConfig(num_frames=2, size=64),

@@ -43,6 +43,7 @@ from pixelsound import distrib
 from pixelsound.checkpoint import (
     BUNDLED_MODEL,
     load_release,
+    release_prototypes,
     write_release,
     write_text_atomic,
 )
@@ -59,7 +60,7 @@ from pixelsound.index import (
     write_index,
 )
 from pixelsound.io import WINDOW_TOLERANCE
-from pixelsound.objects import prototypes_from_index, release_prototypes
+from pixelsound.objects import prototypes_from_index
 from pixelsound.plots import line_chart, save_png
 from pixelsound.train import (
     build_datasets,

@@ -384,7 +384,7 @@ def build_bank(
     Returns:
         The saved :class:`Bank`.
     """
-    net = model.eval() if isinstance(model, torch.nn.Module) else load_model(model)  # None: the bundled one
+    net = load_model(model)  # None: the bundled one
     cfg = net.cfg
     records = [
         r

@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from pixelsound.config import Config, ConfigError, from_dict, replace
 from pixelsound.errors import UserError
@@ -33,12 +33,15 @@ from pixelsound.errors import UserError
 if TYPE_CHECKING:
     from pixelsound.model import SoundOfPixels
 
+    ModelSpec = str | Path | SoundOfPixels | None  # a release path, a loaded model, or None: the bundled one
+
 TRAIN_FORMAT = "pixelsound-train"
 RELEASE_FORMAT = "pixelsound-release"
 VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "model"  # the release shipped inside the package
+NO_MODEL = "none"  # "no model", where a verb can run without one (None means the bundled model everywhere)
 
 
 class CheckpointError(UserError, ValueError):
@@ -330,24 +333,61 @@ def load_release(path: str | Path, device: str | torch.device = "cpu") -> tuple[
     return model.to(device).eval(), cfg
 
 
-def load_model(model: str | Path | SoundOfPixels | None = None, device: str = "cpu") -> SoundOfPixels:
+def load_model(model: ModelSpec = None, device: str | None = None) -> SoundOfPixels:
     """The one model loader of the verbs: a loaded model, a release folder / checkpoint, or None (bundled).
 
+    Args:
+        model: a release folder, its ``model.safetensors`` / ``config.json``, a ``.pt`` training checkpoint, a
+            loaded SoundOfPixels, or None for the release bundled in the package.
+        device: where to put it (None: a loaded model stays where it is, a file loads on the CPU).
+
     Returns:
-        the model in eval mode on ``device``.
+        the model in eval mode.
 
     Raises:
-        CheckpointError: as :func:`load_release`, or no bundled model in this installation.
+        CheckpointError: as :func:`load_release`, no bundled model in this installation, or not a model.
     """
     from pixelsound.model import SoundOfPixels
 
     if isinstance(model, SoundOfPixels):
-        return model.to(device).eval()
+        return (model if device is None else model.to(device)).eval()
     if model is None:
         if not (BUNDLED_MODEL / CONFIG_FILE).is_file():
             raise CheckpointError(f"{BUNDLED_MODEL}: no bundled model in this installation; pass --model")
         model = BUNDLED_MODEL
-    return load_release(model, device=device)[0]
+    if not isinstance(model, str | Path):
+        raise CheckpointError(f"expected a release path or a SoundOfPixels model, got {type(model).__name__}")
+    return load_release(model, device=device or "cpu")[0]
+
+
+def optional_model(model: ModelSpec = None, device: str | None = None) -> SoundOfPixels | None:
+    """:func:`load_model`, except that :data:`NO_MODEL` (``"none"``) gives None: the explicit "no model" of
+    the verbs that can run without one (``score``'s motion-only mode, ``foley`` without regions' vectors)."""
+    return None if is_no_model(model) else load_model(model, device)
+
+
+def is_no_model(model: object) -> bool:
+    """Whether ``model`` is :data:`NO_MODEL` (as a string or a path, e.g. from a ``--model`` option)."""
+    return isinstance(model, str | Path) and str(model) == NO_MODEL
+
+
+def release_prototypes(model: ModelSpec = None) -> dict[str, Tensor] | None:
+    """Category prototypes stored in a release's ``config.json`` under ``info.prototypes``: of the release
+    at a path, of the bundled release (None), or none (a loaded model, :data:`NO_MODEL`, or none stored)."""
+    if model is None:
+        model = BUNDLED_MODEL
+    if not isinstance(model, str | Path) or is_no_model(model):
+        return None
+    path = Path(model)
+    config = path / CONFIG_FILE if path.is_dir() else path.with_name(CONFIG_FILE)
+    try:
+        info = json.loads(config.read_text()).get("info", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    found = info.get("prototypes") if isinstance(info, dict) else None
+    if not isinstance(found, dict) or not found:
+        return None
+    return {str(k): torch.tensor(v, dtype=torch.float32) for k, v in found.items()}
 
 
 # ------------------------------------------------------------------------------------------ starting weights

@@ -37,6 +37,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from pixelsound import plots, spec
+from pixelsound.checkpoint import load_model
 from pixelsound.errors import UserError
 from pixelsound.losses import dominant_target, ratio_target
 from pixelsound.metrics import bss_eval, si_sdr
@@ -286,18 +287,6 @@ def _evaluate_mix(
     return {**record, "scores": score(sources, estimates)}, (sources, estimates, masks)
 
 
-def _load_model(model_or_path: Any, device: str) -> torch.nn.Module:
-    if isinstance(model_or_path, str | Path):
-        from pixelsound.checkpoint import load_release
-
-        return load_release(model_or_path, device)[0]
-    if not hasattr(model_or_path, "cfg") or not hasattr(model_or_path, "apply_masks"):
-        raise EvalError(
-            f"expected a SoundOfPixels model or a path to one, got {type(model_or_path).__name__}"
-        )
-    return model_or_path
-
-
 def _open_dataset(index: Any, cfg: Any, split: str | None, cache_dir: str | None) -> Any:
     """A ClipDataset of evaluation windows (an index path or records), or a ready dataset as it is."""
     if not isinstance(index, str | Path | list):
@@ -378,7 +367,8 @@ def evaluate(
     """Score a model, the mixture and the ideal masks on a fixed, seeded list of mixtures.
 
     Args:
-        model_or_path: a SoundOfPixels, or a release folder / ``.pt`` checkpoint (see ``load_release``).
+        model_or_path: a SoundOfPixels (used where it is), a release folder / ``.pt`` checkpoint, or None (the
+            bundled release); see :func:`pixelsound.checkpoint.load_model`.
         index: an index file or its records (evaluation windows are built with the model's config), or a
             ready dataset of evaluation items (anything with ``__getitem__``, ``__len__``, ``category_of``).
         mixes: the N values to evaluate.
@@ -395,14 +385,13 @@ def evaluate(
         An :class:`EvalResult`.
     """
     start = time.perf_counter()
-    model = _load_model(model_or_path, device)
+    was_training = getattr(model_or_path, "training", False)
+    model = load_model(model_or_path, None if isinstance(model_or_path, torch.nn.Module) else device)
     dataset = _open_dataset(index, model.cfg, split, cache_dir)
     if count < 1 or not mixes or any(n < 2 for n in mixes):
         raise EvalError(f"need count >= 1 and every N >= 2, got count={count}, mixes={list(mixes)}")
     plan = [_mix_record(dataset, n, g) for n in mixes for g in draw_mixes(dataset, n, count, seed)]
     out = Path(out_dir) if out_dir is not None else None
-    was_training = model.training
-    model.eval()
     try:
         with torch.inference_mode():
             scored, skipped = _run_mixes(

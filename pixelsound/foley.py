@@ -35,7 +35,7 @@ from typing import Any
 
 from torch import Tensor
 
-from pixelsound import ambience, io, mixdown, voice
+from pixelsound import ambience, checkpoint, io, mixdown, voice
 from pixelsound.soundtrack import FoleyResult, render, torch_threads
 from pixelsound.spotting import FoleyConfig, Video, detect, load_video
 
@@ -48,7 +48,7 @@ def foley(
     video: str | Path | Tensor,
     out: str | Path | None = None,
     *,
-    model: Any = None,
+    model: Any = checkpoint.NO_MODEL,
     bank: Any = None,
     room: str | None = None,
     config: FoleyConfig | None = None,
@@ -66,7 +66,7 @@ def foley(
         video: a video file, or frames uint8 ``(V, 3, H, W)`` with ``fps``.
         out: output video (h264 + stereo AAC); also writes ``OUT_stems/`` and ``OUT.cues.json`` next to it
             unless ``stems_dir`` / ``cues_path`` say otherwise. None: nothing is written.
-        model: release path or SoundOfPixels (optional; see :func:`detect`).
+        model: release path, SoundOfPixels, None (bundled) or ``"none"`` (the default; see :func:`detect`).
         bank: bank folder or Bank (optional).
         room: room preset (``dry``, ``room``, ``hall``, ``outdoor``); None: from the scene.
         config: :class:`FoleyConfig`.
@@ -125,7 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--cues", type=Path, help="cue sheet to write (default: OUT.cues.json next to the output)"
         )
-    make.add_argument("--model", type=Path, help="release folder or checkpoint (regions' visual vectors)")
+    make.add_argument(
+        "--model",
+        type=Path,
+        default=checkpoint.NO_MODEL,
+        help="release folder or checkpoint (regions' visual vectors)",
+    )
     make.add_argument("--bank", type=Path, help="sound bank folder (`pixelsound bank build`)")
     make.add_argument("--room", choices=sorted(mixdown.ROOMS), help="room preset (default: from the scene)")
     make.add_argument(

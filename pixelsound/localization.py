@@ -23,12 +23,12 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 from tqdm import tqdm
 
+from pixelsound.checkpoint import load_model, release_prototypes
 from pixelsound.index import read_index
 from pixelsound.io import read_audio
 from pixelsound.metrics import bss_eval
 from pixelsound.model import SoundOfPixels
-from pixelsound.objects import release_prototypes
-from pixelsound.pixels import DEFAULT_MODEL, PixelsResult, load_model, pixels
+from pixelsound.pixels import PixelsResult, pixels
 
 
 def ciou(heatmap: Tensor | np.ndarray, gt: Tensor | np.ndarray, *, threshold: float | str = 0.2) -> float:
@@ -194,8 +194,7 @@ def duet_metrics(
     if not records:
         raise ValueError(f"{index}: no duet records with stems and masks")
     net = load_model(model)
-    loaded = isinstance(model, torch.nn.Module)  # a loaded model carries no release prototypes
-    names = None if loaded else release_prototypes(DEFAULT_MODEL if model is None else model)
+    names = release_prototypes(model)  # None for a loaded model: it carries no release prototypes
     sr = net.cfg.audio.sample_rate
     per_clip = []
     for record in tqdm(records, desc="duets", disable=not progress):

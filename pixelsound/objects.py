@@ -20,7 +20,6 @@ How well heatmaps and objects find the instruments of a duet (cIoU, AUC, SDR) is
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,20 +281,6 @@ def categorize(
     sims = F.cosine_similarity(bank, vector[None], dim=1)
     best = int(sims.argmax())
     return names[best], float(sims[best])
-
-
-def release_prototypes(path: str | Path) -> dict[str, Tensor] | None:
-    """Category prototypes stored in a release's ``config.json`` under ``info.prototypes`` (or None)."""
-    path = Path(path)
-    config = path / "config.json" if path.is_dir() else path.with_name("config.json")
-    try:
-        info = json.loads(config.read_text()).get("info", {})
-    except (OSError, ValueError, AttributeError):
-        return None
-    found = info.get("prototypes") if isinstance(info, dict) else None
-    if not isinstance(found, dict) or not found:
-        return None
-    return {str(k): torch.tensor(v, dtype=torch.float32) for k, v in found.items()}
 
 
 @torch.no_grad()

@@ -58,8 +58,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = checkpoint.BUNDLED_MODEL
-
 
 @dataclass(frozen=True)
 class PixelsOptions:
@@ -411,11 +409,6 @@ def _open(video: str | Path | Video, sample_rate: int) -> _FileSource | _TensorS
     return source
 
 
-def load_model(model: str | Path | SoundOfPixels | None = None, device: str = "cpu") -> SoundOfPixels:
-    """A model in eval mode: a loaded one, a release folder / checkpoint, or (None) the bundled release."""
-    return checkpoint.load_model(model, device)
-
-
 # ----------------------------------------------------------------------------------------- result
 
 
@@ -684,14 +677,12 @@ def pixels(
     Returns:
         :class:`PixelsResult` with objects found.
     """
-    from pixelsound.objects import find_objects, release_prototypes
+    from pixelsound.objects import find_objects
 
     opts = options or PixelsOptions()
-    net = load_model(model, device)
-    if prototypes is None and isinstance(model, str | Path):
-        prototypes = release_prototypes(model)
-    elif prototypes is None and model is None:
-        prototypes = release_prototypes(DEFAULT_MODEL)
+    net = checkpoint.load_model(model, device)
+    if prototypes is None:
+        prototypes = checkpoint.release_prototypes(model)  # none for a loaded model
     source = _open(video, net.cfg.audio.sample_rate)
     count, chunks = read_chunks(net, source, opts)
     meta = {"source": source.path, "fps": source.fps, "size": source.size, "source_object": source}
@@ -895,7 +886,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixelsound.objects import prototypes_from_index, release_prototypes
+    from pixelsound.objects import prototypes_from_index
 
     if not 0 <= args.overlap <= 0.5:
         raise UsageError(f"--overlap must be in [0, 0.5], got {args.overlap}")
@@ -904,11 +895,11 @@ def run(args: argparse.Namespace) -> int:
         min_share=args.min_share, page_seconds=args.page_seconds, frame_size=args.frame_size,
         place=args.place,
     )  # fmt: skip
-    net = load_model(args.model, args.device)
+    net = checkpoint.load_model(args.model, args.device)
     if args.categories:
         protos = prototypes_from_index(args.categories, net)
     else:
-        protos = release_prototypes(args.model or DEFAULT_MODEL)
+        protos = checkpoint.release_prototypes(args.model)
     result = pixels(args.video, net, options=options, prototypes=protos, device=args.device)
     facts = result.write(
         args.out, video=not args.no_video, page_rate=args.page_rate, page_bits=args.page_bits

@@ -54,8 +54,8 @@ import torch.nn.functional as fn
 from scipy import ndimage
 from torch import Tensor
 
+from pixelsound import checkpoint, motion, onsets, sync
 from pixelsound import events as visual
-from pixelsound import motion, onsets, sync
 from pixelsound.errors import UserError
 from pixelsound.frames import pool_clip
 from pixelsound.motion import Events
@@ -63,7 +63,6 @@ from pixelsound.onsets import Match
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path(__file__).parent / "assets" / "model"
 OWN = "own soundtrack"
 
 # frames on screen at the given times, resized for the model: times (n,) seconds -> uint8 (n, 3, S, S)
@@ -238,30 +237,24 @@ class LoadedModel:
     prototypes: dict[str, Tensor] | None = None
 
 
-def load_model(model) -> LoadedModel | None:
-    """A :class:`LoadedModel` from a release path, ``"default"``, a SoundOfPixels, or None / ``"none"``.
-
-    ``"default"`` is the bundled release; when it is absent this warns and returns None (motion and onsets
-    only). A path that does not hold a release raises ``CheckpointError`` naming it.
+def scoring_model(model=None) -> LoadedModel | None:
+    """A :class:`LoadedModel` from a release path, a SoundOfPixels, None or ``"default"`` (the bundled
+    release; when it is absent this warns and returns None: motion and onsets only), or None for
+    ``"none"`` (:data:`pixelsound.checkpoint.NO_MODEL`). Loading is :func:`pixelsound.checkpoint.load_model`;
+    a path that does not hold a release raises ``CheckpointError`` naming it.
     """
-    from pixelsound.model import SoundOfPixels
-
-    if model is None or isinstance(model, LoadedModel):
+    if isinstance(model, LoadedModel):
         return model
-    if isinstance(model, str) and model == "none":
+    if isinstance(model, str) and model == checkpoint.NO_MODEL:
         return None
-    if isinstance(model, SoundOfPixels):
-        return LoadedModel(model.eval(), "given model")
-    if model == "default":
-        if not (DEFAULT_MODEL / "config.json").is_file():
-            log.warning("no bundled model at %s: scoring with motion and onsets only", DEFAULT_MODEL)
-            return None
-        model = DEFAULT_MODEL
-    from pixelsound.checkpoint import load_release
-    from pixelsound.objects import release_prototypes
-
-    net, _ = load_release(model)
-    return LoadedModel(net.eval(), str(model), release_prototypes(model))
+    if isinstance(model, str) and model == "default":
+        model = None
+    if model is None and not (checkpoint.BUNDLED_MODEL / checkpoint.CONFIG_FILE).is_file():
+        log.warning("no bundled model at %s: scoring with motion and onsets only", checkpoint.BUNDLED_MODEL)
+        return None
+    net = checkpoint.load_model(model)
+    name = "given model" if isinstance(model, torch.nn.Module) else str(model or checkpoint.BUNDLED_MODEL)
+    return LoadedModel(net, name, checkpoint.release_prototypes(model))
 
 
 def _model_windows(duration: float, window_s: float, count: int) -> np.ndarray:
@@ -545,7 +538,7 @@ def score_frames(
     audios: Sequence[tuple[str, Tensor]] = (),
     sample_rate: int | None = None,
     *,
-    model=None,
+    model=checkpoint.NO_MODEL,
     frames_at: FramesAt | None = None,
     video_size: tuple[int, int] | None = None,
     t0: float = 0.0,
@@ -560,7 +553,8 @@ def score_frames(
         audios: ``(name, waveform (L,) or (C, L))`` pairs; sample 0 is the video's time 0.
         sample_rate: rate of the waveforms (default ``options.sample_rate``).
         model: a release path, ``"default"`` (the bundled release), a SoundOfPixels, a
-            :class:`LoadedModel`, or None (motion and onsets only); see :func:`load_model`.
+            :class:`LoadedModel`, None (the bundled release) or ``"none"`` (motion and onsets only); see
+            :func:`scoring_model`.
         frames_at: frames at given times for the model (default: picked from ``frames`` and resized).
         video_size: ``(H, W)`` of the original video, for object boxes (default: the frames' size).
         t0: time of frame 0.
@@ -571,7 +565,7 @@ def score_frames(
         :class:`ScoreResult` with candidates ranked best first.
     """
     sample_rate = sample_rate or options.sample_rate
-    loaded = load_model(model)
+    loaded = scoring_model(model)
     maps = motion.motion_maps(frames, method=options.method)  # (V, H, W)
     curve = motion.region_curves(maps, [None])[0]  # (V,)
     events = visual_events(frames, fps, maps, options, t0)
@@ -688,7 +682,7 @@ def score(
     video: str | Path,
     audios: Sequence[str | Path] | None = None,
     *,
-    model="default",
+    model=None,
     own: bool = True,
     options: ScoreOptions = ScoreOptions(),
 ) -> ScoreResult:
@@ -697,8 +691,8 @@ def score(
     Args:
         video: a video file (with or without audio).
         audios: candidate soundtracks (audio or video files); their time 0 is the video's time 0.
-        model: a release path, ``"default"`` (the bundled release, skipped with a warning when absent), a
-            SoundOfPixels, a :class:`LoadedModel`, or None (motion and onsets only).
+        model: a release path, None (the bundled release, skipped with a warning when absent), a
+            SoundOfPixels, a :class:`LoadedModel`, or ``"none"`` (motion and onsets only).
         own: also score the video's own soundtrack when it has one.
         options: see :class:`ScoreOptions`.
 
@@ -811,7 +805,7 @@ def _options(args: argparse.Namespace) -> ScoreOptions:
     return ScoreOptions(tolerance_ms=args.tolerance_ms, max_lag_s=args.max_lag, method=args.method)
 
 
-def _batch(args: argparse.Namespace, loaded: LoadedModel | None, options: ScoreOptions) -> int:
+def _batch(args: argparse.Namespace, loaded: LoadedModel | str, options: ScoreOptions) -> int:
     """Score every video under a folder; a bad file becomes a row with its error, never a crash."""
     from tqdm import tqdm
 
@@ -849,7 +843,7 @@ def _batch(args: argparse.Namespace, loaded: LoadedModel | None, options: ScoreO
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)
-    loaded = load_model(args.model)
+    loaded = scoring_model(args.model) or checkpoint.NO_MODEL  # loaded once for every clip
     if Path(args.target).is_dir():
         return _batch(args, loaded, options)
     result = score(args.target, args.audio, model=loaded, own=not args.no_own, options=options)

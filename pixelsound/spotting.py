@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from pixelsound import ambience, events, io, mixdown
+from pixelsound import ambience, checkpoint, events, io, mixdown
 from pixelsound.bank import Bank
 from pixelsound.regions import analysis_frames, nearest_category, region_features
 
@@ -92,17 +92,6 @@ def guess_room(rest: Tensor) -> str:
     if hsv[..., 2].mean() < 0.35:
         return "hall"
     return "room"
-
-
-def _category_prototypes(model_path: str | Path | None) -> dict[str, Tensor] | None:
-    """Category prototypes stored with a release (``info.prototypes``), if any."""
-    if model_path is None:
-        return None
-    try:
-        from pixelsound.objects import release_prototypes
-    except ImportError:  # pragma: no cover - objects is part of the package
-        return None
-    return release_prototypes(model_path)
 
 
 def _json_box(box: np.ndarray, scale: float) -> list[float]:
@@ -230,15 +219,6 @@ def load_video(video: str | Path | Tensor | Video, fps: float | None = None) -> 
     return Video(frames, used.numpy(), info.fps, str(Path(video).resolve()))
 
 
-def _load_model(model: Any):
-    """A model in eval mode from a path (release or checkpoint) or as given; None stays None."""
-    if model is None or not isinstance(model, (str, Path)):
-        return model.eval() if model is not None else None
-    from pixelsound.checkpoint import load_release
-
-    return load_release(model)[0]
-
-
 def _load_bank(bank: Any):
     if bank is None or not isinstance(bank, (str, Path)):
         return bank
@@ -248,7 +228,7 @@ def _load_bank(bank: Any):
 def detect(
     video: str | Path | Tensor | Video,
     *,
-    model: Any = None,
+    model: Any = checkpoint.NO_MODEL,
     bank: Any = None,
     room: str | None = None,
     config: FoleyConfig | None = None,
@@ -259,8 +239,9 @@ def detect(
 
     Args:
         video: a video file, a :class:`Video`, or frames uint8 ``(V, 3, H, W)`` (then ``fps`` is needed).
-        model: release folder / checkpoint path or a loaded SoundOfPixels (optional): region visual vectors
-            for the bank and categories. Default with a bank: the bank's model.
+        model: release folder / checkpoint path, a loaded SoundOfPixels, None (the bundled release) or
+            ``"none"`` (:data:`pixelsound.checkpoint.NO_MODEL`, the default; with a bank: the bank's model):
+            region visual vectors for the bank and categories.
         bank: bank folder or :class:`pixelsound.bank.Bank` (optional): learned sounds.
         room: a room preset; None picks one from the scene.
         config: detection settings.
@@ -273,10 +254,11 @@ def detect(
     cfg = config or FoleyConfig()
     clip = load_video(video, fps)
     bank = _load_bank(bank)
-    if model is None and bank is not None and bank.info.get("model"):
+    if checkpoint.is_no_model(model) and bank is not None and bank.info.get("model"):
         model = bank.info["model"]
-    model_path = str(model) if isinstance(model, (str, Path)) else None
-    net = _load_model(model)
+    net = checkpoint.optional_model(model)
+    named = net is not None and isinstance(model, str | Path | None)  # a release on disk, not a loaded model
+    model_path = str(model or checkpoint.BUNDLED_MODEL) if named else None
     small = analysis_frames(clip.frames, cfg.analysis_side)  # (V, 3, h, w)
     maps = events.displacement(small)  # (V, h, w)
     tracks, cues = object_cues(clip, small, maps, cfg)
@@ -362,7 +344,7 @@ def identify(
     """
     features = region_features(net, frames, [t.mask for t in tracks]) if net is not None and tracks else []
     rng = np.random.default_rng(seed)
-    prototypes = _category_prototypes(model_path)
+    prototypes = checkpoint.release_prototypes(model_path) if model_path else None
     for cue, feature in zip(cues, features, strict=False):
         _attach_identity(cue, feature, bank, prototypes, rng)
 

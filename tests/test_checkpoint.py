@@ -12,9 +12,14 @@ import pytest
 import torch
 
 from pixelsound.checkpoint import (
+    BUNDLED_MODEL,
+    NO_MODEL,
     CheckpointError,
     load_checkpoint,
+    load_model,
     load_release,
+    optional_model,
+    release_prototypes,
     rng_state,
     save_atomic,
     save_checkpoint,
@@ -129,6 +134,27 @@ def test_release_round_trip_gives_same_outputs(tmp_path):
         torch.testing.assert_close(loaded.separate(mix, frames), model.separate(mix, frames), rtol=0, atol=0)
     again, _ = load_release(tmp_path / "best" / "model.safetensors")  # the weights file names its folder
     assert again.state_dict().keys() == model.state_dict().keys()
+
+
+def test_one_loader_for_paths_models_and_the_bundled_release(tmp_path):
+    cfg = tiny_config()
+    model = SoundOfPixels(cfg).train()
+    protos = {"drum": [1.0, 0.0], "flute": [0.0, 1.0]}
+    write_release(tmp_path / "best", model, cfg, {"prototypes": protos})
+    assert load_model(model) is model and not model.training  # a loaded model: as it is, in eval mode
+    from_path = load_model(tmp_path / "best")
+    assert from_path.state_dict().keys() == model.state_dict().keys() and not from_path.training
+    assert load_model(None).cfg == load_release(BUNDLED_MODEL)[0].cfg  # None: the bundled release
+    assert optional_model(NO_MODEL) is None and optional_model(model) is model
+    found = release_prototypes(tmp_path / "best" / "config.json")
+    assert sorted(found) == ["drum", "flute"] and found["flute"].tolist() == [0.0, 1.0]
+    assert release_prototypes(model) is None and release_prototypes(NO_MODEL) is None
+    bundled = release_prototypes(BUNDLED_MODEL) or {}
+    assert {k: v.tolist() for k, v in (release_prototypes(None) or {}).items()} == {
+        k: v.tolist() for k, v in bundled.items()
+    }
+    with pytest.raises(CheckpointError, match="expected a release path or a SoundOfPixels model, got int"):
+        load_model(3)
 
 
 def test_load_release_of_a_training_checkpoint(tmp_path):
