@@ -469,7 +469,7 @@ def dress(style: str, img: Image.Image, rng: np.random.Generator) -> Image.Image
         return img
     alpha = img.getchannel("A")
     fill, edge = (tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(2))
-    look, width = rng.random(), 2 * int(rng.integers(1, 4)) + 1  # border width in px at 256: 3..7
+    look, width = rng.random(), 6 * int(rng.integers(1, 4)) + 3  # border width in px at 256: 9..21
     width = max(3, round(width * img.width / 256)) | 1
     grown = alpha.filter(ImageFilter.MaxFilter(width))
     if look < 0.25:  # outline only
