@@ -74,9 +74,9 @@ def timed(fn) -> tuple[float, float, object]:
 
 
 def all_cells(model: SoundOfPixels, video, opts: pixels.PixelsOptions):
-    source = pixels._open(video, model.cfg.audio.sample_rate)
-    count, chunks = pixels.read_chunks(model, source, opts)
-    return pixels.analyse(model, chunks, source.length, opts, count=count, progress=False)
+    clip, length = pixels.open_video(video, model.cfg.audio.sample_rate)
+    count, chunks = pixels.read_chunks(model, clip, length, opts)
+    return pixels.analyse(model, chunks, length, opts, count=count, clip=clip, progress=False)
 
 
 def bench_six_seconds(model: SoundOfPixels, repeats: int, folder: Path) -> list[tuple[str, float, float]]:

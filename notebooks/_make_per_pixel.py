@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from IPython.display import Audio, display
 
-from pixelsound import builder, io, localization, pixels, plots
+from pixelsound import builder, cells, io, localization, pixels, plots
 from pixelsound.instruments import CATEGORIES
 from pixelsound.pictures import TRAIN_STYLES
 
@@ -98,7 +98,7 @@ plots.array_image(plots.overlay_heatmap(frame, result.heatmap(), alpha=0.6, vmin
         "code",
         """chunk = result.chunks[0]
 with torch.no_grad():
-    every = pixels.cell_masks(model, chunk.visual, chunk.audio)  # (h, w, F, T), one einsum
+    every = cells.cell_masks(model, chunk.visual, chunk.audio)  # (h, w, F, T), one einsum
     one = torch.sigmoid(model.synthesize(chunk.visual[:, 2, 3][None, None], chunk.audio[None]))[0, 0]
 print(tuple(every.shape), "max difference for cell (2, 3):", float((every[2, 3] - one).abs().max()))""",
     ),

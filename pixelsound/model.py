@@ -205,10 +205,26 @@ class SoundOfPixels(nn.Module):
         Shapes:
             masks ``(B, N, F, T)``, mix_spec ``(B, F_lin, T)`` -> ``(B, N, length)``
         """
-        a = self.cfg.audio
         with torch.autocast(masks.device.type, enabled=False):
-            linear = spec.unwarp(masks.float(), self.unwarp_matrix)  # (B, N, F_lin, T)
-            return spec.istft(linear * mix_spec[:, None], a.n_fft, a.hop, length)
+            return self.masked_waves(self.linear_masks(masks), mix_spec[:, None], length)
+
+    def linear_masks(self, masks: Tensor) -> Tensor:
+        """Masks unwarped to the linear frequency grid (:func:`pixelsound.spec.unwarp` as one GEMM, laid out
+        frames first in memory, as :func:`pixelsound.spec.istft` reads fastest).
+
+        Shapes:
+            masks ``(..., F, T)`` -> float32 ``(..., F_lin, T)``
+        """
+        return torch.matmul(masks.float().transpose(-1, -2), self.unwarp_matrix.float().T).transpose(-1, -2)
+
+    def masked_waves(self, linear: Tensor, mix_spec: Tensor, length: int) -> Tensor:
+        """Apply linear masks to the mixture STFT (keeping its phase) and invert.
+
+        Shapes:
+            linear ``(..., F_lin, T)``, mix_spec complex, broadcast to it -> ``(..., length)``
+        """
+        a = self.cfg.audio
+        return spec.istft(linear * mix_spec, a.n_fft, a.hop, length)
 
     def separate(self, mix: Tensor, frames: Tensor, hard: bool = False) -> Tensor:
         """Waveform of each source's sound in the mixture.

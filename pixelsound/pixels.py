@@ -1,26 +1,16 @@
 """The sound of every pixel: ``pixelsound pixels VIDEO [--model M] --out DIR``.
 
-Given per-pixel visual features ``(K, h, w)`` instead of one clip vector, the model's synthesizer
-(:func:`pixelsound.model.synthesize`) gives a mask for every grid cell in one ``einsum``: ``(h, w, F, T)``.
-This module runs the frame net and the audio net once per time chunk, synthesizes the masks of all cells at
-once, and turns masks into waveforms (unwarp, multiply the mixture's STFT, invert) for one cell, a region, or
-every cell.
+The verb reads a clip (:mod:`pixelsound.clip`), runs the per-cell engine (:mod:`pixelsound.cells`: masks of
+every grid cell from one ``einsum``, turned into energies and sounds) on overlapping time chunks, groups the
+sounding cells into objects (:mod:`pixelsound.objects`) and writes the outputs
+(:mod:`pixelsound.pixel_outputs`).
 
-Definitions used throughout:
-
-* the visual vector of a region with cell weights ``r`` in [0, 1] is pooled from ``r_c v_c`` as training
-  pools a clip, or a source's part of a scene (:mod:`pixelsound.views`): their maximum, ``v_R = max_c r_c
-  v_c``, or with the model's ``pool_top`` the mean of that share of the largest
-  (:func:`pixelsound.frames.pool_regions`); its mask is the synthesizer's mask for ``v_R``; one cell's sound
-  is the region made of that cell alone;
-* the energy of a cell's sound at STFT frame t is ``sum_f |unwarp(M_c) X|^2`` (X the mixture STFT), summed
-  into time bins of ``bin_seconds`` and into ``bands`` log-spaced frequency bands.
-
-Long videos are cut into overlapping chunks (the model's training window by default) that are decoded one at
-a time; each chunk's outputs are weighted by ramps that cross-fade in the middle half of every overlap (the
-weights sum to one everywhere) and added, so memory is bounded by the chunk, not the video. The per-chunk
-frame and audio features are kept (small: ``K x F`` numbers per STFT frame), so any region's sound can be made
-afterwards without decoding again.
+Long videos are cut into overlapping chunks (the model's training window by default,
+:func:`pixelsound.windows.even_plan`) that are decoded one at a time; each chunk's outputs are weighted by
+ramps that cross-fade in the middle half of every overlap (:func:`pixelsound.windows.crossfade_weights`:
+the weights sum to one everywhere) and added, so memory is bounded by the chunk, not the video. The per-chunk
+frame and audio features are kept (small: ``K x F`` numbers per STFT frame), so any region's sound can be
+made afterwards without decoding again.
 
 Python API, mirroring the verb::
 
@@ -33,380 +23,90 @@ Python API, mirroring the verb::
 from __future__ import annotations
 
 import argparse
-import functools
-import json
 import logging
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from pixelsound import checkpoint, spec
+from pixelsound import checkpoint, io, pixel_outputs, windows
+from pixelsound.cells import (
+    CellKit,
+    CellPass,
+    Chunk,
+    PixelsOptions,
+    add_cell_waves,
+    batch_size,
+    check_regions,
+    encode_chunk,
+    region_masks,
+)
+from pixelsound.clip import Clip, FileClip, TensorClip
 from pixelsound.errors import UsageError
-from pixelsound.frames import pool_regions
 from pixelsound.model import SoundOfPixels
-
-if TYPE_CHECKING:
-    from pixelsound.objects import SoundingObject
+from pixelsound.objects import SoundingObject, find_objects, prototypes_from_index
 
 log = logging.getLogger(__name__)
 
+Video = (
+    TensorClip  # an in-memory video: Video(frames uint8 (V, 3, H, W), fps, audio (L,) or (C, L), sample_rate)
+)
 
-@dataclass(frozen=True)
-class PixelsOptions:
-    """How per-pixel separation runs (the CLI's options).
 
-    Attributes:
-        chunk_seconds: length of a time chunk (0: the model's training window ``cfg.audio.length``).
-        overlap: share of a chunk overlapping the next one (at most 0.5).
-        grid: ``(h, w)`` grid the per-pixel features are resized to (bilinear); None keeps the frame net's.
-        frame_size: frames are resized to this side before the frame net (0: the model's training size). A
-            larger size gives a finer native grid (the frame net is convolutional); objects then look larger
-            than in training, which suits scenes with several small objects (e.g. duets at 2x).
-        cell_batch: cells turned into waveforms at once (0: as many as fit in about 256 MB of intermediate
-            spectra); bounds memory, while the masks of all cells still come from one einsum.
-        bin_seconds: time resolution of the energies behind heatmaps.
-        bands: log-spaced frequency bands of the per-cell energies (the cells' sound descriptors).
-        page_seconds: seconds of every cell's sound kept for the listening page (0: none).
-        max_objects: most sounding objects looked for.
-        min_share: an object must carry at least this share of the sounding cells' energy.
-        place: weight of a cell's place against its sound when cells are grouped into objects
-            (:func:`pixelsound.objects.group_cells`; 0: by sound alone).
+# ----------------------------------------------------------------------------------------- reading
+
+
+def open_video(video: str | Path | Clip, sample_rate: int) -> tuple[Clip, int]:
+    """The clip to separate and its length in samples at ``sample_rate`` (the shorter of sound and picture
+    for tensors).
+
+    Raises:
+        MediaError: a file without a soundtrack or a video stream.
+        ValueError: a clip without sound, or shorter than 0.2 s.
     """
-
-    chunk_seconds: float = 0.0
-    overlap: float = 0.25
-    grid: tuple[int, int] | None = None
-    frame_size: int = 0
-    cell_batch: int = 0
-    bin_seconds: float = 0.1
-    bands: int = 16
-    page_seconds: float = 30.0
-    max_objects: int = 4
-    min_share: float = 0.05
-    place: float = 2.0
-
-
-@dataclass
-class Video:
-    """An in-memory video for :func:`pixels`: frames, their rate, and the soundtrack.
-
-    Attributes:
-        frames: uint8 ``(V, 3, H, W)``; frame i is on screen from ``i / fps``.
-        fps: frame rate.
-        audio: the mixture ``(L,)`` or ``(C, L)`` (channels averaged).
-        sample_rate: Hz (resampled to the model's rate when it differs).
-    """
-
-    frames: Tensor
-    fps: float
-    audio: Tensor
-    sample_rate: int
+    clip = video if isinstance(video, Clip) else FileClip(video)
+    if isinstance(clip, FileClip) and not (clip.has_audio and clip.has_video):
+        missing = "soundtrack" if not clip.has_audio else "video stream"
+        raise io.MediaError(
+            clip.path, f"per-pixel separation needs video with sound; this file has no {missing}"
+        )
+    if isinstance(clip, TensorClip):
+        samples = clip.mono(sample_rate).shape[0]  # (L,) resampled once
+        length = min(samples, int(min(clip.duration, samples / sample_rate) * sample_rate))
+    else:
+        length = int(clip.duration * sample_rate)
+    if length < 2 * sample_rate // 10:
+        raise ValueError(f"{clip.path or '<tensor>'}: too short for per-pixel separation ({length} samples)")
+    return clip, length
 
 
-@dataclass
-class Chunk:
-    """What the nets said about one time chunk; enough to make any region's sound in it.
-
-    Attributes:
-        start: first sample of the chunk in the whole soundtrack.
-        weight: overlap-add weight of each sample, ``(Lc,)``.
-        visual: per-pixel features on the grid, ``(K, h, w)``.
-        audio: audio components, ``(K, F, T)``.
-        mix_spec: the chunk's mixture STFT, complex ``(F_lin, T)``.
-        mix: the chunk's mixture, ``(Lc,)``.
-    """
-
-    start: int
-    weight: Tensor
-    visual: Tensor
-    audio: Tensor
-    mix_spec: Tensor
-    mix: Tensor
-
-    @property
-    def length(self) -> int:
-        return int(self.weight.shape[0])
-
-
-# ----------------------------------------------------------------------------------------- pure helpers
-
-
-def chunk_plan(total: int, chunk: int, overlap: float, align: int = 1) -> list[tuple[int, int]]:
-    """``(start, length)`` of chunks covering ``total`` samples, evenly spaced.
-
-    Starts are multiples of ``align`` (the STFT hop, so every chunk's frames fall on the whole video's frame
-    grid); each chunk is ``chunk`` long except the last, which runs to the end (up to ``align - 1`` longer).
-    Consecutive chunks share at least ``overlap * chunk`` samples; one chunk when ``total <= chunk``.
-    """
-    if not 0 <= overlap <= 0.5:
-        raise ValueError(f"overlap must be in [0, 0.5], got {overlap}")
-    if total <= chunk:
-        return [(0, total)]
-    step = max(1, int(chunk * (1 - overlap)))
-    count = math.ceil((total - chunk) / step) + 1
-    starts = sorted({int(i * (total - chunk) / (count - 1)) // align * align for i in range(count)})
-    return [(s, chunk) for s in starts[:-1]] + [(starts[-1], total - starts[-1])]
-
-
-def _ramp(n: int, overlap: int) -> Tensor:
-    """Rise from 0 to 1 over the middle half of the first ``overlap`` of ``n`` samples. ``(n,)``."""
-    t = torch.arange(n, dtype=torch.float64)
-    if overlap <= 0:
-        return torch.ones(n, dtype=torch.float64)
-    lo, width = overlap / 4, overlap / 2
-    return ((t + 0.5 - lo) / width).clamp(0, 1)
-
-
-def overlap_weights(plan: list[tuple[int, int]]) -> list[Tensor]:
-    """Cross-fade weights for the chunks of a :func:`chunk_plan`: 0 in the outer quarters of each overlap,
-    1 outside overlaps, linear in between, so every sample's weights sum to one and chunk edges never count.
+def read_chunks(
+    model: SoundOfPixels, clip: Clip, total: int, opts: PixelsOptions
+) -> tuple[int, Iterator[Chunk]]:
+    """Plan the chunks of ``total`` samples of a clip and encode them lazily, one decoded chunk at a time.
 
     Returns:
-        One float32 ``(length,)`` weight per chunk.
+        ``(number of chunks, iterator of Chunk)``.
     """
-    weights = []
-    for i, (start, length) in enumerate(plan):
-        left = sum(plan[i - 1]) - start if i > 0 else 0
-        right = start + length - plan[i + 1][0] if i + 1 < len(plan) else 0
-        weights.append(torch.minimum(_ramp(length, left), _ramp(length, right).flip(0)))
-    total = torch.zeros(sum(plan[-1]), dtype=torch.float64)
-    for (start, length), w in zip(plan, weights, strict=True):
-        total[start : start + length] += w
-    total = total.clamp_min(1e-12)
-    return [(w / total[s : s + n]).float() for (s, n), w in zip(plan, weights, strict=True)]
+    cfg = model.cfg
+    sr = cfg.audio.sample_rate
+    size = min(total, round(opts.chunk_seconds * sr) if opts.chunk_seconds > 0 else cfg.audio.length)
+    plan = windows.even_plan(total, size, opts.overlap, align=cfg.audio.hop)
+    weights = windows.crossfade_weights(plan)
+    device = model.warp_matrix.device
 
+    def encode_all() -> Iterator[Chunk]:
+        for (start, length), weight in zip(plan, weights, strict=True):
+            mix = clip.audio(sr, start / sr, length / sr).to(device)  # (Lc,)
+            at = torch.tensor([start / sr], dtype=torch.float64)
+            times = windows.frame_times(at, length / sr, cfg.frames.num_frames)[0]  # (V,)
+            frames = clip.frames_at(times, opts.frame_size or cfg.frames.size)  # (V, 3, H, W)
+            yield Chunk(start, weight, *encode_chunk(model, mix, frames.to(device), opts.grid), mix=mix)
 
-def istft(spec_: Tensor, n_fft: int, hop: int, length: int) -> Tensor:
-    """Inverse STFT equal to :func:`pixelsound.spec.istft` (Hann window, centred), faster for many rows.
-
-    The overlap-add is a sum of ``ceil(n_fft / hop)`` shifted slices instead of a ``fold``.
-
-    Shapes:
-        spec_ complex ``(N, F_lin, T)`` -> ``(N, length)`` (fastest with memory laid out ``(N, T, F_lin)``)
-    """
-    n, _, frames_t = spec_.shape
-    window, envelope = _window_envelope(n_fft, hop, frames_t, str(spec_.device))
-    frames = torch.fft.irfft(spec_.transpose(1, 2), n=n_fft).mul_(window)  # (N, T, n_fft)
-    parts = -(-n_fft // hop)
-    out = frames.new_zeros(n, frames_t + parts - 1, hop)
-    for j in range(parts):
-        piece = frames[:, :, j * hop : (j + 1) * hop]  # the last piece may be shorter than hop
-        out[:, j : j + frames_t, : piece.shape[-1]] += piece
-    begin = n_fft // 2
-    wave = out.view(n, -1)[:, begin : begin + length] / envelope[begin : begin + length]
-    return F.pad(wave, (0, length - wave.shape[1]))
-
-
-@functools.lru_cache(maxsize=8)
-def _window_envelope(n_fft: int, hop: int, frames_t: int, device: str) -> tuple[Tensor, Tensor]:
-    """Hann window and its overlap-added square (what the inverse STFT divides by), cached.
-
-    Shapes:
-        -> ``(n_fft,)``, ``((T + parts - 1) * hop,)``
-    """
-    window = torch.hann_window(n_fft, device=device)
-    parts = -(-n_fft // hop)
-    sq = F.pad(window**2, (0, parts * hop - n_fft)).view(parts, hop)
-    env = window.new_zeros(frames_t + parts - 1, hop)
-    for j in range(parts):
-        env[j : j + frames_t] += sq[j]
-    return window, env.flatten().clamp_min(1e-11)
-
-
-def band_matrix(model: SoundOfPixels, bands: int) -> Tensor:
-    """Linear STFT bins summed into ``bands`` bands equally spaced on the model's log-frequency axis.
-
-    Shapes:
-        -> ``(F_lin, bands)``
-    """
-    a = model.cfg.audio
-    n_lin = a.n_fft // 2 + 1
-    pos = spec.log_bin_positions(n_lin, a.log_bins, a.sample_rate).numpy()  # (F,) linear index of log bins
-    u = np.interp(
-        np.arange(n_lin), pos, np.linspace(0, 1, len(pos))
-    )  # place of each linear bin on the log axis
-    which = np.minimum((u * bands).astype(np.int64), bands - 1)
-    matrix = torch.zeros(n_lin, bands)
-    matrix[torch.arange(n_lin), torch.from_numpy(which)] = 1.0
-    return matrix
-
-
-class _Kit:
-    """Per-model constants for masks -> waveforms: the unwarp and band matrices, STFT sizes."""
-
-    def __init__(self, model: SoundOfPixels, bands: int):
-        a = model.cfg.audio
-        self.model, self.n_fft, self.hop = model, a.n_fft, a.hop
-        self.unwarp_t = model.unwarp_matrix.float().T.contiguous()  # (F, F_lin): one GEMM per batch
-        self.bands = band_matrix(model, bands).to(model.unwarp_matrix.device)  # (F_lin, bands)
-
-    def linear(self, masks: Tensor) -> Tensor:
-        """Masks on the linear frequency grid, frames first. ``(N, F, T)`` -> ``(N, T, F_lin)``."""
-        return torch.matmul(masks.transpose(1, 2), self.unwarp_t)
-
-    def waves(self, linear: Tensor, mix_spec: Tensor, length: int) -> Tensor:
-        """Apply linear masks to the mixture STFT and invert.
-
-        Shapes:
-            linear ``(N, T, F_lin)``, mix_spec ``(F_lin, T)`` -> ``(N, length)``
-        """
-        spectra = linear * mix_spec.T  # (N, T, F_lin) complex, contiguous
-        return istft(spectra.transpose(1, 2), self.n_fft, self.hop, length)
-
-    def band_energy(self, linear: Tensor, mix_spec: Tensor) -> Tensor:
-        """Energy ``|M X|^2`` per band and STFT frame.
-
-        Shapes:
-            linear ``(N, T, F_lin)``, mix_spec ``(F_lin, T)`` -> ``(N, bands, T)``
-        """
-        power = mix_spec.abs().square().T  # (T, F_lin)
-        return (linear.square() * power).matmul(self.bands).transpose(1, 2)
-
-
-def batch_size(opts: PixelsOptions, mix_spec: Tensor, budget: int = 256 * 2**20) -> int:
-    """Cells per batch: ``opts.cell_batch``, or (when 0) as many as keep a batch under ``budget`` bytes."""
-    if opts.cell_batch > 0:
-        return opts.cell_batch
-    per_cell = mix_spec.numel() * 8 * 3  # complex spectra + real frames + linear masks, roughly
-    return max(1, budget // per_cell)
-
-
-def cell_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor) -> Tensor:
-    """Masks of every grid cell from one einsum (the model's synthesizer in its per-pixel form).
-
-    Args:
-        model: the separation model.
-        visual: per-pixel features ``(K, h, w)``.
-        audio: audio components ``(K, F, T)``.
-
-    Returns:
-        Masks in [0, 1], ``(h, w, F, T)``.
-    """
-    return torch.sigmoid(model.synthesize(visual[None], audio[None])[0])
-
-
-def region_vectors(visual: Tensor, regions: Tensor, top: float = 0.0) -> Tensor:
-    """Visual vector of each weighted region: ``v_R = max_c r_c v_c``, or the mean of the ``top`` share of
-    the largest (the model's ``pool_top``; see the module docstring).
-
-    Shapes:
-        visual ``(K, h, w)`` in [0, 1], regions ``(R, h, w)`` in [0, 1] -> ``(R, K)``
-    """
-    return pool_regions(visual[None], regions[None], top)[0]
-
-
-def region_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor, regions: Tensor) -> Tensor:
-    """Masks of weighted regions, from their pooled visual vectors (one einsum for all regions).
-
-    Shapes:
-        visual ``(K, h, w)``, audio ``(K, F, T)``, regions ``(R, h, w)`` -> ``(R, F, T)``
-    """
-    vectors = region_vectors(visual, regions, model.cfg.model.pool_top)  # (R, K)
-    return torch.sigmoid(model.synthesize(vectors[None], audio[None]))[0]
-
-
-def _regions(region: Tensor, grid: tuple[int, int]) -> Tensor:
-    """A region ``(h, w)`` or several ``(R, h, w)`` as float ``(R, h, w)``, checked against the grid."""
-    region = torch.as_tensor(region)
-    if region.dim() == 2:
-        region = region[None]
-    if region.dim() != 3 or tuple(region.shape[-2:]) != tuple(grid):
-        raise ValueError(f"region must be (h, w) or (R, h, w) on the {grid} grid, got {tuple(region.shape)}")
-    if (region < 0).any() or (region > 1).any() or (region.flatten(1).sum(1) <= 0).any():
-        raise ValueError("region weights must be in [0, 1] and each region must hold at least one cell")
-    return region.float()
-
-
-# ----------------------------------------------------------------------------------------- sources
-
-
-class _FileSource:
-    """Chunks of a video file, decoded on demand (frames for the nets, the soundtrack at the model's rate)."""
-
-    def __init__(self, path: str | Path, sample_rate: int):
-        from pixelsound import io
-
-        self.path, self.sample_rate = str(path), sample_rate
-        info = io.probe(path)
-        if not info.has_audio or not info.has_video:
-            missing = "soundtrack" if not info.has_audio else "video stream"
-            raise io.MediaError(
-                path, f"per-pixel separation needs video with sound; this file has no {missing}"
-            )
-        self.fps, self.size, self.duration = info.fps, (info.height, info.width), info.duration
-        self.native_rate = info.sample_rate
-        self.length = int(info.duration * sample_rate)
-
-    def audio(self, start: int, length: int) -> Tensor:
-        """Mono mixture samples ``[start, start + length)``. ``-> (length,)``."""
-        from pixelsound import io
-
-        sr = self.sample_rate
-        return io.read_audio(self.path, sr, start=start / sr, duration=length / sr)[0]
-
-    def frames(self, times: Tensor, size: int | tuple[int, int]) -> Tensor:
-        """Frames on screen at ``times`` (seconds), resized. ``(V,)`` -> uint8 ``(V, 3, H, W)``."""
-        from pixelsound import io
-
-        return io.read_frames(self.path, times=times.clamp(0, max(self.duration - 1e-3, 0)), size=size)[0]
-
-    def soundtrack(self) -> tuple[Tensor, int]:
-        """The original audio, all channels, at its own rate: ``((C, L), sr)``."""
-        from pixelsound import io
-
-        return io.read_audio(self.path, self.native_rate, mono=False), self.native_rate
-
-
-class _TensorSource:
-    """The same interface over an in-memory :class:`Video`."""
-
-    def __init__(self, video: Video, sample_rate: int):
-        import torchaudio.functional as AF
-
-        frames = torch.as_tensor(video.frames)
-        if frames.dim() != 4 or frames.shape[1] != 3 or frames.dtype != torch.uint8:
-            raise ValueError(
-                f"Video.frames must be uint8 (V, 3, H, W), got {frames.dtype} {tuple(frames.shape)}"
-            )
-        audio = torch.as_tensor(video.audio, dtype=torch.float32)
-        self.original = audio if audio.dim() == 2 else audio[None]  # (C, L)
-        mono = self.original.mean(0)
-        if video.sample_rate != sample_rate:
-            mono = AF.resample(mono, video.sample_rate, sample_rate)
-        self.path, self.sample_rate, self.native_rate = "<tensor>", sample_rate, video.sample_rate
-        self.video, self.fps, self.mono = frames, float(video.fps), mono
-        self.size = (int(frames.shape[2]), int(frames.shape[3]))
-        self.duration = min(len(frames) / self.fps, mono.shape[0] / sample_rate)
-        self.length = min(mono.shape[0], int(self.duration * sample_rate))
-
-    def audio(self, start: int, length: int) -> Tensor:
-        return self.mono[start : start + length]
-
-    def frames(self, times: Tensor, size: int | tuple[int, int]) -> Tensor:
-        from pixelsound.io import resize_frames
-
-        index = (times * self.fps).floor().long().clamp(0, len(self.video) - 1)
-        return resize_frames(self.video[index], size)
-
-    def soundtrack(self) -> tuple[Tensor, int]:
-        return self.original, self.native_rate
-
-
-def _open(video: str | Path | Video, sample_rate: int) -> _FileSource | _TensorSource:
-    source = (
-        _TensorSource(video, sample_rate) if isinstance(video, Video) else _FileSource(video, sample_rate)
-    )
-    if source.length < 2 * sample_rate // 10:
-        raise ValueError(f"{source.path}: too short for per-pixel separation ({source.length} samples)")
-    return source
+    return len(plan), encode_all()
 
 
 # ----------------------------------------------------------------------------------------- result
@@ -417,7 +117,7 @@ class PixelsResult:
     """Per-pixel separation of one video.
 
     Attributes:
-        source: the video's path (``"<tensor>"`` for a :class:`Video`).
+        source: the video's path (``"<tensor>"`` for a clip in memory).
         sample_rate: Hz of every waveform here.
         mixture: the soundtrack that was separated, ``(L,)``.
         grid: ``(h, w)`` cells.
@@ -431,6 +131,7 @@ class PixelsResult:
         options: the options used.
         model: the model used.
         objects: sounding objects (see :mod:`pixelsound.objects`).
+        clip: the clip that was separated (frames for the outputs), or None.
     """
 
     source: str
@@ -447,7 +148,7 @@ class PixelsResult:
     options: PixelsOptions
     model: SoundOfPixels = field(repr=False)
     objects: list[SoundingObject] = field(default_factory=list)
-    _source: object = field(default=None, repr=False)
+    clip: Clip | None = field(default=None, repr=False)
 
     @property
     def length(self) -> int:
@@ -476,8 +177,8 @@ class PixelsResult:
         Returns:
             ``(L,)`` for one region, ``(R, L)`` for several.
         """
-        regions = _regions(region, self.grid)
-        kit = _Kit(self.model, self.options.bands)
+        regions = check_regions(region, self.grid)
+        kit = CellKit(self.model, self.options.bands)
         out = torch.zeros(len(regions), self.length)
         for c in self.chunks:
             masks = region_masks(self.model, c.visual, c.audio, regions)  # (R, F, T)
@@ -502,112 +203,16 @@ class PixelsResult:
             ``(h, w, stop - start)``.
         """
         stop = self.length if stop is None else min(stop, self.length)
-        kit = _Kit(self.model, self.options.bands)
+        kit = CellKit(self.model, self.options.bands)
         out = torch.zeros(self.grid[0] * self.grid[1], stop - start)
         for c in self.chunks:
             if c.start < stop and c.start + c.length > start:
-                _add_cell_waves(kit, c, out, start, batch_size(self.options, c.mix_spec))
+                add_cell_waves(kit, c, out, start, batch_size(self.options, c.mix_spec))
         return out.view(*self.grid, -1)
 
     def write(self, out_dir: str | Path, **kwargs) -> dict[str, object]:
-        """Write the outputs of the ``pixels`` verb into ``out_dir`` (see :func:`write_outputs`)."""
-        return write_outputs(self, out_dir, **kwargs)
-
-
-def _add_cell_waves(kit: _Kit, c: Chunk, out: Tensor, offset: int, batch: int) -> None:
-    """Add every cell's weighted sound in chunk ``c`` to ``out (h*w, n)``, beginning at sample ``offset``."""
-    masks = cell_masks(kit.model, c.visual, c.audio).flatten(0, 1)  # (h*w, F, T)
-    lo, hi = max(c.start, offset), min(c.start + c.length, offset + out.shape[1])
-    for first in range(0, masks.shape[0], batch):
-        waves = kit.waves(kit.linear(masks[first : first + batch]), c.mix_spec, c.length).cpu() * c.weight
-        out[first : first + batch, lo - offset : hi - offset] += waves[:, lo - c.start : hi - c.start]
-
-
-# ----------------------------------------------------------------------------------------- the pass
-
-
-def encode_chunk(model: SoundOfPixels, mix: Tensor, frames: Tensor, grid: tuple[int, int] | None) -> tuple:
-    """Run the nets once on one chunk.
-
-    Args:
-        model: the separation model.
-        mix: the chunk's mixture ``(Lc,)``.
-        frames: uint8 frames spread over the chunk ``(V, 3, H, W)``.
-        grid: resize the per-pixel features to ``(h, w)`` (None: as the frame net gives them).
-
-    Returns:
-        ``(visual (K, h, w), audio (K, F, T), mix_spec complex (F_lin, T))``.
-    """
-    mix_spec, mix_mag = model.spectrogram(mix[None])  # (1, F_lin, T), (1, F, T)
-    audio = model.encode_audio(mix_mag)[0]  # (K, F, T)
-    visual = model.pixel_features(frames[None])[0]  # (K, h, w)
-    if grid is not None and tuple(visual.shape[-2:]) != tuple(grid):
-        visual = F.interpolate(visual[None], size=tuple(grid), mode="bilinear", align_corners=False)[0]
-    return visual, audio, mix_spec[0]
-
-
-class _Pass:
-    """Accumulates energies, every cell's sound for the page and the mean features, chunk by chunk."""
-
-    def __init__(self, kit: _Kit, opts: PixelsOptions, length: int, grid: tuple[int, int], sr: int):
-        self.kit, self.opts, self.grid = kit, opts, grid
-        self.bin = max(1, round(opts.bin_seconds * sr))
-        n_cells, n_bins = grid[0] * grid[1], math.ceil(length / self.bin)
-        self.energy = torch.zeros(n_cells, opts.bands, n_bins)
-        page = min(length, round(opts.page_seconds * sr))
-        self.cells = torch.zeros(n_cells, page) if page > 0 else None
-        self.mixture = torch.zeros(length)
-        self.visual_sum, self.count = None, 0
-
-    def add(self, c: Chunk) -> None:
-        kit, batch = self.kit, batch_size(self.opts, c.mix_spec)
-        masks = cell_masks(kit.model, c.visual, c.audio).flatten(0, 1)  # (h*w, F, T): one einsum
-        t = torch.arange(masks.shape[-1])
-        frame_weight = c.weight[(t * kit.hop).clamp(max=c.length - 1)].to(masks.device)  # (T,)
-        bins = ((c.start + t * kit.hop) // self.bin).clamp(max=self.energy.shape[-1] - 1)
-        page = self.cells is not None and c.start < self.cells.shape[1]
-        for first in range(0, masks.shape[0], batch):
-            linear = kit.linear(masks[first : first + batch])  # (n, T, F_lin)
-            energy = (kit.band_energy(linear, c.mix_spec) * frame_weight).cpu()  # (n, bands, T)
-            self.energy[first : first + batch].index_add_(2, bins, energy)
-            if page:
-                waves = kit.waves(linear, c.mix_spec, c.length).cpu()  # (n, Lc)
-                stop = min(c.length, self.cells.shape[1] - c.start)
-                cells = self.cells[first : first + batch, c.start : c.start + stop]
-                cells.addcmul_(waves[:, :stop], c.weight[:stop])
-        self.mixture[c.start : c.start + c.length] += c.mix.cpu() * c.weight
-        visual = c.visual.cpu()
-        self.visual_sum = visual.clone() if self.visual_sum is None else self.visual_sum + visual
-        self.count += 1
-
-
-def _frame_times(start: int, length: int, sr: int, count: int) -> Tensor:
-    """Centres of ``count`` equal parts of a chunk, in seconds (as the training windows). ``(count,)``."""
-    return (start + (torch.arange(count, dtype=torch.float64) + 0.5) * length / count) / sr
-
-
-def read_chunks(
-    model: SoundOfPixels, source: _FileSource | _TensorSource, opts: PixelsOptions
-) -> tuple[int, Iterator[Chunk]]:
-    """Plan the chunks of a source and encode them lazily, one decoded chunk at a time.
-
-    Returns:
-        ``(number of chunks, iterator of Chunk)``.
-    """
-    cfg, sr = model.cfg, source.sample_rate
-    size = min(source.length, round(opts.chunk_seconds * sr) if opts.chunk_seconds > 0 else cfg.audio.length)
-    plan = chunk_plan(source.length, size, opts.overlap, align=cfg.audio.hop)
-    weights = overlap_weights(plan)
-    device = model.warp_matrix.device
-
-    def encode_all() -> Iterator[Chunk]:
-        for (start, length), weight in zip(plan, weights, strict=True):
-            mix = source.audio(start, length).to(device)
-            times = _frame_times(start, length, sr, cfg.frames.num_frames)
-            frames = source.frames(times, opts.frame_size or cfg.frames.size)
-            yield Chunk(start, weight, *encode_chunk(model, mix, frames.to(device), opts.grid), mix=mix)
-
-    return len(plan), encode_all()
+        """Write the outputs of the verb into ``out_dir`` (:func:`pixelsound.pixel_outputs.write_outputs`)."""
+        return pixel_outputs.write_outputs(self, out_dir, **kwargs)
 
 
 @torch.no_grad()
@@ -618,7 +223,7 @@ def analyse(
     opts: PixelsOptions,
     *,
     count: int | None = None,
-    meta: dict | None = None,
+    clip: Clip | None = None,
     progress: bool = True,
 ) -> PixelsResult:
     """Energies, the page's cell sounds and the kept chunks, from chunks covering ``length`` samples.
@@ -629,28 +234,30 @@ def analyse(
         length: samples in the whole soundtrack.
         opts: options (bands, bins, page length, cell batch).
         count: number of chunks (for the progress bar).
-        meta: ``source``, ``fps``, ``size`` and ``source_object`` for the result.
+        clip: the clip the chunks came from (its path, fps and frame size go into the result).
         progress: tqdm bar.
 
     Returns:
         :class:`PixelsResult` without objects.
     """
-    sr, meta = model.cfg.audio.sample_rate, meta or {}
-    kit, kept, acc = _Kit(model, opts.bands), [], None
+    sr = model.cfg.audio.sample_rate
+    kit, kept, acc = CellKit(model, opts.bands), [], None
     for chunk in tqdm(chunks, total=count, desc="pixels", disable=not progress):
         if acc is None:
-            acc = _Pass(kit, opts, length, tuple(chunk.visual.shape[-2:]), sr)
+            acc = CellPass(kit, opts, length, tuple(chunk.visual.shape[-2:]), sr)
         acc.add(chunk)
         kept.append(chunk)
     if acc is None:
         raise ValueError("analyse: no chunks")
-    grid = acc.grid
+    grid, fps, size = acc.grid, 25.0, (acc.grid[0] * 16, acc.grid[1] * 16)
+    if clip is not None:
+        fps, size = clip.fps, clip.size
+    source = "<chunks>" if clip is None else clip.path or "<tensor>"
     return PixelsResult(
-        source=meta.get("source", "<chunks>"), sample_rate=sr, mixture=acc.mixture, grid=grid, chunks=kept,
+        source=source, sample_rate=sr, mixture=acc.mixture, grid=grid, chunks=kept,
         energy=acc.energy.view(*grid, *acc.energy.shape[1:]), bin_seconds=acc.bin / sr,
         visual=acc.visual_sum / acc.count, cells=None if acc.cells is None else acc.cells.view(*grid, -1),
-        fps=meta.get("fps", 25.0), size=meta.get("size", (grid[0] * 16, grid[1] * 16)), options=opts,
-        model=model, _source=meta.get("source_object"),
+        fps=fps, size=size, options=opts, model=model, clip=clip,
     )  # fmt: skip
 
 
@@ -666,7 +273,8 @@ def pixels(
     """The sound of every pixel of a video, its sounding objects and where they are.
 
     Args:
-        video: a video file with sound, or an in-memory :class:`Video`.
+        video: a video file with sound, or a clip (:class:`pixelsound.clip.Clip`, e.g. an in-memory
+            :class:`Video`).
         model: a release folder / checkpoint, a loaded model, or None for the bundled release.
         options: see :class:`PixelsOptions`.
         prototypes: category -> visual vector ``(K,)``; objects get the nearest category (None: no categories,
@@ -677,172 +285,15 @@ def pixels(
     Returns:
         :class:`PixelsResult` with objects found.
     """
-    from pixelsound.objects import find_objects
-
     opts = options or PixelsOptions()
     net = checkpoint.load_model(model, device)
     if prototypes is None:
         prototypes = checkpoint.release_prototypes(model)  # none for a loaded model
-    source = _open(video, net.cfg.audio.sample_rate)
-    count, chunks = read_chunks(net, source, opts)
-    meta = {"source": source.path, "fps": source.fps, "size": source.size, "source_object": source}
-    result = analyse(net, chunks, source.length, opts, count=count, meta=meta, progress=progress)
+    clip, length = open_video(video, net.cfg.audio.sample_rate)
+    count, chunks = read_chunks(net, clip, length, opts)
+    result = analyse(net, chunks, length, opts, count=count, clip=clip, progress=progress)
     result.objects = find_objects(result, prototypes=prototypes)
     return result
-
-
-# ----------------------------------------------------------------------------------------- outputs
-
-
-def display_size(size: tuple[int, int], max_side: int = 320) -> tuple[int, int]:
-    """Even ``(H, W)`` no larger than ``max_side`` with the video's aspect ratio."""
-    h, w = size
-    scale = min(1.0, max_side / max(h, w))
-    return max(2, round(h * scale / 2) * 2), max(2, round(w * scale / 2) * 2)
-
-
-def smoothed_heat(result: PixelsResult, seconds: float = 0.5) -> Tensor:
-    """Amplitude (square root of energy) of each cell over time, averaged over ``seconds``.
-
-    Shapes:
-        -> ``(n_bins, h, w)``
-    """
-    heat = result.heat().clamp_min(0).sqrt()  # (n_bins, h, w)
-    span = max(1, round(seconds / result.bin_seconds)) | 1
-    flat = heat.flatten(1).T[:, None]  # (h*w, 1, n_bins)
-    smooth = F.avg_pool1d(flat, span, stride=1, padding=span // 2, count_include_pad=False)
-    return smooth[:, 0].T.reshape(heat.shape)
-
-
-def _frames_for(result: PixelsResult, times: Tensor, size: tuple[int, int]) -> Tensor:
-    """Display frames at ``times`` (grey when the result has no source). ``-> uint8 (n, 3, H, W)``."""
-    if result._source is None:
-        return torch.full((len(times), 3, *size), 128, dtype=torch.uint8)
-    return result._source.frames(times, size)
-
-
-def write_overlay_video(
-    result: PixelsResult, path: Path, *, max_fps: float = 25.0, max_frames: int = 3000, alpha: float = 0.55
-) -> Path | None:
-    """The video with each cell's loudness over it (magma), with the original soundtrack.
-
-    Frames are decoded in batches and drawn into one preallocated buffer; the frame rate is lowered for long
-    videos so that at most ``max_frames`` frames are written.
-    """
-    from pixelsound import io, plots
-
-    if result._source is None:
-        return None
-    fps = min(result.fps, max_fps, max_frames / max(result.duration, 1e-3))
-    count = max(1, int(result.duration * fps))
-    size = display_size(result.size)
-    heat = smoothed_heat(result)  # (n_bins, h, w)
-    top = float(heat.max())
-    out = torch.empty(count, 3, *size, dtype=torch.uint8)
-    times = torch.arange(count, dtype=torch.float64) / fps
-    for first in range(0, count, 64):
-        frames = _frames_for(result, times[first : first + 64], size)
-        for j, frame in enumerate(frames):
-            k = min(int(times[first + j] / result.bin_seconds), heat.shape[0] - 1)
-            blended = plots.overlay_heatmap(frame, heat[k], alpha=alpha, vmin=0.0, vmax=max(top, 1e-12))
-            out[first + j] = torch.from_numpy(blended).permute(2, 0, 1)
-    audio, sr = result._source.soundtrack()
-    io.write_video(path, out, fps, audio, sr)
-    return path
-
-
-def _overlay_or_warning(result: PixelsResult, path: Path) -> Path | None:
-    """``overlay.mp4``, or None with a warning naming the input and the reason: an output format the encoder
-    refuses does not lose the work already done (the wavs, heatmaps and page are still written)."""
-    from pixelsound.io import MediaError
-
-    try:
-        return write_overlay_video(result, path)
-    except MediaError as err:
-        log.warning("%s: %s not written (%s); the other outputs are", result.source, path.name, err.reason)
-        return None
-
-
-def write_heatmaps(result: PixelsResult, folder: Path) -> dict[str, str]:
-    """``overall.png`` and ``object_<i>.png``: heatmaps over the middle frame of the video."""
-    from pixelsound import plots
-
-    size = display_size(result.size, 448)
-    frame = _frames_for(result, torch.tensor([result.duration / 2], dtype=torch.float64), size)[0]
-    maps = {"overall": result.heatmap()} | {f"object_{o.index + 1}": o.heatmap for o in result.objects}
-    written = {}
-    for name, heat in maps.items():
-        image = plots.overlay_heatmap(frame, heat, alpha=0.6, vmin=0.0, vmax=1.0)
-        written[name] = str(plots.save_png(image, folder / f"{name}.png"))
-    return written
-
-
-def write_object_audio(result: PixelsResult, folder: Path) -> list[str]:
-    """``object_<i>.wav`` per object, scaled together if anything would clip; returns the file names."""
-    from pixelsound.io import write_audio
-
-    if not result.objects:
-        return []
-    peak = max(float(o.audio.abs().max()) for o in result.objects)
-    gain = min(1.0, 0.99 / max(peak, 1e-9))
-    names = []
-    for o in result.objects:
-        names.append(f"object_{o.index + 1}.wav")
-        write_audio(folder / names[-1], (o.audio * gain)[None], result.sample_rate)
-    return names
-
-
-def summary(result: PixelsResult) -> dict[str, object]:
-    """JSON-able facts: source, grid, chunks, the overall heatmap and the objects."""
-    objects = []
-    for o in result.objects:
-        row, col = o.centroid
-        objects.append({
-            "index": o.index + 1, "category": o.category, "category_score": o.category_score,
-            "energy_share": round(o.energy_share, 4), "cells": int(o.region.sum()),
-            "centroid": [round(row / result.grid[0], 4), round(col / result.grid[1], 4)],
-            "region": o.region.int().tolist(), "heatmap": o.heatmap.round(decimals=4).tolist(),
-        })  # fmt: skip
-    return {
-        "source": result.source, "duration": round(result.duration, 4), "sample_rate": result.sample_rate,
-        "grid": list(result.grid), "chunks": len(result.chunks), "bin_seconds": result.bin_seconds,
-        "heatmap": result.heatmap().round(decimals=4).tolist(), "objects": objects,
-        "options": {k: v for k, v in result.options.__dict__.items()},
-    }  # fmt: skip
-
-
-def write_outputs(
-    result: PixelsResult,
-    out_dir: str | Path,
-    *,
-    video: bool = True,
-    page: bool = True,
-    page_rate: int = 8000,
-    page_bits: int = 4,
-) -> dict[str, object]:
-    """Object wavs, heatmap PNGs, ``overlay.mp4``, ``index.html`` and ``pixels.json`` in ``out_dir``.
-
-    Returns:
-        The summary written to ``pixels.json`` (with a ``files`` table).
-    """
-    from pixelsound import page as listening
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    wavs = write_object_audio(result, out)
-    files: dict[str, object] = {"objects": wavs, "heatmaps": write_heatmaps(result, out / "heatmaps")}
-    overlay = _overlay_or_warning(result, out / "overlay.mp4") if video else None
-    files["overlay"] = overlay.name if overlay else None
-    if page and result.cells is not None:
-        codec = listening.Codec(bits=page_bits)
-        poster = files["heatmaps"]["overall"]
-        info = listening.write_page(
-            result, out / "index.html", video=overlay, poster=poster, wavs=wavs, rate=page_rate, codec=codec
-        )
-        files["page"] = {"file": "index.html", "bytes": info["bytes"], "video_inlined": info["video_inlined"]}
-    facts = summary(result) | {"files": files}
-    (out / "pixels.json").write_text(json.dumps(facts, indent=1) + "\n")
-    return facts
 
 
 # ----------------------------------------------------------------------------------------- the verb
@@ -886,8 +337,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixelsound.objects import prototypes_from_index
-
     if not 0 <= args.overlap <= 0.5:
         raise UsageError(f"--overlap must be in [0, 0.5], got {args.overlap}")
     options = PixelsOptions(

@@ -15,7 +15,10 @@ transpose), which is linear interpolation between log bins wherever they are spa
 
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 PAPER_CORNER_HZ = 11025 / 2 / 20  # the original code's warp: linear position (21 ** u - 1) / 20 at 11025 Hz
@@ -49,7 +52,10 @@ def stft(wave: Tensor, n_fft: int, hop: int) -> Tensor:
 
 
 def istft(spec: Tensor, n_fft: int, hop: int, length: int) -> Tensor:
-    """Inverse of :func:`stft` (overlap-add with the same Hann window).
+    """Inverse of :func:`stft` (overlap-add with the same Hann window), equal to ``torch.istft``.
+
+    The overlap-add is a sum of ``ceil(n_fft / hop)`` shifted slices instead of a ``fold``: faster for many
+    rows (every grid cell of :mod:`pixelsound.pixels`), fastest with memory laid out frames first.
 
     Args:
         spec: complex spectrogram as made by :func:`stft`.
@@ -63,10 +69,36 @@ def istft(spec: Tensor, n_fft: int, hop: int, length: int) -> Tensor:
     Shapes:
         spec ``(..., n_fft // 2 + 1, T)`` -> ``(..., length)``
     """
-    flat, lead = _flatten(spec, 2)
-    window = torch.hann_window(n_fft, device=spec.device, dtype=spec.real.dtype)
-    wave = torch.istft(flat, n_fft, hop, window=window, center=True, length=length)
-    return wave.reshape(lead + (length,))
+    flat, lead = _flatten(spec, 2)  # (B, F_lin, T)
+    n, _, frames_t = flat.shape
+    window, envelope = _window_envelope(n_fft, hop, frames_t, flat.real.dtype, str(flat.device))
+    frames = torch.fft.irfft(flat.transpose(1, 2), n=n_fft).mul_(window)  # (B, T, n_fft)
+    parts = -(-n_fft // hop)
+    out = frames.new_zeros(n, frames_t + parts - 1, hop)
+    for j in range(parts):
+        piece = frames[:, :, j * hop : (j + 1) * hop]  # the last piece may be shorter than hop
+        out[:, j : j + frames_t, : piece.shape[-1]] += piece
+    begin = n_fft // 2
+    wave = out.view(n, -1)[:, begin : begin + length] / envelope[begin : begin + length]
+    return F.pad(wave, (0, length - wave.shape[1])).reshape(lead + (length,))
+
+
+@functools.lru_cache(maxsize=8)
+def _window_envelope(
+    n_fft: int, hop: int, frames_t: int, dtype: torch.dtype, device: str
+) -> tuple[Tensor, Tensor]:
+    """Hann window and its overlap-added square (what the inverse STFT divides by), cached.
+
+    Shapes:
+        -> ``(n_fft,)``, ``((T + ceil(n_fft / hop) - 1) * hop,)``
+    """
+    window = torch.hann_window(n_fft, device=device, dtype=dtype)
+    parts = -(-n_fft // hop)
+    sq = F.pad(window**2, (0, parts * hop - n_fft)).view(parts, hop)
+    env = window.new_zeros(frames_t + parts - 1, hop)
+    for j in range(parts):
+        env[j : j + frames_t] += sq[j]
+    return window, env.flatten().clamp_min(1e-11)
 
 
 def log_bin_positions(n_lin: int, n_log: int, sample_rate: int, corner_hz: float = PAPER_CORNER_HZ) -> Tensor:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixelsound import io, windows
+from pixelsound import io, spec, windows
 from pixelsound.clip import FileClip, TensorClip, open_clip
 
 SR, FPS = 8000, 10.0
@@ -95,3 +95,34 @@ def test_spread_starts_and_pieces():
     assert windows.spread_starts(2.0, 3.0, 4).tolist() == [0.0]
     assert np.allclose(windows.spread_starts(10.0, 2.0, 3), [0.0, 4.0, 8.0])
     assert windows.piece(torch.arange(5.0), 3, 4).tolist() == [3.0, 4.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("n_fft,hop,length", [(254, 64, 2000), (200, 64, 1500), (256, 128, 999)])
+def test_istft_equals_torch_istft(n_fft, hop, length):
+    gen = torch.Generator().manual_seed(1)
+    frames = length // hop + 1
+    x = torch.randn(3, n_fft // 2 + 1, frames, dtype=torch.complex64, generator=gen)
+    window = torch.hann_window(n_fft)
+    ref = torch.istft(x, n_fft, hop, window=window, center=True, length=length)
+    assert torch.allclose(spec.istft(x, n_fft, hop, length), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "total,chunk,overlap,align", [(10000, 3000, 0.25, 64), (3001, 3000, 0.25, 64), (20000, 4000, 0.5, 1)]
+)
+def test_even_plan_covers_and_crossfades_sum_to_one(total, chunk, overlap, align):
+    plan = windows.even_plan(total, chunk, overlap, align)
+    starts = [s for s, _ in plan]
+    assert starts[0] == 0 and sum(plan[-1]) == total and all(s % align == 0 for s in starts)
+    assert all(n == chunk for _, n in plan[:-1]) and chunk <= plan[-1][1] < chunk + align
+    step = int(chunk * (1 - overlap))
+    assert len(plan) <= math.ceil((total - chunk) / step) + 1  # bounded: no more chunks than needed
+    assert all(0 < b - a <= step for a, b in zip(starts, starts[1:], strict=False))
+    weights = windows.crossfade_weights(plan)
+    total_w = torch.zeros(total)
+    for (s, n), w in zip(plan, weights, strict=True):
+        assert w.shape == (n,)
+        total_w[s : s + n] += w
+    assert torch.allclose(total_w, torch.ones(total), atol=1e-6)
+    if len(plan) > 1:  # chunk edges inside overlaps never count
+        assert float(weights[1][: (chunk - starts[1]) // 4 - 1].abs().max()) == 0.0

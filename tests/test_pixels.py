@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from pixelsound import io, localization, objects, pixels, spec
+from pixelsound import cells, io, localization, objects, pixels, spec, windows
 from pixelsound.checkpoint import write_release
 from pixelsound.cli import main as cli_main
 from pixelsound.model import SoundOfPixels
@@ -54,35 +54,6 @@ OPTS = pixels.PixelsOptions(page_seconds=0.5, bin_seconds=0.05)
 # ------------------------------------------------------------------------------------------ pure pieces
 
 
-@pytest.mark.parametrize("n_fft,hop,length", [(254, 64, 2000), (200, 64, 1500), (256, 128, 999)])
-def test_istft_equals_spec_istft(n_fft, hop, length):
-    gen = torch.Generator().manual_seed(1)
-    frames = length // hop + 1
-    x = torch.randn(3, n_fft // 2 + 1, frames, dtype=torch.complex64, generator=gen)
-    assert torch.allclose(pixels.istft(x, n_fft, hop, length), spec.istft(x, n_fft, hop, length), atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "total,chunk,overlap,align", [(10000, 3000, 0.25, 64), (3001, 3000, 0.25, 64), (20000, 4000, 0.5, 1)]
-)
-def test_chunk_plan_covers_and_weights_sum_to_one(total, chunk, overlap, align):
-    plan = pixels.chunk_plan(total, chunk, overlap, align)
-    starts = [s for s, _ in plan]
-    assert starts[0] == 0 and sum(plan[-1]) == total and all(s % align == 0 for s in starts)
-    assert all(n == chunk for _, n in plan[:-1]) and chunk <= plan[-1][1] < chunk + align
-    step = int(chunk * (1 - overlap))
-    assert len(plan) <= math.ceil((total - chunk) / step) + 1  # bounded: no more chunks than needed
-    assert all(0 < b - a <= step for a, b in zip(starts, starts[1:], strict=False))
-    weights = pixels.overlap_weights(plan)
-    total_w = torch.zeros(total)
-    for (s, n), w in zip(plan, weights, strict=True):
-        assert w.shape == (n,)
-        total_w[s : s + n] += w
-    assert torch.allclose(total_w, torch.ones(total), atol=1e-6)
-    if len(plan) > 1:  # chunk edges inside overlaps never count
-        assert float(weights[1][: (chunk - starts[1]) // 4 - 1].abs().max()) == 0.0
-
-
 # ------------------------------------------------------------------------------------------ cells and regions
 
 
@@ -94,9 +65,10 @@ def test_all_cells_einsum_equals_per_cell_loop():
     everything = result.all_cells()  # (h, w, L)
     h, w = result.grid
     assert everything.shape == (h, w, result.length)
-    masks = pixels.cell_masks(model, chunk.visual, chunk.audio)
+    masks = cells.cell_masks(model, chunk.visual, chunk.audio)
     video = duet_video(0.5)
-    frames = video.frames[pixels._frame_times(0, result.length, SR, 2).mul(video.fps).long()]
+    times = windows.frame_times(torch.zeros(1), result.length / SR, 2)[0]  # (V,)
+    frames = video.frames[times.mul(video.fps).long()]
     with torch.no_grad():  # the model's own per-pixel masks, from the same frames and mixture
         own = model.pixel_masks(result.mixture[None], frames[None])[0]
     assert torch.allclose(masks, own, atol=1e-5)
@@ -141,7 +113,7 @@ def test_region_audio_is_the_mask_of_the_pooled_region_vector():
         visual = model.pixel_features(frames)[0]  # (K, h, w)
         on_grid = torch.nn.functional.adaptive_avg_pool2d(halves[0], visual.shape[-2:])
         torch.testing.assert_close(
-            pixels.region_vectors(visual, on_grid), model.encode_scene(frames, halves)[0]
+            cells.region_vectors(visual, on_grid), model.encode_scene(frames, halves)[0]
         )
     both = result.region_audio(torch.stack([region, (region > 0).float()]))
     assert both.shape == (2, result.length) and torch.allclose(both[0], expected, atol=1e-5)
@@ -235,7 +207,7 @@ def hand_built(k: int = 4, seconds: float = 1.0):
     visual = torch.zeros(k, 4, 4)
     visual[0, :, :2], visual[1, :, 2:] = 1.0, 1.0
     weight = torch.ones(len(mix))
-    chunk = pixels.Chunk(0, weight, visual, audio, mix_spec[0], mix)
+    chunk = cells.Chunk(0, weight, visual, audio, mix_spec[0], mix)
     opts = pixels.PixelsOptions(page_seconds=0.5, bin_seconds=0.05)
     return pixels.analyse(model, [chunk], len(mix), opts, progress=False), low, high
 
