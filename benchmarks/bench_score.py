@@ -224,7 +224,7 @@ def goal_table(aucs: list[tuple[str, float, float]], off: dict) -> list[str]:
 def detail_table(rows: list[dict], args, off: dict, wall: float) -> list[str]:
     """Offsets, ranking, objects, event detection and time."""
     mean = lambda key: float(np.mean([r[key] for r in rows]))  # noqa: E731
-    objects_ok = float(np.mean([len(r["result"].objects) == r["clip"].instruments for r in rows]))
+    objects_ok = float(np.mean([len(r["result"].regions) == r["clip"].instruments for r in rows]))
     n = args.others + 4
     return [
         "## Offsets, ranking, objects, events",

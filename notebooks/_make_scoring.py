@@ -38,7 +38,7 @@ import torch
 from IPython.display import Audio, display
 from PIL import ImageDraw
 
-from pixelsound import builder, io, motion, onsets, plots, score, sync
+from pixelsound import builder, io, motion, onsets, plots, score, scorecard, sync
 from pixelsound.pictures import TRAIN_STYLES
 
 TINY = os.environ.get("PIXELSOUND_NOTEBOOK_TINY") == "1"
@@ -100,12 +100,12 @@ likely each region is to make sound. Cells that are active and move together for
     (
         "code",
         """silent = score.score(video, model=MODEL)
-print(score.format_result(silent))
+print(scorecard.format_result(silent))
 
 frame = io.read_frames(video, times=[seconds / 2])[0][0]  # (3, H, W)
 overlay = plots.array_image(plots.overlay_heatmap(frame, silent.sounding_map, alpha=0.55), 2)
 draw = ImageDraw.Draw(overlay)
-for obj in silent.objects:
+for obj in silent.regions:
     draw.rectangle([2 * c for c in obj.box], outline="cyan", width=2)
 figure = plots.grid_figure([("clip", [plots.array_image(frame.permute(1, 2, 0).numpy(), 2), overlay])],
                            col_titles=["frame", "map + objects"])
@@ -138,7 +138,7 @@ for name, lag in [("late_250ms.wav", 0.25), ("early_700ms.wav", -0.7)]:
     io.write_audio(WORK / name, shifted(wave, lag)[None], sr)
     candidates.append(WORK / name)
 result = score.score(video, candidates, model=MODEL)
-print(score.format_result(result))""",
+print(scorecard.format_result(result))""",
     ),
     (
         "md",
@@ -185,7 +185,7 @@ dubbed = WORK / "dubbed.mp4"
 made = foley(video, dubbed)
 print(f"foley: {made.loudness:.1f} LUFS, stages {made.seconds}")
 checked = score.score(dubbed, [true_wav, other_wav], model=MODEL)
-text = score.format_result(checked)
+text = scorecard.format_result(checked)
 print(text[text.index("soundtracks, best first"):])  # "own soundtrack" is the Foley one
 display(Audio(made.audio.numpy(), rate=made.sample_rate))""",
     ),

@@ -107,7 +107,7 @@ VERBS: dict[str, Verb] = {
         default_action="make",
     ),
     "score": Verb(
-        "pixelsound.score",
+        "pixelsound.scorecard",
         "score silent clips and candidate soundtracks: sounding map, match, sync",
         "pixelsound score clip.mp4 --audio take1.wav take2.wav",
     ),

@@ -1,12 +1,14 @@
 """Score silent clips and candidate soundtracks: what sounds, does this audio belong, is it in sync.
 
-``pixelsound score VIDEO [--audio A.wav ...] [--json]`` and ``pixelsound score DIR --csv scores.csv``.
+``pixelsound score VIDEO [--audio A.wav ...] [--json]`` and ``pixelsound score DIR --csv scores.csv``
+(the command line and its report: :mod:`pixelsound.scorecard`).
 
 For a clip (its frames) and any number of soundtracks (its own and/or candidate files):
 
 * **sounding map** ``(h, w)`` in [0, 1]: how likely each region is to make sound -- where things move
   (:mod:`pixelsound.motion`) and, with a model, where the frame net's per-pixel features are active;
-* **sounding objects**: active regions whose parts move together (two instruments side by side stay apart),
+* **moving regions** (reported as sounding objects): active regions whose parts move together (two
+  instruments side by side stay apart; :mod:`pixelsound.sounding`),
   each with a box, its own motion events and, when the release stores category prototypes, a category;
 * per soundtrack, sub-scores in [0, 1] and the offset:
     - ``attribution`` (needs a model): share of the audio's spectrogram energy the separator's mask gives to
@@ -39,9 +41,6 @@ Tensors work as well: :func:`score_frames` takes frames ``(V, 3, H, W)``, fps an
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -51,15 +50,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as fn
-from scipy import ndimage
 from torch import Tensor
 
-from pixelsound import checkpoint, motion, onsets, sync
+from pixelsound import checkpoint, motion, onsets, sounding, sync
 from pixelsound import events as visual
-from pixelsound.errors import UserError
 from pixelsound.frames import pool_clip
 from pixelsound.motion import Events
 from pixelsound.onsets import Match
+from pixelsound.sounding import MovingRegion
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +82,8 @@ class ScoreOptions:
         motion_prominence: relative prominence of motion events.
         onset_prominence: relative prominence of audio onsets.
         grid: sounding-map cells along the longer side when there is no model (else the frame net's grid).
-        threshold: sounding-map level (share of its maximum) above which cells may belong to objects.
-        max_objects: most sounding objects reported.
+        threshold: sounding-map level (share of its maximum) above which cells may belong to regions.
+        max_regions: most moving regions reported.
         windows: most model windows per clip (spread evenly over it).
     """
 
@@ -99,40 +97,12 @@ class ScoreOptions:
     onset_prominence: float = 0.1
     grid: int = 14
     threshold: float = 0.25
-    max_objects: int = 4
+    max_regions: int = 4
     windows: int = 4
 
     def tolerance_for(self, fps: float) -> float:
         """Sync tolerance in ms for a frame rate."""
         return self.tolerance_ms if self.tolerance_ms is not None else 500.0 / fps + 25.0
-
-
-@dataclass
-class SoundingObject:
-    """A connected region of the sounding map.
-
-    Attributes:
-        box: ``(x0, y0, x1, y1)`` in pixels of the video (x1, y1 exclusive).
-        area: share of the frame it covers.
-        score: mean sounding-map level inside it, in [0, 1].
-        mask: boolean cells of the sounding map, ``(h, w)``.
-        events: motion events inside its cells.
-        category: nearest category prototype of the model's release (None without prototypes).
-        category_score: cosine similarity to that prototype.
-    """
-
-    box: tuple[int, int, int, int]
-    area: float
-    score: float
-    mask: np.ndarray
-    events: Events
-    category: str | None = None
-    category_score: float | None = None
-
-    def to_dict(self) -> dict:
-        return {"box": list(self.box), "area": round(self.area, 4), "score": round(self.score, 4),
-                "category": self.category, "category_score": _round(self.category_score),
-                "events": self.events.to_dict()}  # fmt: skip
 
 
 def _round(x: float | None, digits: int = 4) -> float | None:
@@ -194,7 +164,7 @@ class ScoreResult:
         fps: frame rate of the motion analysis.
         tolerance_ms: sync tolerance used.
         sounding_map: ``(h, w)`` in [0, 1].
-        objects: sounding objects, most sounding first.
+        regions: moving regions of the sounding map, most sounding first (``"objects"`` in JSON and CSV).
         motion_events: the visual events (impacts, note onsets; see :func:`visual_events`).
         candidates: soundtracks ranked best first (empty for a silent clip without candidates).
         model: the model used for attribution and the map (None: motion and onsets only).
@@ -205,7 +175,7 @@ class ScoreResult:
     fps: float
     tolerance_ms: float
     sounding_map: np.ndarray
-    objects: list[SoundingObject]
+    regions: list[MovingRegion]
     motion_events: Events
     candidates: list[AudioScore] = field(default_factory=list)
     model: str | None = None
@@ -220,7 +190,7 @@ class ScoreResult:
             "video": self.video, "duration": round(self.duration, 3), "fps": self.fps,
             "tolerance_ms": round(self.tolerance_ms, 1), "model": self.model,
             "sounding_map": np.round(self.sounding_map.astype(np.float64), 3).tolist(),
-            "objects": [o.to_dict() for o in self.objects], "motion_events": self.motion_events.to_dict(),
+            "objects": [r.to_dict() for r in self.regions], "motion_events": self.motion_events.to_dict(),
             "candidates": [c.row() | {"onset_times": c.onsets.to_dict()["times"]} for c in self.candidates],
         }  # fmt: skip
 
@@ -332,115 +302,6 @@ def _window(wave: Tensor, start: int, length: int) -> Tensor:
     return fn.pad(piece, (0, length - piece.shape[-1]))[None]
 
 
-# ---------------------------------------------------------------------------- sounding map and objects
-
-
-def motion_activity(maps: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """Mean motion per cell, normalised by its 99th percentile. ``(V, H, W)`` -> ``(h, w)`` in [0, 1]."""
-    mean = torch.from_numpy(maps.mean(0))[None, None].float()  # (1, 1, H, W)
-    cells = fn.adaptive_avg_pool2d(mean, grid)[0, 0].numpy()
-    top = np.percentile(cells, 99)
-    return np.clip(cells / top, 0, 1) if top > 1e-9 else np.zeros_like(cells)
-
-
-def sounding_map(motion_cells: np.ndarray, visual_cells: np.ndarray | None) -> np.ndarray:
-    """Geometric mean of motion and visual activity (motion alone without a model). ``(h, w)`` in [0, 1]."""
-    if visual_cells is None:
-        return motion_cells
-    if visual_cells.shape != motion_cells.shape:
-        visual = torch.from_numpy(visual_cells)[None, None].float()
-        visual_cells = fn.interpolate(visual, size=motion_cells.shape, mode="bilinear")[0, 0].numpy()
-    joint = np.sqrt(np.clip(motion_cells, 0, 1) * np.clip(visual_cells, 0, 1))
-    return joint / joint.max() if joint.max() > 1e-9 else joint
-
-
-def comotion_groups(active: np.ndarray, cell_curves: np.ndarray, rho: float = 0.5) -> np.ndarray:
-    """Group active cells into things that move together.
-
-    Neighbouring active cells (8-connected) join when their motion curves correlate above ``rho``; two
-    instruments side by side touch on the map but move at different times, so they stay apart.
-
-    Args:
-        active: cells to group, bool ``(h, w)``.
-        cell_curves: motion of each cell over time, ``(V, h, w)``.
-        rho: least correlation that joins two neighbours.
-
-    Returns:
-        int labels ``(h, w)``: -1 outside ``active``, else a group number.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    h, w = active.shape
-    curves = cell_curves.reshape(len(cell_curves), -1).T.astype(np.float64)  # (h*w, V)
-    curves = curves - curves.mean(1, keepdims=True)
-    curves /= np.linalg.norm(curves, axis=1, keepdims=True) + 1e-12
-    ys, xs = np.mgrid[0:h, 0:w]
-    flat_active = active.ravel()
-    rows, cols = [], []
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        inside = (ys + dy < h) & (xs + dx >= 0) & (xs + dx < w)
-        a, b = (ys * w + xs)[inside], ((ys + dy) * w + xs + dx)[inside]
-        keep = flat_active[a] & flat_active[b] & ((curves[a] * curves[b]).sum(1) > rho)
-        rows.append(a[keep])
-        cols.append(b[keep])
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(h * w, h * w))
-    _, labels = connected_components(graph, directed=False)
-    return np.where(active.ravel(), labels, -1).reshape(h, w)
-
-
-def _box(cells: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Pixel box ``(x0, y0, x1, y1)`` of the true cells of an ``(h, w)`` grid over a video of ``size``."""
-    ys, xs = np.nonzero(cells)
-    sy, sx = size[0] / cells.shape[0], size[1] / cells.shape[1]
-    return (
-        int(xs.min() * sx),
-        int(ys.min() * sy),
-        math.ceil((xs.max() + 1) * sx),
-        math.ceil((ys.max() + 1) * sy),
-    )
-
-
-def find_objects(
-    level: np.ndarray,
-    maps: np.ndarray,
-    fps: float,
-    size: tuple[int, int],
-    options: ScoreOptions,
-    t0: float = 0.0,
-) -> list[SoundingObject]:
-    """Sounding objects: regions of the sounding map that move together, with their motion events.
-
-    Cells above ``options.threshold`` of the (slightly smoothed) map's maximum are grouped by
-    :func:`comotion_groups`; groups of at least 3 cells and 15 % of the largest one are kept.
-
-    Args:
-        level: sounding map ``(h, w)``.
-        maps: per-pixel motion ``(V, H_m, W_m)`` (the motion analysis resolution).
-        fps: frame rate of ``maps``.
-        size: ``(H, W)`` of the video, for the boxes.
-        options: thresholds and limits.
-        t0: time of frame 0.
-    """
-    if level.max() <= 1e-9:
-        return []
-    smooth = ndimage.gaussian_filter(level, 0.7, mode="constant")
-    active = smooth >= options.threshold * smooth.max()
-    cell_curves = fn.adaptive_avg_pool2d(torch.from_numpy(maps)[:, None].float(), level.shape)[:, 0].numpy()
-    labels = comotion_groups(active, cell_curves)
-    groups = [labels == g for g in np.unique(labels[labels >= 0])]
-    largest = max((int(g.sum()) for g in groups), default=0)
-    found = []
-    for cells in (g for g in groups if g.sum() >= max(3, 0.15 * largest)):
-        events = motion.region_events(maps, fps, region=cells, prominence=options.motion_prominence, t0=t0)
-        found.append(
-            SoundingObject(_box(cells, size), float(cells.mean()), float(level[cells].mean()), cells, events)
-        )
-    found.sort(key=lambda o: o.score * o.area, reverse=True)
-    return found[: options.max_objects]
-
-
 # ------------------------------------------------------------------------------------------- scoring
 
 
@@ -491,12 +352,6 @@ def score_audio(
     match = rhythm if attribution is None else 0.5 * (rhythm + attribution)
     total = 0.5 * (match + in_sync)
     return AudioScore(name, total, match, matched, rhythm, offset_ms, attribution, aligned, found, confidence)
-
-
-def _grid_for(height: int, width: int, cells: int) -> tuple[int, int]:
-    """Cells ``(h, w)`` with ``cells`` along the longer side, keeping the aspect ratio."""
-    scale = cells / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def tensor_frames_at(frames: Tensor, fps: float, t0: float = 0.0) -> FramesAt:
@@ -575,11 +430,15 @@ def score_frames(
         waves = [_mono(w) for _, w in audios]
         frames_at = frames_at or tensor_frames_at(frames, fps, t0)
         view = model_view(loaded.net, frames_at, duration, waves, sample_rate, options.windows)
-    grid = view.activity.shape if view else _grid_for(*maps.shape[1:], options.grid)
-    level = sounding_map(motion_activity(maps, grid), view.activity if view else None)
-    objects = find_objects(level, maps, fps, video_size or tuple(frames.shape[-2:]), options, t0)
+    grid = view.activity.shape if view else sounding.grid_for(*maps.shape[1:], options.grid)
+    level = sounding.sounding_map(sounding.motion_activity(maps, grid), view.activity if view else None)
+    size = video_size or tuple(frames.shape[-2:])
+    regions = sounding.find_moving_regions(
+        level, maps, fps, size, threshold=options.threshold, max_regions=options.max_regions,
+        prominence=options.motion_prominence, t0=t0,
+    )  # fmt: skip
     if view is not None and loaded.prototypes:
-        _categorize(objects, view.features, loaded.prototypes)
+        sounding.categorize_regions(regions, view.features, loaded.prototypes)
     shares = view.attributions if view else [None] * len(audios)
     scored = [
         score_audio(label, wave, sample_rate, curve, fps, events, options, attribution=share, t0=t0)
@@ -588,21 +447,13 @@ def score_frames(
     scored.sort(key=lambda c: c.score, reverse=True)
     tolerance = options.tolerance_for(fps)
     name_of = loaded.name if loaded else None
-    return ScoreResult(name, duration, fps, tolerance, level, objects, events, scored, name_of)
+    return ScoreResult(name, duration, fps, tolerance, level, regions, events, scored, name_of)
 
 
 def _mono(wave: Tensor | np.ndarray) -> Tensor:
     """``(L,)`` or ``(C, L)`` -> ``(L,)`` float32 (channels averaged)."""
     wave = torch.as_tensor(wave).float()
     return wave.reshape(-1, wave.shape[-1]).mean(0)
-
-
-def _categorize(objects: list[SoundingObject], features: Tensor, prototypes: dict[str, Tensor]) -> None:
-    """Give each object the nearest category prototype of its cells' mean visual features (in place)."""
-    from pixelsound.objects import categorize
-
-    for obj in objects:
-        obj.category, obj.category_score = categorize(features, torch.from_numpy(obj.mask), prototypes)
 
 
 def _motion_size(height: int, width: int, side: int) -> tuple[int, int]:
@@ -686,7 +537,7 @@ def score(
     own: bool = True,
     options: ScoreOptions = ScoreOptions(),
 ) -> ScoreResult:
-    """Score a video file: its sounding map and objects, and each soundtrack (own and candidates).
+    """Score a video file: its sounding map and moving regions, and each soundtrack (own and candidates).
 
     Args:
         video: a video file (with or without audio).
@@ -712,142 +563,3 @@ def score(
         clip.frames, clip.fps, tracks, sr, model=model, frames_at=clip.frames_at, video_size=clip.size,
         t0=clip.t0, name=str(video), options=options,
     )  # fmt: skip
-
-
-# ----------------------------------------------------------------------------------------------- CLI
-
-SHADES = " .:-=+*#%@"
-
-
-def ascii_map(level: np.ndarray) -> list[str]:
-    """The sounding map as text, two characters per cell."""
-    index = np.clip((level * (len(SHADES) - 1)).round().astype(int), 0, len(SHADES) - 1)
-    return ["|" + "".join(SHADES[i] * 2 for i in row) + "|" for row in index]
-
-
-def _candidate_line(rank: int, c: AudioScore) -> str:
-    attr = "  -  " if c.attribution is None else f"{c.attribution:5.2f}"
-    off = "-" if math.isnan(c.offset_ms) else f"{c.offset_ms:+.0f}"
-    sync = f"{c.sync.f1:5.2f} ({c.sync.precision:.2f} / {c.sync.recall:.2f})"
-    return (
-        f"  {rank:4d}  {c.score:5.2f}  {c.correspondence:5.2f} ({attr}  {c.rhythm:5.2f})  {sync}  {off:>9}  "
-        + (f"{c.aligned_f1:10.2f}  {c.name}")
-    )
-
-
-def format_result(result: ScoreResult) -> str:
-    """A human-readable report of one clip."""
-    lines = [
-        f"{result.video}: {result.duration:.2f} s at {result.fps:g} fps, "
-        f"{len(result.motion_events)} motion events, model: {result.model or 'none (motion, onsets only)'}",
-        f"sounding map ({result.sounding_map.shape[0]}x{result.sounding_map.shape[1]}):",
-        *("  " + row for row in ascii_map(result.sounding_map)),
-        f"sounding objects: {len(result.objects)}",
-    ]
-    for i, obj in enumerate(result.objects, 1):
-        lines.append(
-            f"  {i}. box {obj.box}  area {obj.area:.0%}  score {obj.score:.2f}  events {len(obj.events)}"
-        )
-    if result.candidates:
-        lines.append(f"soundtracks, best first (sync tolerance {result.tolerance_ms:.0f} ms):")
-        lines.append(
-            "  rank  score  match (attrib rhythm)  sync F1 (P / R)     offset ms  aligned F1  candidate"
-        )
-        lines += [_candidate_line(rank, c) for rank, c in enumerate(result.candidates, 1)]
-    else:
-        lines.append("no soundtrack: silent clip (give candidates with --audio)")
-    return "\n".join(lines)
-
-
-CSV_FIELDS = (
-    "video", "rank", "candidate", "score", "correspondence", "attribution", "rhythm", "sync_f1",
-    "sync_precision", "sync_recall", "offset_ms", "offset_confidence", "aligned_f1", "onsets", "objects",
-    "motion_events", "error",
-)  # fmt: skip
-
-
-def result_rows(result: ScoreResult) -> list[dict]:
-    """CSV rows of one clip: one per soundtrack (or one for a silent clip)."""
-    base = {"video": result.video, "objects": len(result.objects), "motion_events": len(result.motion_events)}
-    if not result.candidates:
-        return [base]
-    return [base | {"rank": rank} | c.row() for rank, c in enumerate(result.candidates, 1)]
-
-
-def write_csv(path: str | Path, rows: list[dict]) -> None:
-    """Rows with the :data:`CSV_FIELDS` columns (missing ones empty)."""
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="a video file, or a folder of videos (batch mode)")
-    parser.add_argument(
-        "--audio", nargs="+", default=[], metavar="FILE", help="candidate soundtracks to rank"
-    )
-    parser.add_argument("--no-own", action="store_true", help="do not score the video's own soundtrack")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--csv", metavar="FILE", help="write one row per clip and soundtrack (batch mode)")
-    parser.add_argument("--model", default="default", help="release folder, 'default' (bundled) or 'none'")
-    parser.add_argument("--tolerance-ms", type=float, default=None, help="sync tolerance (default: by fps)")
-    parser.add_argument("--max-lag", type=float, default=2.0, help="offset search range in seconds")
-    parser.add_argument(
-        "--method",
-        choices=("diff", "flow", "displacement"),
-        default="diff",
-        help="motion measure (motion.py)",
-    )
-
-
-def _options(args: argparse.Namespace) -> ScoreOptions:
-    return ScoreOptions(tolerance_ms=args.tolerance_ms, max_lag_s=args.max_lag, method=args.method)
-
-
-def _batch(args: argparse.Namespace, loaded: LoadedModel | str, options: ScoreOptions) -> int:
-    """Score every video under a folder; a bad file becomes a row with its error, never a crash."""
-    from tqdm import tqdm
-
-    from pixelsound.index import find_videos
-
-    videos = find_videos(args.target)
-    if not videos:
-        raise UserError(f"{args.target}: no video files (mp4, mkv, webm, avi, mov) in this folder")
-    rows, results, failed = [], [], []
-    for video in tqdm(videos, desc="score", unit="clip", disable=args.json):
-        try:
-            result = score(video, args.audio, model=loaded, own=not args.no_own, options=options)
-        except Exception as err:  # a bad file is reported and skipped
-            failed.append(str(err) if str(video) in str(err) else f"{video}: {err}")
-            rows.append({"video": str(video), "error": str(err)})
-            continue
-        results.append(result)
-        rows.extend(result_rows(result))
-    if args.csv:
-        write_csv(args.csv, rows)
-    if args.json:
-        print(json.dumps({"results": [r.to_dict() for r in results], "errors": failed}, indent=1))
-    else:
-        for result in results:
-            print(format_result(result), end="\n\n")
-        log.info(
-            "scored %d of %d videos%s", len(results), len(videos), f"; wrote {args.csv}" if args.csv else ""
-        )
-    for line in failed:
-        log.warning("skipped: %s", line)
-    if not results:
-        raise UserError(f"{args.target}: none of its {len(videos)} videos could be scored")
-    return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    options = _options(args)
-    loaded = scoring_model(args.model) or checkpoint.NO_MODEL  # loaded once for every clip
-    if Path(args.target).is_dir():
-        return _batch(args, loaded, options)
-    result = score(args.target, args.audio, model=loaded, own=not args.no_own, options=options)
-    if args.csv:
-        write_csv(args.csv, result_rows(result))
-    print(json.dumps(result.to_dict(), indent=1) if args.json else format_result(result))
-    return 0

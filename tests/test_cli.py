@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pixelsound import cli, errors, foley, io, score
+from pixelsound import cli, errors, foley, io, scorecard
 from pixelsound.checkpoint import write_release
 from pixelsound.model import SoundOfPixels
 from tiny import tiny_config
@@ -123,7 +123,7 @@ def test_signals_give_one_line_and_128_plus_the_signal(files, capsys, monkeypatc
             time.sleep(0.05)
         raise AssertionError("the signal should have stopped the verb")
 
-    monkeypatch.setattr(score, "score", killed)
+    monkeypatch.setattr(scorecard, "score", killed)
     before = signal.getsignal(signal.SIGTERM)
     assert cli.main(["score", str(files["a"]), "--model", "none"]) == code == 128 + signum
     assert words in error_line(capsys)

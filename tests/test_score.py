@@ -73,10 +73,10 @@ def test_true_soundtrack_ranks_first():
 def test_sounding_map_and_objects_find_the_flashing_square():
     result = score.score_frames(flashing_clip(flash_times(4)), FPS, [], SR, video_size=(96, 96))
     assert result.candidates == [] and result.sounding_map.shape == (14, 14)
-    assert len(result.objects) == 1
-    x0, y0, x1, y1 = result.objects[0].box  # the square is at x 12..44, y 8..40 in a 96 px video
+    assert len(result.regions) == 1
+    x0, y0, x1, y1 = result.regions[0].box  # the square is at x 12..44, y 8..40 in a 96 px video
     assert x0 <= 14 and y0 <= 10 and 40 <= x1 <= 52 and 36 <= y1 <= 48
-    assert len(result.objects[0].events) >= len(flash_times(4)) - 1
+    assert len(result.regions[0].events) >= len(flash_times(4)) - 1
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def test_tiny_release_gives_attribution_model_grid_and_categories(clips, tmp_pat
         assert 0.0 <= candidate.attribution <= 1.0
         assert candidate.correspondence == pytest.approx(0.5 * (candidate.rhythm + candidate.attribution))
     assert result.best.name == score.OWN
-    assert result.objects and all(o.category in prototypes for o in result.objects)
+    assert result.regions and all(o.category in prototypes for o in result.regions)
 
 
 def test_low_frame_rates_take_whole_frame_motion_onsets():
