@@ -7,9 +7,9 @@ For a clip (its frames) and any number of soundtracks (its own and/or candidate 
 
 * **sounding map** ``(h, w)`` in [0, 1]: how likely each region is to make sound -- where things move
   (:mod:`pixelsound.motion`) and, with a model, where the frame net's per-pixel features are active;
-* **moving regions** (reported as sounding objects): active regions whose parts move together (two
-  instruments side by side stay apart; :mod:`pixelsound.sounding`),
-  each with a box, its own motion events and, when the release stores category prototypes, a category;
+* **sounding regions** (reported as sounding objects): active regions whose parts move together (two
+  instruments side by side stay apart; :mod:`pixelsound.sounding`), each with a box, its own motion events
+  and, when the release stores category prototypes, a category;
 * per soundtrack, sub-scores in [0, 1] and the offset:
     - ``attribution`` (needs a model): share of the audio's spectrogram energy the separator's mask gives to
       this clip's visual features -- does the audio *sound like* what is visible;
@@ -57,7 +57,7 @@ from pixelsound import events as visual
 from pixelsound.frames import pool_clip
 from pixelsound.motion import Events
 from pixelsound.onsets import Match
-from pixelsound.sounding import MovingRegion
+from pixelsound.sounding import SoundingRegion
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class ScoreOptions:
         onset_prominence: relative prominence of audio onsets.
         grid: sounding-map cells along the longer side when there is no model (else the frame net's grid).
         threshold: sounding-map level (share of its maximum) above which cells may belong to regions.
-        max_regions: most moving regions reported.
+        max_regions: most sounding regions reported.
         windows: most model windows per clip (spread evenly over it).
     """
 
@@ -164,7 +164,7 @@ class ScoreResult:
         fps: frame rate of the motion analysis.
         tolerance_ms: sync tolerance used.
         sounding_map: ``(h, w)`` in [0, 1].
-        regions: moving regions of the sounding map, most sounding first (``"objects"`` in JSON and CSV).
+        regions: sounding regions, most sounding first (``"objects"`` in JSON and CSV).
         motion_events: the visual events (impacts, note onsets; see :func:`visual_events`).
         candidates: soundtracks ranked best first (empty for a silent clip without candidates).
         model: the model used for attribution and the map (None: motion and onsets only).
@@ -175,7 +175,7 @@ class ScoreResult:
     fps: float
     tolerance_ms: float
     sounding_map: np.ndarray
-    regions: list[MovingRegion]
+    regions: list[SoundingRegion]
     motion_events: Events
     candidates: list[AudioScore] = field(default_factory=list)
     model: str | None = None
@@ -433,7 +433,7 @@ def score_frames(
     grid = view.activity.shape if view else sounding.grid_for(*maps.shape[1:], options.grid)
     level = sounding.sounding_map(sounding.motion_activity(maps, grid), view.activity if view else None)
     size = video_size or tuple(frames.shape[-2:])
-    regions = sounding.find_moving_regions(
+    regions = sounding.find_sounding_regions(
         level, maps, fps, size, threshold=options.threshold, max_regions=options.max_regions,
         prominence=options.motion_prominence, t0=t0,
     )  # fmt: skip
@@ -537,7 +537,7 @@ def score(
     own: bool = True,
     options: ScoreOptions = ScoreOptions(),
 ) -> ScoreResult:
-    """Score a video file: its sounding map and moving regions, and each soundtrack (own and candidates).
+    """Score a video file: its sounding map and sounding regions, and each soundtrack (own and candidates).
 
     Args:
         video: a video file (with or without audio).

@@ -2,7 +2,7 @@
 
 The **sounding map** ``(h, w)`` in [0, 1] is the geometric mean of where things move (mean motion per cell,
 :func:`motion_activity`) and, with a model, where the frame net's per-pixel features are active. Its
-**moving regions** are the active cells grouped into things that move together (:func:`comotion_groups`:
+**sounding regions** are the active cells grouped into things that move together (:func:`comotion_groups`:
 two instruments side by side touch on the map but move at different times, so they stay apart), each with
 a box, its own motion events and, with category prototypes, a category (:func:`categorize_regions`).
 :mod:`pixelsound.score` reports them as a clip's sounding objects. (The per-pixel *separation*'s sounding
@@ -28,7 +28,7 @@ from pixelsound.objects import categorize
 
 
 @dataclass
-class MovingRegion:
+class SoundingRegion:
     """A region of the sounding map whose parts move together (one instrument, one machine).
 
     Attributes:
@@ -120,7 +120,7 @@ def _box(cells: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
     )
 
 
-def find_moving_regions(
+def find_sounding_regions(
     level: np.ndarray,
     maps: np.ndarray,
     fps: float,
@@ -130,7 +130,7 @@ def find_moving_regions(
     max_regions: int = 4,
     prominence: float = 0.1,
     t0: float = 0.0,
-) -> list[MovingRegion]:
+) -> list[SoundingRegion]:
     """Regions of the sounding map that move together, with their motion events, most sounding first.
 
     Cells above ``threshold`` of the (slightly smoothed) map's maximum are grouped by
@@ -158,7 +158,7 @@ def find_moving_regions(
     for cells in (g for g in groups if g.sum() >= max(3, 0.15 * largest)):
         events = motion.region_events(maps, fps, region=cells, prominence=prominence, t0=t0)
         found.append(
-            MovingRegion(_box(cells, size), float(cells.mean()), float(level[cells].mean()), cells, events)
+            SoundingRegion(_box(cells, size), float(cells.mean()), float(level[cells].mean()), cells, events)
         )
     found.sort(key=lambda o: o.score * o.area, reverse=True)
     return found[:max_regions]
@@ -170,7 +170,9 @@ def grid_for(height: int, width: int, cells: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def categorize_regions(regions: list[MovingRegion], features: Tensor, prototypes: dict[str, Tensor]) -> None:
+def categorize_regions(
+    regions: list[SoundingRegion], features: Tensor, prototypes: dict[str, Tensor]
+) -> None:
     """Give each region the nearest category prototype of its cells' mean visual features (in place).
 
     Shapes:
