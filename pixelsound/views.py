@@ -7,9 +7,10 @@ multi-process run sees the same views (``draw_views``), and both off unless the 
   greyscale, and "line art" (the edges of the frame drawn dark on white). Sounds do not change with the
   drawing style, so the frame net is pushed to recognise instruments rather than styles.
 * **World** (``train.augment_world``, with ``train.augment``): what real pictures do that drawn ones do not --
-  hue rotation, gamma, a perspective warp, a rectangle of texture over part of the picture (an occluder),
-  blur, JPEG-like blockiness and sensor noise, each per source with its own chance (``WORLD``). Noise and
-  procedural occluders come from a seed drawn per source, so they too repeat exactly on a resume.
+  hue rotation, gamma, a perspective warp, uneven light (a brightness ramp and a glare, ``LIGHT``), a
+  rectangle of texture over part of the picture (an occluder), blur, JPEG-like blockiness and sensor noise,
+  each per source with its own chance (``WORLD``). Noise and procedural occluders come from a seed drawn per
+  source, so they too repeat exactly on a resume.
 * **Scenes** (``train.scene_prob``): instead of one picture per source, the N sources' frames are shrunk and
   put side by side in one picture (source n in the n-th vertical strip, in random order), and each source's
   visual vector is pooled over its own part of the picture only (the max, or with ``model.pool_top`` the
@@ -49,6 +50,7 @@ WORLD = {
     "block": 0.15,  # 8x8 block means plus a coarsely quantized remainder, 3 .. 12 levels
     "noise": 0.3,  # Gaussian, std 0.01 .. 0.06
 }
+LIGHT = 0.4  # chance per source of uneven lighting (drawn after WORLD's, so the others keep their values)
 WARP = 0.15  # largest corner move in grid units ([-1, 1] across the picture)
 PERMUTATIONS = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
 
@@ -79,6 +81,9 @@ class Views:
         block: blockiness strength in [0, 1] (0: none) ``(rows, N)``.
         noise: noise standard deviation (0: none) ``(rows, N)``.
         seed: per source, the seed of its noise and procedural occluder ``(rows, N)`` int64.
+        light: uneven lighting per source ``(rows, N, 6)``: the strength of a brightness ramp (0: no
+            lighting), its direction in turns, a glare's centre (x, y in [-1, 1]), its radius (a fraction of
+            the picture) and its strength; None (views made before it existed): none.
     """
 
     flip: Tensor
@@ -102,6 +107,7 @@ class Views:
     block: Tensor
     noise: Tensor
     seed: Tensor
+    light: Tensor | None = None
 
     def rows(self, index: Tensor | slice) -> Views:
         """The choices of some rows: a slice (this process's share) or indices ``(B,)`` (groups kept)."""
@@ -136,7 +142,11 @@ def _draw_world(gen: torch.Generator, rows: int, n: int) -> dict[str, Tensor]:
     warp = (2 * torch.rand(rows, n, 8, generator=gen) - 1) * WARP
     occluder = torch.rand(rows, n, 5, generator=gen)
     seed = torch.randint(0, 2**62, (rows, n), generator=gen)
+    u = torch.rand(rows, n, 7, generator=gen)  # (rows, N, 7)
+    light = torch.stack([0.15 + 0.35 * u[..., 1], u[..., 2], 2 * u[..., 3] - 1, 2 * u[..., 4] - 1,
+                         0.15 + 0.25 * u[..., 5], 0.6 * u[..., 6]], -1)  # fmt: skip
     return dict(
+        light=torch.where(u[..., :1] < LIGHT, light, 0.0),
         hue=torch.where(on[..., 0], val[..., 0], 0.0),
         gamma=torch.where(on[..., 1], (val[..., 1] - 0.5).exp(), 1.0),
         warp=torch.where(on[..., 2, None], warp, 0.0),
@@ -193,7 +203,7 @@ def appearance(frames: Tensor, views: Views, world: bool = False, textures: Tens
 
 
 def world_look(x: Tensor, views: Views, textures: Tensor | None = None) -> Tensor:
-    """Hue, gamma, warp, occluder, blur, blockiness and noise (see WORLD).
+    """Hue, gamma, warp, uneven lighting (LIGHT), occluder, blur, blockiness and noise (see WORLD).
 
     Shapes: float in [0, 1] ``(B, N, V, 3, H, W)`` -> same (not clamped).
     """
@@ -201,6 +211,8 @@ def world_look(x: Tensor, views: Views, textures: Tensor | None = None) -> Tenso
     gamma = views.gamma.flatten()
     x = _per_source(x, views.gamma != 1, lambda y, i: y ** gamma[i].to(y).view(-1, 1, 1, 1, 1))
     x = _per_source(x, views.warp.abs().sum(-1) > 0, lambda y, i: warp(y, views.warp.flatten(0, 1)[i]))
+    if views.light is not None:
+        x = _per_source(x, views.light[..., 0] > 0, lambda y, i: lighting(y, views.light.flatten(0, 1)[i]))
     x = occlude(x, views, textures)
     x = _per_source(x, views.blur > 0, lambda y, i: blur(y, views.blur.flatten()[i] * x.shape[-2]))
     x = _per_source(x, views.block > 0, lambda y, i: blocky(y, views.block.flatten()[i]))
@@ -262,6 +274,26 @@ def warp(x: Tensor, moves: Tensor) -> Tensor:
         x.flatten(0, 1), grid, mode="bilinear", padding_mode="reflection", align_corners=False
     )
     return out.view_as(x)
+
+
+def lighting(x: Tensor, light: Tensor) -> Tensor:
+    """Light that falls unevenly, as on a photographed object: a brightness ramp and a soft glare.
+
+    The picture is multiplied by ``1 + strength * ramp`` (ramp in [-1, 1] along the light's direction), then
+    blended towards white by a Gaussian glare of the given centre, radius and strength.
+    Shapes: ``(S, V, 3, H, W)`` in [0, 1], ``light`` ``(S, 6)`` (see Views.light) -> same (not clamped).
+    """
+    s, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    light = light.to(x)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h).to(x), torch.linspace(-1, 1, w).to(x), indexing="ij")
+    turn = 2 * torch.pi * light[:, 1, None, None]  # (S, 1, 1)
+    ramp = (turn.cos() * xx + turn.sin() * yy) / 2**0.5  # (S, H, W), in [-1, 1]
+    gain = 1 + light[:, 0, None, None] * ramp
+    dist = (xx - light[:, 2, None, None]) ** 2 + (yy - light[:, 3, None, None]) ** 2
+    glare = light[:, 5, None, None] * torch.exp(-dist / (2 * (2 * light[:, 4, None, None]) ** 2))
+    gain, glare = gain.view(s, 1, 1, h, w), glare.view(s, 1, 1, h, w)
+    lit = x * gain
+    return lit + glare * (1 - lit.clamp(0, 1))
 
 
 def occlude(x: Tensor, views: Views, textures: Tensor | None = None) -> Tensor:

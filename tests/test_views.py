@@ -96,6 +96,24 @@ def test_world_views_repeat_by_seed_and_stay_in_range():
     for flag, chance in zip(chosen, views.WORLD.values(), strict=True):
         assert abs(flag.float().mean() - chance) < 0.06
     assert 0.6 < many.gamma.min() and many.gamma.max() < 1.66 and many.warp.abs().max() <= views.WARP
+    assert abs((many.light[..., 0] > 0).float().mean() - views.LIGHT) < 0.06 and many.light.shape == (
+        400,
+        2,
+        6,
+    )
+
+
+def test_uneven_light_brightens_towards_the_light_and_under_the_glare():
+    x = torch.full((1, 2, 1, 3, 32, 32), 128, dtype=torch.uint8)
+    ramp = torch.tensor([[[0.4, 0.0, 0, 0, 0.2, 0.0], [0.0] * 6]])  # source 0: light from the right; 1: none
+    lit = world(x, light=ramp)
+    torch.testing.assert_close(lit[0, 1], x[0, 1].float() / 255)  # strength 0: untouched
+    left, right = lit[0, 0, ..., :4].mean(), lit[0, 0, ..., -4:].mean()
+    assert right > 0.6 and left < 0.4 and abs(lit[0, 0].mean() - 128 / 255) < 0.01  # a ramp about the mean
+    assert torch.equal(lit[0, 0, :, 0], lit[0, 0, :, 1])  # the same in every channel
+    glare = torch.tensor([[[1e-4, 0.0, 0.5, -0.5, 0.1, 0.5], [0.0] * 6]])  # a glare right of centre, up
+    shone = world(x, light=glare)[0, 0, 0, 0]  # (H, W)
+    assert shone[8, 24] > 0.7 and abs(shone[24, 8] - 128 / 255) < 0.01 and shone.max() <= 1
 
 
 def test_hue_rotation_keeps_greys_and_a_third_turn_cycles_the_channels():
