@@ -134,7 +134,7 @@ class TrainConfig:
     # (pixelsound.precision; 1.5x faster on an AMX CPU, 10x slower where emulated, e.g. AVX2), or true/false
     bf16: Switch = Switch("auto")
     augment: bool = False  # flips, colours, greyscale and line art on training frames (pixelsound.views)
-    augment_world: bool = False  # with augment: hue, gamma, warp, occluder, blur, blocks, noise (views.WORLD)
+    augment_world: bool = False  # with augment: hue, gamma, warp, light, occluder, blur, blocks, noise
     scene_prob: float = 0.0  # share of steps whose sources are seen side by side in one picture
     scene_silence: bool = False  # scenes: pictures as tiles with silent texture on every side
     scene_decoys: bool = False  # scenes with silence: also an empty tile of another texture, silent too
