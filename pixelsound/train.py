@@ -17,21 +17,13 @@ Files in ``train.out_dir``:
     log.csv     step, epoch, minutes, loss, lr, val_sdr, val_sdr_mix (the mixture itself, the lower bound)
     tb/         TensorBoard events, when tensorboard is installed
 
-Exact resume: the groups of an epoch are a pure function of (seed, epoch), the gains come from a generator
-saved in the checkpoint with every other random state, the DataLoader draws its worker seeds from its own
-per-epoch generator (never the global one), and the checkpoint records how many batches of the epoch were
-done; so a run killed at any point and resumed from its last checkpoint computes the same steps as one that
-never stopped. The data set's random windows must not depend on process-local state either: each request
-carries a key (epoch, position of the draw in the epoch) and a data set offering ``draw(i, key)`` draws
-the window from it (:class:`pixelsound.mixing.MixtureItems`); one without it is exact only as far as its
-own randomness allows.
+Exact resume (a run killed at any point and resumed computes the same steps as one that never stopped):
+:mod:`pixelsound.resume`. The progress bar, ``log.csv`` and TensorBoard: :mod:`pixelsound.runlog`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import logging
 import math
 import os
@@ -49,21 +41,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from pixelsound import distrib
-from pixelsound.checkpoint import (
-    CheckpointError,
-    check_state_dict,
-    config_from,
-    load_checkpoint,
-    load_init_weights,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-    write_release,
-    write_text_atomic,
-)
+from pixelsound.checkpoint import load_init_weights, write_release
 from pixelsound.config import Config, ConfigError, TrainConfig, add_overrides_argument, load_config, replace
 from pixelsound.errors import UserError
 from pixelsound.mixing import (
@@ -75,14 +55,13 @@ from pixelsound.mixing import (
     item_labels,
 )
 from pixelsound.precision import use_bf16
+from pixelsound.resume import LAST, Progress, restore_state, save_state
+from pixelsound.runlog import CSV_NAME, ProgressBar, csv_row, csv_start, tensorboard_writer
 from pixelsound.views import Views, appearance, compose_scene, draw_views, silence_pool
 
 log = logging.getLogger(__name__)
 
-LAST = "last.pt"
 BEST = "best"
-CSV_NAME = "log.csv"
-CSV_FIELDS = ["step", "epoch", "minutes", "loss", "lr", "val_sdr", "val_sdr_mix", "contrast", "monitor_sdr"]
 VAL_SEED = 2018  # the validation mixtures do not depend on the training seed
 MAX_SKIPPED = 20  # consecutive unusable batches before giving up
 SILENCE_POOL = 512  # background textures drawn once for silent scene strips
@@ -119,18 +98,6 @@ class TrainResult:
     checkpoint: Path
     release: Path | None
     signal: int = 0
-
-
-@dataclass
-class Progress:
-    """Where training stands; saved in the checkpoint."""
-
-    step: int = 0
-    epoch: int = 0  # epochs completed
-    batch: int = 0  # batches done in the current epoch
-    minutes: float = 0.0
-    val_sdr: float = math.nan
-    best_sdr: float = -math.inf
 
 
 # ------------------------------------------------------------------------------------ building blocks
@@ -302,103 +269,6 @@ def validate(
     if not batches:
         return math.nan, math.nan
     return float(torch.cat(separated).nanmean()), float(torch.cat(mixture).nanmean())
-
-
-# ------------------------------------------------------------------------------------ checkpoints and logs
-
-
-def save_state(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    cfg: Config,
-    p: Progress,
-    gains: torch.Generator,
-) -> None:
-    """Write ``last.pt`` atomically: weights, optimizer, config, progress and every random state."""
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "config": cfg.to_dict(),
-        **{k: getattr(p, k) for k in ("step", "epoch", "batch", "minutes", "val_sdr", "best_sdr")},
-        "rng": rng_state({"gains": gains}),
-    }
-    save_checkpoint(path, state)
-
-
-def restore_state(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, cfg: Config, gains: torch.Generator
-) -> Progress:
-    """Load ``last.pt`` into the model, optimizer and random states; the model config must match."""
-    state = load_checkpoint(path)
-    saved = config_from(state["config"], path)
-    for section in ("audio", "frames", "model"):
-        if getattr(saved, section) != getattr(cfg, section):
-            raise CheckpointError(f"{path}: its [{section}] differs from the recipe's; cannot resume")
-    changed = [
-        f"{section}.{key}"
-        for section in ("data", "train")
-        for key, value in getattr(saved, section).__dict__.items()
-        if getattr(getattr(cfg, section), key) != value
-    ]
-    if changed:
-        log.warning("%s: resuming with changed %s (the run may not repeat exactly)", path, ", ".join(changed))
-    check_state_dict(model, state["model"], path)
-    model.load_state_dict(state["model"])
-    try:
-        optimizer.load_state_dict(state["optimizer"])
-    except ValueError as err:
-        raise CheckpointError(f"{path}: optimizer state does not fit train.optimizer: {err}") from None
-    set_rng_state(state["rng"], {"gains": gains})
-    names = ("step", "epoch", "batch", "minutes", "val_sdr", "best_sdr")
-    return Progress(**{k: state[k] for k in names})
-
-
-def csv_start(path: Path, resume_step: int | None) -> None:
-    """Start ``log.csv``; on resume keep the rows up to the checkpoint's step (the later ones are redone)."""
-    rows = []
-    if resume_step is not None and path.exists():
-        with path.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if (r.get("step") or "").isdigit()]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, CSV_FIELDS)
-    writer.writeheader()
-    writer.writerows(
-        {k: r.get(k, "") for k in CSV_FIELDS} for r in rows if int(r["step"]) <= (resume_step or 0)
-    )
-    write_text_atomic(text.getvalue(), path)
-
-
-def csv_row(path: Path, **row: Any) -> None:
-    """Append one row to ``log.csv`` (missing fields stay empty)."""
-    with path.open("a", newline="") as f:
-        csv.DictWriter(f, CSV_FIELDS).writerow({k: _fmt(row.get(k, "")) for k in CSV_FIELDS})
-
-
-def _fmt(value: Any) -> Any:
-    return f"{value:.6g}" if isinstance(value, float) else value
-
-
-def tensorboard_writer(out: Path, purge_step: int | None) -> Any:
-    """A TensorBoard SummaryWriter in ``out/tb``, or None (one log line) when tensorboard is not installed."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        log.info("tensorboard is not installed; writing log.csv only")
-        return None
-    return SummaryWriter(str(out / "tb"), purge_step=purge_step)
-
-
-def planned_batches(done: int, total: int, minutes: float, max_minutes: float, rate: float) -> int:
-    """How many batches the run will do in all: the recipe's epochs, or fewer when ``max_minutes`` ends it
-    first (estimated from the batches per minute so far; the recipe's count until a rate is known).
-
-    >>> planned_batches(done=100, total=1000, minutes=10.0, max_minutes=20.0, rate=10.0)
-    200
-    """
-    if max_minutes <= 0 or rate <= 0:
-        return total
-    return max(done, min(total, done + math.ceil(rate * max(0.0, max_minutes - minutes))))
 
 
 class StopSignals:
@@ -576,8 +446,12 @@ class _Run:
         """Epochs of steps until ``train.epochs`` are done, ``train.max_minutes`` pass, or a stop signal."""
         p = self.p
         self.started = time.monotonic() - 60 * p.minutes
-        self.session = (time.monotonic(), p.epoch * self.sampler.num_batches + p.batch)  # (time, batches)
-        self.bar = self._progress_bar()
+        self.bar = ProgressBar(
+            p.epoch * self.sampler.num_batches + p.batch,
+            self.cfg.train.epochs * self.sampler.num_batches,
+            self.cfg.train.max_minutes,
+            enabled=self.info.is_main,
+        )
         stopped = "done"
         with StopSignals(busy=lambda: not self.consistent) as signals, self.bar:
             try:
@@ -608,32 +482,6 @@ class _Run:
             signals.received or 0,
         )
 
-    def _progress_bar(self) -> tqdm:
-        """One bar for the whole run, over batches; its length is what the run will really do."""
-        done = self.p.epoch * self.sampler.num_batches + self.p.batch
-        total = self.cfg.train.epochs * self.sampler.num_batches
-        limit = f" (at most {self.cfg.train.max_minutes:g} min)" if self.cfg.train.max_minutes > 0 else ""
-        return tqdm(
-            total=total,
-            initial=done,
-            desc=f"train{limit}",
-            unit="batch",
-            disable=not self.info.is_main,
-            mininterval=1.0,
-        )
-
-    def _update_bar(self) -> None:
-        """Advance the bar; with ``train.max_minutes``, shorten it to the batches the time will allow."""
-        p, bar = self.p, self.bar
-        done = p.epoch * self.sampler.num_batches + p.batch
-        since, first = self.session
-        rate = (done - first) / max((time.monotonic() - since) / 60, 1e-9)  # batches per minute
-        total = planned_batches(done, self.cfg.train.epochs * self.sampler.num_batches, p.minutes,
-                                self.cfg.train.max_minutes, rate)  # fmt: skip
-        if total != bar.total:
-            bar.total = total
-        bar.update(1)
-
     def _epoch(self, train_set: Dataset, signals: StopSignals) -> tuple[str, list[float]]:
         """The rest of the current epoch; returns ``"done"``, ``"time"`` or ``"signal"`` and the losses."""
         cfg, t, p = self.cfg, self.cfg.train, self.p
@@ -659,7 +507,7 @@ class _Run:
                 )
             p.batch += 1
             p.minutes = (time.monotonic() - self.started) / 60
-            self._update_bar()
+            self.bar.advance(p.epoch * self.sampler.num_batches + p.batch, p.minutes)
             if stats is None:
                 skipped = self._skipped(skipped + 1)
             else:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import pixelsound.train as T
-from pixelsound import cli
+from pixelsound import cli, runlog
 from pixelsound.checkpoint import CheckpointError, load_checkpoint, load_release
 from pixelsound.config import from_dict, replace
 from pixelsound.mixing import MixtureBatchSampler, MixtureItems, collate_mixtures, draw_gains, draw_groups
@@ -500,8 +500,8 @@ def test_checkpoints_by_time_as_well_as_steps(tmp_path, monkeypatch, standin):
 
 
 def test_the_progress_bar_counts_what_the_run_will_really_do():
-    assert T.planned_batches(done=0, total=950, minutes=0.0, max_minutes=60.0, rate=0.0) == 950
-    assert T.planned_batches(done=100, total=950, minutes=10.0, max_minutes=60.0, rate=10.0) == 600
-    assert T.planned_batches(done=100, total=950, minutes=10.0, max_minutes=0.0, rate=10.0) == 950
-    assert T.planned_batches(done=900, total=950, minutes=10.0, max_minutes=60.0, rate=10.0) == 950
-    assert T.planned_batches(done=100, total=950, minutes=70.0, max_minutes=60.0, rate=10.0) == 100
+    assert runlog.planned_batches(done=0, total=950, minutes=0.0, max_minutes=60.0, rate=0.0) == 950
+    assert runlog.planned_batches(done=100, total=950, minutes=10.0, max_minutes=60.0, rate=10.0) == 600
+    assert runlog.planned_batches(done=100, total=950, minutes=10.0, max_minutes=0.0, rate=10.0) == 950
+    assert runlog.planned_batches(done=900, total=950, minutes=10.0, max_minutes=60.0, rate=10.0) == 950
+    assert runlog.planned_batches(done=100, total=950, minutes=70.0, max_minutes=60.0, rate=10.0) == 100
