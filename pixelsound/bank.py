@@ -409,7 +409,7 @@ def build_bank(
     return bank
 
 
-def summary(bank: Bank) -> str:
+def format_bank(bank: Bank) -> str:
     """One line per prototype: id, category, purity, clips and snippets."""
     per_clip = bank.info.get("clips_per_prototype", [None] * len(bank))
     lines = [f"bank: {len(bank)} prototypes, {len(bank.snippets)} snippets at {bank.sample_rate} Hz"]
@@ -443,7 +443,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "show":  # the listing is the verb's output (stdout); status goes to the log
-        print(summary(Bank.load(args.bank)))
+        print(format_bank(Bank.load(args.bank)))
         return 0
     bank = build_bank(
         args.index,
@@ -456,5 +456,5 @@ def run(args: argparse.Namespace) -> int:
         snippets=args.snippets,
         seed=args.seed,
     )
-    log.info("%s\nwrote %s", summary(bank), args.out)
+    log.info("%s\nwrote %s", format_bank(bank), args.out)
     return 0

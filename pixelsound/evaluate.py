@@ -147,7 +147,7 @@ def separate_all(
     return estimates, masks
 
 
-def score(sources: Tensor, estimates: dict[str, Tensor]) -> dict[str, dict[str, list[float]]]:
+def separation_scores(sources: Tensor, estimates: dict[str, Tensor]) -> dict[str, dict[str, list[float]]]:
     """BSS-eval (one Gram matrix for all methods) and SI-SDR of each method's estimates.
 
     Returns:
@@ -284,7 +284,7 @@ def _evaluate_mix(
     if silent:
         return {**record, "reason": f"clips {silent} are silent in their evaluation window"}, None
     estimates, masks = separate_all(model, sources, frames, hard)
-    return {**record, "scores": score(sources, estimates)}, (sources, estimates, masks)
+    return {**record, "scores": separation_scores(sources, estimates)}, (sources, estimates, masks)
 
 
 def _open_dataset(index: Any, cfg: Any, split: str | None, cache_dir: str | None) -> Any:

@@ -114,7 +114,7 @@ def write_object_audio(result: PixelsResult, folder: Path) -> list[str]:
     return names
 
 
-def summary(result: PixelsResult) -> dict[str, object]:
+def result_facts(result: PixelsResult) -> dict[str, object]:
     """JSON-able facts: source, grid, chunks, the overall heatmap and the objects."""
     objects = []
     for o in result.objects:
@@ -160,6 +160,6 @@ def write_outputs(
             result, out / "index.html", video=overlay, poster=poster, wavs=wavs, rate=page_rate, codec=codec
         )
         files["page"] = {"file": "index.html", "bytes": info["bytes"], "video_inlined": info["video_inlined"]}
-    facts = summary(result) | {"files": files}
+    facts = result_facts(result) | {"files": files}
     (out / "pixels.json").write_text(json.dumps(facts, indent=1) + "\n")
     return facts

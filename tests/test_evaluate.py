@@ -13,7 +13,7 @@ from PIL import Image
 from pixelsound import io
 from pixelsound.checkpoint import write_release
 from pixelsound.cli import main as cli_main
-from pixelsound.evaluate import METHODS, EvalError, draw_mixes, evaluate, score
+from pixelsound.evaluate import METHODS, EvalError, draw_mixes, evaluate, separation_scores
 from pixelsound.index import write_index
 from pixelsound.model import SoundOfPixels
 from tiny import tiny_config
@@ -104,7 +104,7 @@ def test_mix_list_is_fixed_by_seed(index_path) -> None:
 
 def test_score_bounds_perfect_and_mixture() -> None:
     sources = torch.cat([note(220.0, 0.5, 1), note(330.0, 0.5, 2)])  # (2, L)
-    got = score(sources, {"perfect": sources, "mixture": sources.sum(0).expand_as(sources)})
+    got = separation_scores(sources, {"perfect": sources, "mixture": sources.sum(0).expand_as(sources)})
     assert min(got["perfect"]["sdr"]) > 100 and min(got["perfect"]["si_sdr"]) > 100
     assert all(abs(v) < 6 for v in got["mixture"]["sdr"] + got["mixture"]["si_sdr"])
 
