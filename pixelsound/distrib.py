@@ -142,9 +142,9 @@ class SyncBatchNormGloo(nn.modules.batchnorm._BatchNorm):
         dims = [0, *range(2, x.dim())]
         count = torch.tensor([float(x.numel() // x.shape[1])])
         dist.all_reduce(count)
-        mean = _AllReduceSum.apply(x.sum(dims)) / count  # (C,)
+        mean = _AllReduceSum.apply(x.sum(dims)) / count  # (channels,)
         shape = [1, -1] + [1] * (x.dim() - 2)
-        var = _AllReduceSum.apply(((x - mean.view(shape)) ** 2).sum(dims)) / count  # (C,) biased
+        var = _AllReduceSum.apply(((x - mean.view(shape)) ** 2).sum(dims)) / count  # (channels,) biased
         if self.track_running_stats:
             self._update_running(mean.detach(), var.detach(), count.item())
         y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)

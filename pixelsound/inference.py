@@ -12,7 +12,7 @@ Three rewrites that change only the order of floating-point operations (outputs 
 * :class:`FrameFeatures`: frame-net features are computed once per distinct frame (a still picture, or a
   frame that consecutive windows share) and reused.
 
-Shapes follow the package glossary (C windows in a batch play the role of B).
+Shapes follow the package glossary (J windows in a batch play the role of B).
 """
 
 from __future__ import annotations
@@ -103,10 +103,10 @@ class FrameFeatures:
         self.kept: dict[bytes, Tensor] = {}
 
     def __call__(self, frames: Tensor) -> Tensor:
-        """Shapes: ``(C, N, V, 3, H, W)`` -> ``(C, N, K)``, as ``model.encode_frames``."""
+        """Shapes: ``(J, N, V, 3, H, W)`` -> ``(J, N, K)``, as ``model.encode_frames``."""
         if not isinstance(self.model.frame_net, ResNetFrames):
             return self.model.encode_frames(frames)
-        flat = frames.flatten(0, 2)  # (C*N*V, 3, H, W)
+        flat = frames.flatten(0, 2)  # (J*N*V, 3, H, W)
         keys = [_frame_key(frame) for frame in flat]
         new = list(dict.fromkeys(k for k in keys if k not in self.kept))
         if new:
@@ -114,8 +114,8 @@ class FrameFeatures:
             batch = flat[[first[k] for k in new]]  # (U, 3, H, W)
             feats = self.model.frame_net(normalize_frames(batch)[:, None])[:, :, 0]  # (U, K, h, w)
             self.kept.update(zip(new, feats, strict=True))
-        per_frame = torch.stack([self.kept[k] for k in keys])  # (C*N*V, K, h, w)
+        per_frame = torch.stack([self.kept[k] for k in keys])  # (J*N*V, K, h, w)
         self.kept = {k: self.kept[k] for k in keys}
         c, n, v = frames.shape[:3]
-        raw = per_frame.unflatten(0, (c * n, v)).transpose(1, 2)  # (C*N, K, V, h, w)
-        return pool_clip(pool_pixels(raw), self.model.cfg.model.pool_top).unflatten(0, (c, n))  # (C, N, K)
+        raw = per_frame.unflatten(0, (c * n, v)).transpose(1, 2)  # (J*N, K, V, h, w)
+        return pool_clip(pool_pixels(raw), self.model.cfg.model.pool_top).unflatten(0, (c, n))  # (J, N, K)

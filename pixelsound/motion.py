@@ -164,7 +164,7 @@ def motion_maps(
     out = np.empty((frames.shape[0], *frames.shape[-2:]), dtype=np.float32)  # (V, H, W)
     for start in range(0, frames.shape[0], rest_frames):  # a chunk at a time: memory stays bounded
         lead = 1 if start > 0 and method != "displacement" else 0  # the frame before, for differences
-        levels = _blur(grey(frames[start - lead : start + rest_frames]), blur)  # (C, H, W)
+        levels = _blur(grey(frames[start - lead : start + rest_frames]), blur)  # (V, H, W)
         if method == "diff":
             maps = _difference_maps(levels)
         elif method == "displacement":

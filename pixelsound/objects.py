@@ -100,7 +100,7 @@ def silhouette(points: Tensor, labels: np.ndarray) -> float:
     """Mean silhouette with Euclidean distance (0 for a single cluster; singleton cells count 0).
 
     Shapes:
-        points ``(n, D)``, labels ``(n,)``
+        points ``(n, dims)``, labels ``(n,)``
     """
     groups = np.unique(labels)
     if len(groups) < 2:
@@ -124,7 +124,7 @@ def cluster_cells(
     """Group cells by the sound they make (and, when ``points`` hold it, where they are).
 
     Args:
-        points: what cells are grouped by, ``(n, D)`` (e.g. unit-norm sound descriptors and scaled places).
+        points: what cells are grouped by, ``(n, dims)`` (e.g. unit-norm sound descriptors and scaled places).
         max_groups: most groups tried.
         min_distance: groups whose sound centroids are closer than this cosine distance do not count as
             different sounds (an untrained model gives nearly equal descriptors everywhere: one group).
@@ -277,7 +277,7 @@ def categorize(
         return None, None
     vector = visual[:, region].mean(1)  # (K,)
     names = list(prototypes)
-    bank = torch.stack([torch.as_tensor(prototypes[n], dtype=vector.dtype) for n in names])  # (C, K)
+    bank = torch.stack([torch.as_tensor(prototypes[n], dtype=vector.dtype) for n in names])  # (Y, K)
     sims = F.cosine_similarity(bank, vector[None], dim=1)
     best = int(sims.argmax())
     return names[best], float(sims[best])

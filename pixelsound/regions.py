@@ -89,7 +89,7 @@ def moving_vector(model, frames: Tensor) -> Tensor:
 def nearest_category(feature: Tensor, prototypes: dict[str, Tensor]) -> tuple[str, float]:
     """The category whose prototype is closest (cosine) to a visual vector ``(K,)``, and that similarity."""
     names = list(prototypes)
-    stacked = torch.stack([prototypes[n].float() for n in names])  # (C, K): C categories
+    stacked = torch.stack([prototypes[n].float() for n in names])  # (Y, K)
     sims = torch.nn.functional.cosine_similarity(stacked, feature.float()[None], dim=1)
     best = int(sims.argmax())
     return names[best], float(sims[best])

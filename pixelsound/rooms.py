@@ -9,7 +9,7 @@ Every function draws from the ``numpy.random.Generator`` it is given and nothing
 state gives the same samples.
 
 Shapes:
-    audio (L,) float32 at ``sample_rate``; an impulse response (R,) float32, R samples.
+    audio (L,) float32 at ``sample_rate``; an impulse response (L_ir,) float32, L_ir samples.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def synthetic_ir(rng: np.random.Generator, sample_rate: int, rt60: tuple[float, 
     """A procedural room: direct sound, a few early reflections and a diffuse tail.
 
     Returns:
-        float32 (R,) with the direct sound at sample 0 and unit peak.
+        float32 (L_ir,) with the direct sound at sample 0 and unit peak.
     """
     decay = rng.uniform(*rt60)
     n = int(min(decay, 1.2) * sample_rate)
@@ -79,7 +79,7 @@ def simulated_ir(rng: np.random.Generator, sample_rate: int, rt60: tuple[float, 
     Reflections up to order 10; the rest of the decay is a diffuse tail matched to the room's RT60.
 
     Returns:
-        float32 (R,), unit peak, starting at the direct sound.
+        float32 (L_ir,), unit peak, starting at the direct sound.
     """
     import pyroomacoustics as pra
 
@@ -112,7 +112,7 @@ def convolve(audio: np.ndarray, ir: np.ndarray) -> np.ndarray:
     """``audio`` through the room ``ir``, same length and RMS as the dry audio.
 
     Shapes:
-        audio (L,), ir (R,) -> (L,)
+        audio (L,), ir (L_ir,) -> (L,)
     """
     wet = signal.fftconvolve(audio.astype(np.float64), ir.astype(np.float64))[: len(audio)]
     return _match_rms(wet, audio)

@@ -228,7 +228,7 @@ def scoring_model(model=None) -> LoadedModel | None:
 
 
 def _model_windows(duration: float, window_s: float, count: int) -> np.ndarray:
-    """Start times of at most ``count`` windows spread evenly over the clip. ``(C,)``."""
+    """Start times of at most ``count`` windows spread evenly over the clip. ``(J,)``."""
     if duration <= window_s:
         return np.zeros(1)
     n = max(1, min(count, int(math.ceil(duration / window_s))))

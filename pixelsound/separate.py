@@ -109,12 +109,12 @@ def separate_waveform(
     out, visual = windows.OverlapAdd(length, mix.device), FrameFeatures(model)
     for first in range(0, len(starts), batch):
         chunk = starts[first : first + batch]
-        pieces = torch.stack([mix[s : s + span] for s in chunk])  # (C, span)
-        at = torch.tensor(chunk, dtype=torch.float64) / sr + offset  # (C,) seconds in the clips
-        times = windows.frame_times(at, span / sr, cfg.frames.num_frames)  # (C, V)
-        frames = torch.stack([c.frames_at(times, cfg.frames.size) for c in clips], 1)  # (C, N, V, 3, H, W)
+        pieces = torch.stack([mix[s : s + span] for s in chunk])  # (J, span)
+        at = torch.tensor(chunk, dtype=torch.float64) / sr + offset  # (J,) seconds in the clips
+        times = windows.frame_times(at, span / sr, cfg.frames.num_frames)  # (J, V)
+        frames = torch.stack([c.frames_at(times, cfg.frames.size) for c in clips], 1)  # (J, N, V, 3, H, W)
         with torch.autocast(mix.device.type, dtype=torch.bfloat16, enabled=bf16):
-            waves = _separate_pieces(model, pieces, visual(frames.to(mix.device)))  # (C, N, span)
+            waves = _separate_pieces(model, pieces, visual(frames.to(mix.device)))  # (J, N, span)
         for s, wave in zip(chunk, waves, strict=True):
             out.add(s, wave, weights)
     return out.result()
@@ -124,10 +124,10 @@ def _separate_pieces(model: SoundOfPixels, pieces: Tensor, visual: Tensor) -> Te
     """``model.separate``, the U-Net's last conv merged into the synthesizer (:mod:`pixelsound.inference`).
 
     Shapes:
-        pieces ``(C, L)``, visual ``(C, N, K)`` -> ``(C, N, L)`` float32
+        pieces ``(J, L)``, visual ``(J, N, K)`` -> ``(J, N, L)`` float32
     """
-    mix_spec, mix_mag = model.spectrogram(pieces)  # (C, F_lin, T), (C, F, T)
-    masks = torch.sigmoid(source_logits(model, mix_mag, visual))  # (C, N, F, T)
+    mix_spec, mix_mag = model.spectrogram(pieces)  # (J, F_lin, T), (J, F, T)
+    masks = torch.sigmoid(source_logits(model, mix_mag, visual))  # (J, N, F, T)
     return model.apply_masks(masks, mix_spec, pieces.shape[-1]).float()
 
 

@@ -75,11 +75,11 @@ def match_strength(
     Args:
         video: event times (s) ``(n,)``.
         audio: onset times (s) ``(m,)``.
-        lags: audio delays to try (s) ``(R,)`` or a float.
+        lags: audio delays to try (s) ``(n_lags,)`` or a float.
         sigma: kernel width (s).
 
     Returns:
-        ``(R,)`` soft counts (a float array of one value for a float lag).
+        ``(n_lags,)`` soft counts (a float array of one value for a float lag).
     """
     video = np.sort(np.asarray(video, dtype=np.float64).ravel())
     audio = np.sort(np.asarray(audio, dtype=np.float64).ravel())
@@ -88,10 +88,10 @@ def match_strength(
         return np.zeros(len(lags))
     if len(video) == 1 or len(audio) == 1:  # one event: its nearest is the only candidate
         video, audio = np.concatenate([video, [1e9]]), np.concatenate([audio, [-1e9]])
-    moved = audio[None, :] - lags[:, None]  # (R, m): audio onsets moved back
-    to_audio = _nearest(video, moved)  # (R, m): nearest video event of each onset
-    d = video[to_audio] - moved  # (R, m)
-    back = _nearest(audio, video[to_audio] + lags[:, None])  # (R, m): nearest onset of that event
+    moved = audio[None, :] - lags[:, None]  # (n_lags, m): audio onsets moved back
+    to_audio = _nearest(video, moved)  # (n_lags, m): nearest video event of each onset
+    d = video[to_audio] - moved  # (n_lags, m)
+    back = _nearest(audio, video[to_audio] + lags[:, None])  # (n_lags, m): nearest onset of that event
     mutual = back == np.arange(moved.shape[1])[None, :]
     return np.where(mutual, np.exp(-0.5 * (d / sigma) ** 2), 0.0).sum(1)
 
@@ -102,7 +102,7 @@ def lag_sweep(
     """Soft match count at every lag from ``-max_lag_s`` to ``+max_lag_s`` in STEP_S steps.
 
     Returns:
-        ``(lags (R,), counts (R,))``.
+        ``(lags (n_lags,), counts (n_lags,))``.
     """
     steps = int(round(max_lag_s / STEP_S))
     lags = np.arange(-steps, steps + 1) * STEP_S
@@ -192,15 +192,15 @@ def frame_edges(num_frames: int, fps: float, t0: float = 0.0) -> np.ndarray:
 
 
 def _masked_correlation(curve: np.ndarray, rows: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Pearson correlation of ``curve (V,)`` with each row of ``rows (R, V)`` over its ``valid`` entries.
+    """Pearson correlation of ``curve (V,)`` with each row of ``rows (n_lags, V)`` over its ``valid`` entries.
 
     Each correlation is weighted by ``sqrt(valid share)`` (the Fisher z of a correlation grows with the square
     root of its sample count), so that a short overlap at an extreme lag does not beat a full one by chance.
-    Rows with fewer than 4 valid entries, or flat ones, get 0. Returns ``(R,)``.
+    Rows with fewer than 4 valid entries, or flat ones, get 0. Returns ``(n_lags,)``.
     """
-    w = valid.astype(np.float64)  # (R, V)
+    w = valid.astype(np.float64)  # (n_lags, V)
     count = np.maximum(w.sum(1, keepdims=True), 1.0)
-    a = curve[None, :] - (w * curve[None, :]).sum(1, keepdims=True) / count  # (R, V)
+    a = curve[None, :] - (w * curve[None, :]).sum(1, keepdims=True) / count  # (n_lags, V)
     b = rows - (w * rows).sum(1, keepdims=True) / count
     num = (w * a * b).sum(1)
     denom = np.sqrt((w * a * a).sum(1) * (w * b * b).sum(1))
@@ -237,16 +237,16 @@ def curve_lag_sweep(
         power: compression exponent applied to both curves.
 
     Returns:
-        ``(lags, corr)``: lags in seconds ``(R,)`` and weighted Pearson correlations ``(R,)``.
+        ``(lags, corr)``: lags in seconds ``(n_lags,)`` and weighted Pearson correlations ``(n_lags,)``.
     """
     steps = int(round(max_lag_s * env.rate))
-    lags = np.arange(-steps, steps + 1) / env.rate  # (R,)
-    edges = frame_edges(len(motion_curve), fps, t0)[None, :] + lags[:, None]  # (R, V + 1)
+    lags = np.arange(-steps, steps + 1) / env.rate  # (n_lags,)
+    edges = frame_edges(len(motion_curve), fps, t0)[None, :] + lags[:, None]  # (n_lags, V + 1)
     binned = binned_envelope(
         Envelope(np.maximum(env.values, 0.0) ** power, env.rate, env.t0), edges
-    )  # (R, V)
+    )  # (n_lags, V)
     start, end = env.t0 - 0.5 / env.rate, env.t0 + (len(env.values) - 0.5) / env.rate
-    valid = (edges[:, :-1] >= start - 1e-9) & (edges[:, 1:] <= end + 1e-9)  # (R, V)
+    valid = (edges[:, :-1] >= start - 1e-9) & (edges[:, 1:] <= end + 1e-9)  # (n_lags, V)
     curve = np.maximum(np.asarray(motion_curve, dtype=np.float64), 0.0) ** power
     return lags, _masked_correlation(curve[1:], binned[:, 1:], valid[:, 1:])
 

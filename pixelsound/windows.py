@@ -11,7 +11,7 @@ weights them and picks their frames here, as demucs keeps all chunked inference 
 * *frame times*: :func:`frame_times`, the centres of ``V`` equal parts of each window, where a model window's
   frames are taken (as in training).
 
-Shapes: C windows, V frames per window, L samples.
+Shapes: J windows, V frames per window, L samples.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from torch import Tensor
 
 def flush_starts(length: int, window: int, overlap: float) -> list[int]:
     """First samples of windows covering ``length``, ``round(window * (1 - overlap))`` apart, the last one
-    flush with the end (one window when ``length <= window``). ``-> C starts``."""
+    flush with the end (one window when ``length <= window``). ``-> J starts``."""
     if length <= window:
         return [0]
     hop = max(1, round(window * (1 - overlap)))
@@ -58,7 +58,7 @@ def even_plan(total: int, chunk: int, overlap: float, align: int = 1) -> list[tu
 
 def spread_starts(duration: float, window: float, count: int) -> np.ndarray:
     """Start times of at most ``count`` windows of ``window`` seconds spread evenly over ``duration`` seconds
-    (one at 0 when the clip is no longer than a window). ``-> (C,)`` seconds."""
+    (one at 0 when the clip is no longer than a window). ``-> (J,)`` seconds."""
     if duration <= window:
         return np.zeros(1)
     n = max(1, min(count, int(math.ceil(duration / window))))
@@ -132,7 +132,7 @@ class OverlapAdd:
 
 def frame_times(starts: Tensor, window: float, num_frames: int) -> Tensor:
     """Centres of ``num_frames`` equal parts of windows of ``window`` seconds beginning at ``starts``
-    (seconds): where a model window's frames are taken, as in training. ``(C,)`` -> float64 ``(C, V)``."""
+    (seconds): where a model window's frames are taken, as in training. ``(J,)`` -> float64 ``(J, V)``."""
     offsets = (torch.arange(num_frames, dtype=torch.float64) + 0.5) * window / num_frames  # (V,)
     return torch.as_tensor(starts).double()[:, None] + offsets
 
