@@ -52,12 +52,7 @@ class Verb:
     default_action: str | None = None
 
 
-VERBS: dict[str, Verb] = {
-    "demo": Verb(
-        "pixelsound.demo",
-        "separate the bundled sample mixture with the bundled model",
-        "pixelsound demo --out demo/",
-    ),
+VERBS: dict[str, Verb] = {  # in the order of the package: data, training, applications
     "index": Verb(
         "pixelsound.index",
         "probe every video under a folder and write a JSON-lines index",
@@ -87,6 +82,11 @@ VERBS: dict[str, Verb] = {
         "pixelsound.separate",
         "separate the sounds of videos with a trained model (default: the bundled one)",
         "pixelsound separate a.mp4 b.mp4            # writes separated/a+b/mix.wav, 0_a.wav, 1_b.wav",
+    ),
+    "demo": Verb(
+        "pixelsound.demo",
+        "separate the bundled sample mixture with the bundled model",
+        "pixelsound demo --out demo/",
     ),
     "pixels": Verb(
         "pixelsound.pixels",
