@@ -337,7 +337,15 @@ def score_audio(
     found = Events(*(x[found.times <= end] for x in (found.times, found.strengths, found.prominences)))
     matched = onsets.f_measure(events.times, found.times, tolerance)
     sigma = sync.sigma_for(fps)
-    lag = sync.estimate_offset(events.times, found.times, max_lag_s=options.max_lag_s, sigma=sigma)
+    level = sync.loudness(_mono(wave).numpy(), sample_rate)  # silence: where no event can be heard
+    lag = sync.estimate_offset(
+        events.times,
+        found.times,
+        max_lag_s=options.max_lag_s,
+        sigma=sigma,
+        level=level,
+        judged_from=t0 + 1.0 / fps,
+    )
     offset_ms, confidence = lag.offset_ms, lag.confidence
     if math.isnan(offset_ms):  # too few events: the lag of the curves' correlation
         offset_ms, _ = sync.curve_offset(

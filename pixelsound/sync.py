@@ -7,10 +7,12 @@ frame:
 * :func:`match_strength` -- how well two event lists agree at a lag: every pair that is each other's nearest
   (one to one) adds ``exp(-d^2 / 2 sigma^2)`` for its time difference ``d``: a soft count of matches;
 * :func:`lag_sweep` -- that soft count over every lag of a sweep (1 ms steps);
-* :func:`estimate_offset` -- the lag of the sweep with the most matches, and where a periodic rhythm makes
-  several lags match about as well (each beat shifted onto the next), the one nearest zero among them; then
-  refined to sub-frame precision by the mean time difference of its matched pairs; with a confidence (how
-  far the chosen lag stands above the best lag of another beat);
+* :func:`estimate_offset` -- the lag of the sweep with the most matches, less one for every visual event
+  that the audio meets with silence at that lag (:func:`unheard`: with a periodic rhythm every beat shift
+  matches about as well, but only the true lag leaves no event where the soundtrack is silent, e.g. before
+  a delayed soundtrack starts); where several lags still match about as well, the one nearest zero among
+  them; then refined to sub-frame precision by the mean time difference of its matched pairs; with a
+  confidence (how far the chosen lag stands above the best lag of another beat);
 * :func:`soft_f1` -- the soft count at one lag over the mean number of events: a sync score in [0, 1] that
   drops as soon as the audio is shifted by more than a few ``sigma``.
 
@@ -32,6 +34,8 @@ SIGMA_S = 0.012  # width of the match kernel: events and onsets are both known t
 STEP_S = 0.001  # lag sweep resolution
 TIE = 0.03  # lags whose soft count is within this share of the best count the sweep as well
 MIN_SEPARATION_S = 0.06  # two lags closer than this are one peak of the sweep
+SILENCE_DB = -50.0  # audio this far below its loudest hop is silence
+HEARD_S = (0.04, 0.08)  # a sounding event leaves no silence from 40 to 80 ms after it (attack, timing error)
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,55 @@ def _peaks(counts: np.ndarray) -> np.ndarray:
     return np.array(sorted(keep), dtype=int)
 
 
+def loudness(wave: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> Envelope:
+    """RMS of a waveform per hop (channels averaged), for :func:`unheard`.
+
+    Shapes:
+        ``(L,)`` or ``(C, L)`` -> values ``(L // hop,)``; value ``i`` covers samples ``[i hop, (i + 1) hop)``.
+    """
+    mono = np.asarray(wave, dtype=np.float64)
+    mono = mono.mean(0) if mono.ndim == 2 else mono.ravel()
+    hop = max(1, int(round(hop_s * sample_rate)))
+    count = len(mono) // hop
+    rms = np.sqrt((mono[: count * hop].reshape(count, hop) ** 2).mean(1))  # (count,)
+    return Envelope(rms, sample_rate / hop, 0.5 / (sample_rate / hop))
+
+
+def unheard(video: np.ndarray, lags: np.ndarray, level: Envelope) -> np.ndarray:
+    """How many visual events the audio, delayed by each lag, meets with silence.
+
+    An event at ``t`` is unheard at lag ``tau`` when ``t + tau`` lies inside the audio but some hop of
+    ``level`` from HEARD_S[0] to HEARD_S[1] after it is SILENCE_DB below the loudest hop (a sound made
+    then would still ring); an event whose audio time falls outside the soundtrack is not judged.
+
+    Args:
+        video: event times (s) ``(n,)``.
+        lags: audio delays (s) ``(R,)``.
+        level: the audio's loudness (:func:`loudness`).
+
+    Returns:
+        ``(R,)`` counts.
+    """
+    values = np.asarray(level.values, dtype=np.float64)
+    if not len(values) or values.max() <= 0:
+        return np.zeros(len(lags))
+    loud = np.concatenate([[0], np.cumsum(values > values.max() * 10 ** (SILENCE_DB / 20))])  # (T + 1,)
+    t = np.asarray(video, dtype=np.float64).ravel()[None, :] + np.asarray(lags)[:, None]  # (R, n)
+    start = level.t0 - 0.5 / level.rate
+    first = np.clip(np.floor((t + HEARD_S[0] - start) * level.rate), 0, len(values)).astype(int)
+    last = np.clip(np.ceil((t + HEARD_S[1] - start) * level.rate), 0, len(values)).astype(int)
+    inside = (t >= start) & (last <= len(values))
+    return (inside & (loud[last] - loud[first] < last - first)).sum(1).astype(np.float64)
+
+
 def estimate_offset(
-    video: np.ndarray, audio: np.ndarray, *, max_lag_s: float = 2.0, sigma: float = SIGMA_S
+    video: np.ndarray,
+    audio: np.ndarray,
+    *,
+    max_lag_s: float = 2.0,
+    sigma: float = SIGMA_S,
+    level: Envelope | None = None,
+    judged_from: float = -np.inf,
 ) -> Offset:
     """Audio delay from the whole sweep (see the module docstring).
 
@@ -129,6 +180,9 @@ def estimate_offset(
         audio: audio onset times (s) ``(m,)``.
         max_lag_s: largest delay searched, either way.
         sigma: kernel width (s).
+        level: the audio's loudness (:func:`loudness`); None: silence is not used.
+        judged_from: visual events before this time (s) are not judged by silence (those of a clip's first
+            frames are the least sure).
 
     Returns:
         :class:`Offset`.
@@ -137,13 +191,18 @@ def estimate_offset(
     peaks = _peaks(counts)
     if not len(peaks) or counts[peaks].max() <= 0:
         return Offset(float("nan"), 0.0, 0.0)
-    best = counts[peaks].max()
-    tied = peaks[counts[peaks] >= (1 - TIE) * best]
-    pick = int(tied[np.argmin(np.abs(lags[tied]))])
-    others = counts[peaks[peaks != pick]]
-    confidence = 1.0 - float(others.max()) / counts[pick] if len(others) else 1.0
-    offset = refine(video, audio, float(lags[pick]), sigma)
-    return Offset(offset * 1000.0, max(0.0, confidence), float(counts[pick]))
+    evidence = counts[peaks]  # (P,): matches, less the events met by silence
+    if level is not None:
+        video = np.asarray(video, dtype=np.float64)
+        evidence = evidence - unheard(video[video >= judged_from], lags[peaks], level)
+    best = evidence.max()
+    tied = evidence >= best - TIE * abs(best)
+    pick = int(np.flatnonzero(tied)[np.argmin(np.abs(lags[peaks[tied]]))])
+    others = np.delete(evidence, pick)
+    scale = max(counts[peaks[pick]], 1e-9)
+    confidence = (evidence[pick] - float(others.max())) / scale if len(others) else 1.0
+    offset = refine(video, audio, float(lags[peaks[pick]]), sigma)
+    return Offset(offset * 1000.0, float(np.clip(confidence, 0.0, 1.0)), float(counts[peaks[pick]]))
 
 
 def refine(video: np.ndarray, audio: np.ndarray, lag: float, sigma: float = SIGMA_S) -> float:

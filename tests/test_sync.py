@@ -60,3 +60,55 @@ def test_binned_envelope_keeps_the_total_and_the_curve_sweep_peaks_at_the_shift(
     offset_ms, peak = sync.curve_offset(curve, 10.0, Envelope(spikes, 100.0))
     assert offset_ms == pytest.approx(500.0, abs=51.0) and peak > 0.5
     assert np.isnan(sync.curve_offset(np.zeros(60), 10.0, Envelope(spikes, 100.0))[0])
+
+
+def plucks(times: np.ndarray, sample_rate: int = 8000, seconds: float = 6.0) -> np.ndarray:
+    """A decaying tone at each time. ``-> (L,)``."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    wave = np.zeros_like(t)
+    for onset in times:
+        u = t - onset
+        wave += np.where(u >= 0, np.exp(-4 * np.maximum(u, 0)) * np.sin(2 * np.pi * 330 * u), 0.0)
+    return wave
+
+
+def zero_padded(wave: np.ndarray, shift: float, sample_rate: int = 8000) -> np.ndarray:
+    """``wave`` moved ``shift`` s later (earlier when negative), silence where nothing was. ``(L,)``."""
+    n = int(round(shift * sample_rate))
+    out = np.zeros_like(wave)
+    if n >= 0:
+        out[n:] = wave[: len(wave) - n]
+    else:
+        out[:n] = wave[-n:]
+    return out
+
+
+@pytest.mark.parametrize("beats", [2, -3, 1])
+def test_a_periodic_rhythm_moved_by_whole_beats_is_found_by_its_silent_edge(beats):
+    notes = np.arange(0.3, 6.0, 0.4)  # perfectly steady to the end: every beat shift matches as well
+    shift = 0.4 * beats + 0.013
+    audio = notes + shift
+    audio = audio[(audio > 0) & (audio < 6.0)]  # a delayed copy loses what falls off the end
+    level = sync.loudness(zero_padded(plucks(notes), shift), 8000)
+    found = sync.estimate_offset(notes, audio, level=level)
+    assert abs(found.offset_ms - 1000 * shift) < 2.0
+    assert found.confidence > 0.0
+    blind = sync.estimate_offset(notes, audio)  # without the silence, the tied beat nearest zero
+    assert abs(blind.offset_ms - 1000 * shift) > 300.0
+
+
+def test_the_true_track_of_a_periodic_rhythm_stays_at_zero_with_its_loudness():
+    notes = np.arange(0.3, 6.0, 0.4)
+    found = sync.estimate_offset(notes, notes, level=sync.loudness(plucks(notes), 8000))
+    assert abs(found.offset_ms) < 1.0 and found.confidence > 0.0
+
+
+def test_unheard_counts_events_met_by_silence_inside_the_audio_only():
+    level = sync.loudness(zero_padded(plucks(np.array([0.5, 1.5, 2.5])), 2.0), 8000)  # silent until 2 s
+    assert level.values.shape == (600,)
+    video = np.array([0.5, 1.5, 2.5])
+    counts = sync.unheard(video, np.array([2.0, 0.0, -1.0, 4.0]), level)
+    # lag 2: all heard; lag 0: 0.5 and 1.5 silent; lag -1: 0.5 falls before the audio, 1.5 and 2.5 are
+    # silent; lag 4: 0.5 and 1.5 heard, 2.5 falls after the audio's end
+    assert counts.tolist() == [0.0, 2.0, 2.0, 0.0]
+    assert sync.unheard(video, np.zeros(2), sync.loudness(np.zeros(8000), 8000)).tolist() == [0.0, 0.0]
