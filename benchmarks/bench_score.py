@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pixelsound import io, onsets, score  # noqa: E402
+from pixelsound.clip import FileClip  # noqa: E402
 from pixelsound.index import read_index  # noqa: E402
 
 SPLITS = ("test", "test_style", "duet_test", "silent_test")
@@ -102,7 +103,8 @@ def score_clip(clip: Clip, tracks: dict, index: int, clips: list[Clip], args, ne
     """All candidates of one clip, with the facts needed for the tables."""
     options = score.ScoreOptions()
     sr = options.sample_rate
-    video = score.load_video(clip.video, options)
+    source = FileClip(clip.video)
+    video = score.motion_clip(source, options)
     true = tracks[clip.soundtrack]
     lag = float(rng.uniform(-1.5, 1.5))
     audios = [("true", true)]
@@ -113,7 +115,7 @@ def score_clip(clip: Clip, tracks: dict, index: int, clips: list[Clip], args, ne
     audios += [("lag", shifted(true, lag, sr))]
     start = time.perf_counter()
     result = score.score_frames(
-        video.frames, video.fps, audios, sr, model=net, frames_at=video.frames_at, video_size=video.size,
+        video.frames, video.fps, audios, sr, model=net, clip=source, video_size=source.size,
         t0=video.t0, name=clip.video.name, options=options,
     )  # fmt: skip
     seconds = time.perf_counter() - start

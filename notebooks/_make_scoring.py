@@ -39,6 +39,7 @@ from IPython.display import Audio, display
 from PIL import ImageDraw
 
 from pixelsound import builder, io, motion, onsets, plots, score, scorecard, sync
+from pixelsound.clip import FileClip
 from pixelsound.pictures import TRAIN_STYLES
 
 TINY = os.environ.get("PIXELSOUND_NOTEBOOK_TINY") == "1"
@@ -150,7 +151,7 @@ parabola, is the offset. Here for the candidate that comes 700 ms early.""",
     ),
     (
         "code",
-        """clip = score.load_video(video)
+        """clip = score.motion_clip(FileClip(video))
 curve = motion.onset_curve(motion.motion_curve(clip.frames, clip.fps))
 env = onsets.onset_envelope(shifted(wave, -0.7), sr)
 lags, corr = sync.curve_lag_sweep(curve, clip.fps, env, t0=clip.t0)

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pixelsound import io
+
 log = logging.getLogger(__name__)
 
 SCALE_STEPS = 8  # scale codes per octave
@@ -125,13 +127,11 @@ def encode_sounds(sounds: Tensor, sample_rate: int, rate: int, codec: Codec) -> 
     Shapes:
         sounds ``(N, L)`` -> (base64 text, samples per sound at ``rate``)
     """
-    import torchaudio.functional as AF
-
     parts, samples = [], 0
     for first in range(0, sounds.shape[0], 16):  # 16 sounds at a time bounds the memory
         x = sounds[first : first + 16].float()
         if rate != sample_rate:
-            x = AF.resample(x, sample_rate, rate)
+            x = io.resample(x, sample_rate, rate)
         parts.append(codec.encode(x.numpy()))
         samples = int(x.shape[-1])
     return base64.b64encode(b"".join(parts)).decode("ascii"), samples

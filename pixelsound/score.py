@@ -43,17 +43,17 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as fn
 from torch import Tensor
 
-from pixelsound import checkpoint, motion, onsets, sounding, sync
+from pixelsound import checkpoint, io, motion, onsets, sounding, sync, windows
 from pixelsound import events as visual
+from pixelsound.clip import Clip, FileClip, TensorClip
 from pixelsound.frames import pool_clip
 from pixelsound.motion import Events
 from pixelsound.onsets import Match
@@ -62,9 +62,6 @@ from pixelsound.sounding import SoundingRegion
 log = logging.getLogger(__name__)
 
 OWN = "own soundtrack"
-
-# frames on screen at the given times, resized for the model: times (n,) seconds -> uint8 (n, 3, S, S)
-FramesAt = Callable[[np.ndarray, int], Tensor]
 
 
 @dataclass(frozen=True)
@@ -227,14 +224,6 @@ def scoring_model(model=None) -> LoadedModel | None:
     return LoadedModel(net, name, checkpoint.release_prototypes(model))
 
 
-def _model_windows(duration: float, window_s: float, count: int) -> np.ndarray:
-    """Start times of at most ``count`` windows spread evenly over the clip. ``(J,)``."""
-    if duration <= window_s:
-        return np.zeros(1)
-    n = max(1, min(count, int(math.ceil(duration / window_s))))
-    return np.linspace(0.0, duration - window_s, n)
-
-
 @dataclass
 class ModelView:
     """What the model says about a clip.
@@ -252,38 +241,38 @@ class ModelView:
 
 @torch.inference_mode()
 def model_view(
-    net, frames_at: FramesAt, duration: float, waves: list[Tensor], sample_rate: int, windows: int = 4
+    net, clip: Clip, duration: float, waves: list[Tensor], sample_rate: int, count: int = 4
 ) -> ModelView:
     """Per-pixel visual activity and each soundtrack's attributed energy share.
 
-    The clip is cut into at most ``windows`` model windows; in each, the frame net sees
-    ``cfg.frames.num_frames`` frames and the audio net every soundtrack's window (as one batch).
+    The clip is cut into at most ``count`` model windows (:func:`pixelsound.windows.spread_starts`); in
+    each, the frame net sees ``cfg.frames.num_frames`` frames and the audio net every soundtrack's window (as
+    one batch).
 
     Args:
         net: a SoundOfPixels in eval mode.
-        frames_at: frames on screen at given times, resized to the model's frame size.
+        clip: the clip whose frames the frame net sees (:mod:`pixelsound.clip`).
         duration: seconds of clip.
         waves: soundtracks ``(L_i,)`` at ``sample_rate``.
         sample_rate: rate of ``waves``.
-        windows: most windows analysed.
+        count: most windows analysed.
 
     Returns:
         :class:`ModelView`.
     """
-    import torchaudio.functional as taf
-
     cfg = net.cfg
     sr, length, v = cfg.audio.sample_rate, cfg.audio.length, cfg.frames.num_frames
     window_s = length / sr
-    waves = [taf.resample(w.float(), sample_rate, sr) if sample_rate != sr else w.float() for w in waves]
+    waves = [io.resample(w.float(), sample_rate, sr) for w in waves]
     features, kept, total = 0.0, torch.zeros(len(waves)), torch.zeros(len(waves))
-    starts = _model_windows(duration, window_s, windows)
+    starts = windows.spread_starts(duration, window_s, count)  # (J,) seconds
     for start in starts:
-        times = start + (np.arange(v) + 0.5) * min(window_s, duration) / v
-        pixels = net.pixel_features(frames_at(times, cfg.frames.size)[None])  # (1, K, h, w)
+        at = torch.tensor([start], dtype=torch.float64)
+        times = windows.frame_times(at, min(window_s, duration), v)[0]  # (V,)
+        pixels = net.pixel_features(clip.frames_at(times, cfg.frames.size)[None])  # (1, K, h, w)
         features = features + pixels[0] / len(starts)
         if waves:
-            pieces = torch.cat([_window(w, int(round(start * sr)), length) for w in waves])  # (B, L)
+            pieces = torch.stack([windows.piece(w, int(round(start * sr)), length) for w in waves])  # (B, L)
             _, mag = net.spectrogram(pieces)  # (B, F, T)
             visual = pool_clip(pixels, cfg.model.pool_top)[:, None].expand(len(waves), 1, -1)  # (B, 1, K)
             mask = torch.sigmoid(net.synthesize(visual, net.encode_audio(mag)))[:, 0]  # (B, F, T)
@@ -294,12 +283,6 @@ def model_view(
     activity = (activity - activity.min()) / span if span > 1e-12 else np.zeros_like(activity)
     shares = torch.where(total > 1e-9, kept / total.clamp_min(1e-9), torch.zeros_like(total))
     return ModelView(features, activity, [float(x) for x in shares])
-
-
-def _window(wave: Tensor, start: int, length: int) -> Tensor:
-    """``length`` samples from ``start`` (zero-padded past the end). ``(L_all,)`` -> ``(1, length)``."""
-    piece = wave[start : start + length]
-    return fn.pad(piece, (0, length - piece.shape[-1]))[None]
 
 
 # ------------------------------------------------------------------------------------------- scoring
@@ -362,17 +345,6 @@ def score_audio(
     return AudioScore(name, total, match, matched, rhythm, offset_ms, attribution, aligned, found, confidence)
 
 
-def tensor_frames_at(frames: Tensor, fps: float, t0: float = 0.0) -> FramesAt:
-    """A :data:`FramesAt` over frames in memory: the frame on screen at each time, resized square."""
-    from pixelsound.io import resize_frames
-
-    def frames_at(times: np.ndarray, size: int) -> Tensor:
-        index = np.clip(np.floor((np.asarray(times) - t0) * fps + 1e-6).astype(int), 0, len(frames) - 1)
-        return resize_frames(frames[torch.from_numpy(index)], size)
-
-    return frames_at
-
-
 # below this frame rate a note's pulse lasts about one frame and the per-object onset detector misses it
 # (bench_score on 8 fps clips: motion-event F1 0.859 with whole-frame onsets, 0.576 with object events)
 OBJECT_EVENTS_FPS = 15.0
@@ -402,7 +374,7 @@ def score_frames(
     sample_rate: int | None = None,
     *,
     model=checkpoint.NO_MODEL,
-    frames_at: FramesAt | None = None,
+    clip: Clip | None = None,
     video_size: tuple[int, int] | None = None,
     t0: float = 0.0,
     name: str = "clip",
@@ -418,7 +390,7 @@ def score_frames(
         model: a release path, ``"default"`` (the bundled release), a SoundOfPixels, a
             :class:`LoadedModel`, None (the bundled release) or ``"none"`` (motion and onsets only); see
             :func:`scoring_model`.
-        frames_at: frames at given times for the model (default: picked from ``frames`` and resized).
+        clip: the clip whose frames the model sees (default: ``frames`` themselves, :class:`TensorClip`).
         video_size: ``(H, W)`` of the original video, for object boxes (default: the frames' size).
         t0: time of frame 0.
         name: the clip's name in the result.
@@ -436,8 +408,8 @@ def score_frames(
     view = None
     if loaded is not None:
         waves = [_mono(w) for _, w in audios]
-        frames_at = frames_at or tensor_frames_at(frames, fps, t0)
-        view = model_view(loaded.net, frames_at, duration, waves, sample_rate, options.windows)
+        clip = clip or TensorClip(frames, fps, times=t0 + np.arange(len(frames)) / fps)
+        view = model_view(loaded.net, clip, duration, waves, sample_rate, options.windows)
     grid = view.activity.shape if view else sounding.grid_for(*maps.shape[1:], options.grid)
     level = sounding.sounding_map(sounding.motion_activity(maps, grid), view.activity if view else None)
     size = video_size or tuple(frames.shape[-2:])
@@ -469,72 +441,20 @@ def _motion_size(height: int, width: int, side: int) -> tuple[int, int]:
     return max(8, round(height * scale)), max(8, round(width * scale))
 
 
-@dataclass
-class Video:
-    """A video file read for scoring.
-
-    Attributes:
-        path: the file.
-        frames: uint8 ``(V, 3, H_m, W_m)`` at ``fps``, downscaled for motion.
-        fps: constant sampling rate of ``frames``.
-        t0: time of frame 0.
-        size: ``(H, W)`` of the video.
-        has_audio: whether it has a soundtrack.
-        frames_at: frames at any times, at the model's size (read from the file).
-    """
-
-    path: Path
-    frames: Tensor
-    fps: float
-    t0: float
-    size: tuple[int, int]
-    has_audio: bool
-    frames_at: FramesAt
-
-
-def _read_in_chunks(
-    video: str | Path, duration: float, fps: float, size: tuple[int, int], full: tuple[int, int]
-) -> tuple[Tensor, Tensor]:
-    """Frames at ``k / fps``, decoded and downscaled a chunk at a time (memory stays bounded at any length).
-
-    A chunk holds about 64 MB of full-size float frames (8 to 240 frames), whatever the resolution.
-    """
-    from pixelsound.io import read_frames
-
-    chunk_frames = int(np.clip(64e6 / (full[0] * full[1] * 3 * 4), 8, 240))
-    total = max(1, int(math.floor(duration * fps + 1e-6)))
-    pieces, stamps = [], []
-    for first in range(0, total, chunk_frames):
-        count = min(chunk_frames, total - first)
-        frames, used = read_frames(video, times=(first + np.arange(count)) / fps, size=size)
-        pieces.append(frames)
-        stamps.append(used)
-    return torch.cat(pieces), torch.cat(stamps)
-
-
-def load_video(video: str | Path, options: ScoreOptions = ScoreOptions()) -> Video:
-    """Read a video's frames for motion, sampled at a constant rate of at most ``options.max_fps``.
+def motion_clip(source: Clip, options: ScoreOptions = ScoreOptions()) -> TensorClip:
+    """A clip's frames for motion: sampled at a constant rate of at most ``options.max_fps`` and downscaled,
+    a chunk at a time (:meth:`pixelsound.clip.Clip.sampled`); frame 0 is at the clip's ``t0``.
 
     Raises:
-        MediaError: unreadable file, no video stream, or fewer than 3 frames.
+        MediaError: no video stream, or fewer than 3 frames.
     """
-    from pixelsound.io import MediaError, probe, read_frames
-
-    info = probe(video)
-    if not info.has_video or info.duration <= 0:
-        raise MediaError(video, "no video stream to score")
-    fps = min(info.fps, options.max_fps)
-    size = _motion_size(info.height, info.width, options.motion_size)
-    frames, used = _read_in_chunks(video, info.duration, fps, size, (info.height, info.width))
+    if not getattr(source, "has_video", True) or source.duration <= 0:
+        raise io.MediaError(source.path, "no video stream to score")
+    fps = min(source.fps, options.max_fps)
+    frames, used = source.sampled(fps, _motion_size(*source.size, options.motion_size))  # (V, 3, H_m, W_m)
     if len(frames) < 3:
-        raise MediaError(video, f"too short to score ({len(frames)} frames)")
-    end = max(0.0, info.duration - 1e-3)
-
-    def frames_at(times: np.ndarray, side: int) -> Tensor:
-        return read_frames(video, times=np.clip(times, 0.0, end), size=side)[0]
-
-    t0 = float(used[0])
-    return Video(Path(video), frames, fps, t0, (info.height, info.width), info.has_audio, frames_at)
+        raise io.MediaError(source.path, f"too short to score ({len(frames)} frames)")
+    return TensorClip(frames, fps, times=used.numpy(), path=source.path)
 
 
 def score(
@@ -561,13 +481,12 @@ def score(
     Raises:
         MediaError: the video or a candidate cannot be read (the message names the file and why).
     """
-    from pixelsound.io import read_audio
-
-    clip = load_video(video, options)
+    source = FileClip(video)
+    moving = motion_clip(source, options)
     sr = options.sample_rate
-    tracks = [(OWN, read_audio(video, sr)[0])] if own and clip.has_audio else []
-    tracks += [(Path(a).name, read_audio(a, sr)[0]) for a in audios or ()]
+    tracks = [(OWN, source.audio(sr))] if own and source.has_audio else []
+    tracks += [(Path(a).name, io.read_audio(a, sr)[0]) for a in audios or ()]
     return score_frames(
-        clip.frames, clip.fps, tracks, sr, model=model, frames_at=clip.frames_at, video_size=clip.size,
-        t0=clip.t0, name=str(video), options=options,
+        moving.frames, moving.fps, tracks, sr, model=model, clip=source, video_size=source.size,
+        t0=moving.t0, name=str(video), options=options,
     )  # fmt: skip

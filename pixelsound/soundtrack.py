@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 from torch import Tensor
 from tqdm import tqdm
 
@@ -123,7 +122,7 @@ def object_track(obj: dict, length: int, sample_rate: int, bank, base: Path | No
         for event, t, s in zip(obj["events"], times, strengths, strict=True):
             index = event.get("snippet")
             index = bank.choose(proto, s, rng) if index is None else int(index)
-            wave = AF.resample(bank.snippets[index][None], bank.sample_rate, sample_rate)[0]
+            wave = io.resample(bank.snippets[index], bank.sample_rate, sample_rate)
             sounds.append((t, _peak_normalized(wave) * (0.3 + 0.7 * s)))
         return _sample_track(sounds, length, sample_rate)
     raise CueError(f"{where}: unknown sound kind {kind!r} (known: modal, bank, file)")

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from pixelsound import ambience, checkpoint, events, io, mixdown
 from pixelsound.bank import Bank
+from pixelsound.clip import Clip, FileClip, TensorClip, open_clip
 from pixelsound.regions import analysis_frames, nearest_category, region_features
 
 CUES_VERSION = 1
@@ -181,42 +182,24 @@ def _attach_identity(cue: dict, feature: Tensor | None, bank, prototypes: dict |
     cue["label"] = cue["category"] or f"prototype{proto}"
 
 
-@dataclass
-class Video:
-    """Decoded frames and their timestamps (and the file they came from, if any)."""
-
-    frames: Tensor  # uint8 (V, 3, H, W)
-    times: np.ndarray  # (V,) seconds
-    fps: float
-    path: str | None = None
-
-    @property
-    def duration(self) -> float:
-        return float(self.times[-1] + 1 / self.fps) if len(self.times) else 0.0
+Video = TensorClip  # decoded frames, their timestamps ``times`` and the file they came from (``path``)
 
 
-def load_video(video: str | Path | Tensor | Video, fps: float | None = None) -> Video:
-    """Decode a video file (all frames), or wrap frames ``(V, 3, H, W)`` given with their ``fps``.
+def load_video(video: str | Path | Tensor | Clip, fps: float | None = None) -> TensorClip:
+    """Decode a video file (all frames, :meth:`pixelsound.clip.Clip.decode`), or wrap frames
+    ``(V, 3, H, W)`` given with their ``fps``.
 
     Raises:
-        MediaError: the file cannot be read or has no video stream.
+        MediaError: the file cannot be read, has no video stream or fewer than 3 frames.
         ValueError: frames without fps, or of the wrong shape.
     """
-    if isinstance(video, Video):
-        return video
-    if isinstance(video, Tensor):
-        if fps is None or fps <= 0 or video.dim() != 4 or video.shape[1] != 3 or video.dtype != torch.uint8:
-            raise ValueError(
-                f"foley: frames must be uint8 (V, 3, H, W) with fps > 0, got {tuple(video.shape)}, fps={fps}"
-            )
-        return Video(video, np.arange(len(video)) / fps, float(fps))
-    info = io.probe(video)
-    if not info.has_video:
+    clip = open_clip(video, fps)
+    if isinstance(clip, FileClip) and not clip.has_video:
         raise io.MediaError(video, "no video stream")
-    frames, used = io.read_frames(video)
-    if len(frames) < 3:
-        raise io.MediaError(video, f"too short for Foley: {len(frames)} frames")
-    return Video(frames, used.numpy(), info.fps, str(Path(video).resolve()))
+    decoded = clip.decode()
+    if isinstance(clip, FileClip) and len(decoded.frames) < 3:
+        raise io.MediaError(video, f"too short for Foley: {len(decoded.frames)} frames")
+    return decoded
 
 
 def _load_bank(bank: Any):
