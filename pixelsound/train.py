@@ -1,5 +1,9 @@
 """`pixelsound train RECIPE`: mix-and-separate training in one readable loop.
 
+One concern, hence one module of about 600 lines: a run's set-up (device, optimizer and schedule, data,
+fixed validation mixtures) and its loop; what is saved for resuming is :mod:`pixelsound.resume`, what a run
+reports as it goes is :mod:`pixelsound.runlog`.
+
 :func:`train` builds the pieces (model, optimizer, solo-clip data, fixed validation mixtures), restores
 ``last.pt`` when resuming, then loops: groups of N clips from different videos (:mod:`pixelsound.mixing`)
 -> random gain per source -> :func:`pixelsound.losses.mix_and_separate_loss` -> optimizer step. After each
@@ -42,10 +46,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from pixelsound import distrib
+from pixelsound import distrib, metrics
 from pixelsound.checkpoint import load_init_weights, write_release
 from pixelsound.config import Config, ConfigError, TrainConfig, add_overrides_argument, load_config, replace
+from pixelsound.dataset import ClipDataset
 from pixelsound.errors import UserError
+from pixelsound.losses import mix_and_separate_loss
 from pixelsound.mixing import (
     MixtureBatchSampler,
     MixtureItems,
@@ -54,6 +60,7 @@ from pixelsound.mixing import (
     draw_groups,
     item_labels,
 )
+from pixelsound.model import SoundOfPixels
 from pixelsound.precision import use_bf16
 from pixelsound.resume import LAST, Progress, restore_state, save_state
 from pixelsound.runlog import CSV_NAME, ProgressBar, csv_row, csv_start, tensorboard_writer
@@ -180,8 +187,6 @@ def set_lr(optimizer: torch.optim.Optimizer, t: TrainConfig, factor: float) -> f
 
 def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
     """The training clips (random windows) and the validation clips (fixed windows; None without an index)."""
-    from pixelsound.dataset import ClipDataset
-
     if not cfg.data.train_index:
         raise ConfigError("data.train_index is empty: name the JSON-lines index of the training clips")
     cache = cfg.data.cache_dir or None
@@ -200,8 +205,6 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
 
 def held_out_set(index: str, cfg: Config, categories: list[str]) -> Dataset | None:
     """Clips measured with fixed windows (validation, monitoring); None without an index or mixtures."""
-    from pixelsound.dataset import ClipDataset
-
     if not index or cfg.train.val_mixes <= 0:
         return None
     cache = cfg.data.cache_dir or None
@@ -254,8 +257,6 @@ def validate(
     model: nn.Module, batches: list[dict[str, torch.Tensor]], device: torch.device
 ) -> tuple[float, float]:
     """Mean SDR (dB, BSS-eval) of the separated sources and of the mixture itself, vs the true sources."""
-    from pixelsound.metrics import sdr
-
     was_training = model.training
     model.eval()
     separated, mixture = [], []
@@ -263,8 +264,8 @@ def validate(
         sources = batch["sources"].to(device)  # (B, N, L)
         mix = sources.sum(1)  # (B, L)
         estimates = model.separate(mix, batch["frames"].to(device))  # (B, N, L)
-        separated.append(sdr(sources, estimates).flatten().cpu())
-        mixture.append(sdr(sources, mix[:, None].expand_as(sources)).flatten().cpu())
+        separated.append(metrics.sdr(sources, estimates).flatten().cpu())
+        mixture.append(metrics.sdr(sources, mix[:, None].expand_as(sources)).flatten().cpu())
     model.train(was_training)
     if not batches:
         return math.nan, math.nan
@@ -328,8 +329,6 @@ def train_step(
         views: this process's view choices for the same groups (``train.augment``, ``train.scene_prob``).
         filler: textures for the silent scene region (``train.scene_silence``), uint8 ``(P, 3, S, S)``.
     """
-    from pixelsound.losses import mix_and_separate_loss
-
     gains = gains[batch["group"]].to(device)  # (B, N) of the groups kept
     sources = batch["sources"].to(device, non_blocking=True) * gains[..., None]  # (B, N, L)
     frames = batch["frames"].to(device, non_blocking=True)  # (B, N, V, 3, H, W) uint8
@@ -367,8 +366,6 @@ def train(cfg: Config, resume: bool = False, init: str | Path | None = None) -> 
     Returns:
         :class:`TrainResult`.
     """
-    from pixelsound.model import SoundOfPixels
-
     t, out = cfg.train, Path(cfg.train.out_dir)
     check_train_config(cfg)
     device = pick_device(t.device, int(os.environ.get("LOCAL_RANK", "0")))
