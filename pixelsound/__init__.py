@@ -104,6 +104,7 @@ Applications: Foley
     cues        the Foley cue sheet's schema and validation, safe file names
     spotting    Foley's first stage: a silent video -> its cue sheet (objects, events, sounds, room)
     soundtrack  a cue sheet rendered into a layered stereo soundtrack, written as video, stems, cue sheet
+    objectsound each object's sound from its cue (modal, bank, file), rendered one object at a time
     foley       a layered soundtrack for a silent video, with stems and an editable cue sheet (the verb)
 
 Applications: scoring

@@ -23,6 +23,7 @@ master gain (and the ducking), so they add up to the master before its limiter.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -278,24 +279,25 @@ class Mix:
 
     Attributes:
         audio: the master, float32 ``(2, L)``, at the target loudness with peaks under the ceiling.
-        stems: each object's panned dry track at master gain (and ducking), ``(N, 2, L)``.
         reverb: the shared reverb return at master gain (and ducking), ``(2, L)``; ``stems.sum(0) + reverb``
             (plus the layers) is the master before its limiter.
         loudness: integrated loudness of ``audio``, LUFS (-inf for silence).
         true_peak: estimated true peak of ``audio``, dBTP.
         gain_db: master gain applied.
         layers: each layer as mixed, at master gain, ``name -> (2, L)``.
-        duck: the ducking gain applied to the ducked layers, ``(L,)`` (ones without a key).
+        duck: the ducking gain applied to the objects and the ducked layers, ``(L,)`` (None without a key).
+        stems: each object's panned dry track at master gain (and ducking), ``(N, 2, L)`` (None from
+            :func:`mix_bus`: a caller that streams its objects makes their stems with :func:`master_stem`).
     """
 
     audio: Tensor
-    stems: Tensor
     reverb: Tensor
     loudness: float
     true_peak: float
     gain_db: float
     layers: dict[str, Tensor] = field(default_factory=dict)
     duck: Tensor | None = None
+    stems: Tensor | None = None
 
 
 def mixdown(
@@ -334,7 +336,6 @@ def mixdown(
     """
     if tracks.dim() != 2:
         raise ValueError(f"mixdown: tracks must be (N, L), got {tuple(tracks.shape)}")
-    r = room(preset)
     tracks = tracks.float()
     pans = torch.as_tensor(pans, dtype=torch.float64).reshape(-1)
     gains_db = torch.as_tensor(gains_db, dtype=torch.float64).reshape(-1)
@@ -342,6 +343,35 @@ def mixdown(
         raise ValueError(f"mixdown: {len(tracks)} tracks but {len(pans)} pans and {len(gains_db)} gains")
     stems = spatialize(tracks, pans, gains_db)  # (N, 2, L)
     bus = stems.sum(0) if len(stems) else torch.zeros(2, tracks.shape[-1])  # (2, L)
+    settings = {"target_lufs": target_lufs, "peak_db": peak_db, "seed": seed, "layers": layers, "duck": duck}
+    mix = mix_bus(bus, preset, sample_rate, **settings)
+    if mix.duck is not None:
+        stems.mul_(mix.duck)  # in place: with hundreds of objects the stems are the bulk of the memory
+    return dataclasses.replace(mix, stems=stems.mul_(10 ** (mix.gain_db / 20)))
+
+
+def mix_bus(
+    bus: Tensor,
+    preset: str | Room,
+    sample_rate: int,
+    *,
+    target_lufs: float = -16.0,
+    peak_db: float = -1.0,
+    seed: int = 0,
+    layers: list[Layer] = (),
+    duck: Duck | None = None,
+) -> Mix:
+    """The master from the objects' dry stereo bus (their panned tracks summed): the room's reverb of the bus,
+    the layers levelled against it, ducking under the key layer, loudness and true-peak ceiling.
+
+    :func:`mixdown` sums its tracks into the bus; a caller with many objects sums them one at a time (memory
+    ``O(L)``) and makes each object's stem afterwards with :func:`master_stem`. Arguments as for
+    :func:`mixdown`.
+
+    Shapes:
+        bus ``(2, L)`` -> Mix.audio ``(2, L)`` (Mix.stems None)
+    """
+    r = room(preset)
     wet = reverb(bus.mean(0), room_impulse(r, sample_rate, seed)) * r.wet  # (2, L)
     levelled = level_layers(layers, bus + wet, sample_rate, target_lufs)  # name -> (2, L)
     keys = [lay.name for lay in layers if lay.key]
@@ -350,7 +380,6 @@ def mixdown(
     )  # (L,)
     ducked = {lay.name for lay in layers if lay.ducked and not lay.key}
     if gain is not None:
-        stems.mul_(gain)  # in place: with hundreds of objects the stems are the bulk of the memory
         bus, wet = bus * gain, wet * gain
         levelled = {k: v * gain if k in ducked else v for k, v in levelled.items()}
     master = bus + wet + sum(levelled.values(), torch.zeros(2, 1))
@@ -361,7 +390,6 @@ def mixdown(
     scale = 10 ** (norm.gain_db / 20)
     return Mix(
         norm.audio,
-        stems.mul_(scale),
         wet * scale,
         norm.loudness,
         norm.true_peak,
@@ -369,6 +397,14 @@ def mixdown(
         {k: v * scale for k, v in levelled.items()},
         gain,
     )
+
+
+def master_stem(panned: Tensor, mix: Mix) -> Tensor:
+    """An object's panned dry track ``(2, L)`` (:func:`spatialize`) as it sits in the master: ducked and at
+    master gain, in place. Shapes: ``(2, L) -> (2, L)``."""
+    if mix.duck is not None:
+        panned.mul_(mix.duck)
+    return panned.mul_(10 ** (mix.gain_db / 20))
 
 
 def level_layers(layers: list[Layer], bus: Tensor, sample_rate: int, fallback: float) -> dict[str, Tensor]:

@@ -3,13 +3,14 @@
 :func:`render` is a pure function of the cue sheet (checked first as a whole by
 :func:`pixelsound.cues.validate`):
 
-* per object (:func:`object_track`), the bank prototype's event-aligned snippets (the one closest in strength
-  for each event, cut at the next event), modal impacts (:mod:`pixelsound.modal`: material, size, speed from
-  the event's strength) or a sample file at its events;
-* the tracks layered by :func:`pixelsound.mixdown.mixdown` (constant-power pan, gain, the room's shared
-  reverb) with the ambience bed (:mod:`pixelsound.ambience`, levelled under the objects), the voice
-  (:mod:`pixelsound.voice`) and optionally the video's own sound, everything else ducked while the voice
-  speaks, and BS.1770 loudness to the target with true peaks under the ceiling.
+* per object (:func:`pixelsound.objectsound.object_track`), the bank prototype's snippets, modal impacts or a
+  sample file at its events, panned and summed one object at a time
+  (:class:`pixelsound.objectsound.ObjectSounds`: memory ``O(L)`` however many objects);
+* the objects' bus mixed by :func:`pixelsound.mixdown.mix_bus` (the room's shared reverb) with the ambience
+  bed (:mod:`pixelsound.ambience`, levelled under the objects), the voice (:mod:`pixelsound.voice`) and
+  optionally the video's own sound, everything else ducked while the voice speaks, and BS.1770 loudness to
+  the target with true peaks under the ceiling; each object's stem is rendered again when written
+  (:class:`pixelsound.objectsound.Stems`).
 
 :meth:`FoleyResult.write` writes the video with a stereo AAC soundtrack, ``OUT_stems/*.wav`` (one per
 object, the reverb return, the ambience bed, the voice) and ``OUT.cues.json``, all named after the output.
@@ -17,6 +18,7 @@ object, the reverb return, the ambience bed, the voice) and ``OUT.cues.json``, a
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -31,9 +33,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from pixelsound import ambience, io, mixdown, modal, voice
-from pixelsound.bank import Bank
+from pixelsound import ambience, io, mixdown, voice
 from pixelsound.cues import CueError, safe_name, validate
+from pixelsound.objectsound import ObjectSounds, Stems, resolve
 from pixelsound.spotting import Video, load_video
 
 
@@ -49,85 +51,6 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _resolve(path: str, base: Path | None) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() or base is None else base / p
-
-
-def _event_times(obj: dict, where: str) -> tuple[list[float], list[float]]:
-    times, strengths = [], []
-    for j, event in enumerate(obj.get("events", [])):
-        try:
-            times.append(float(event["time"]))
-            strengths.append(float(np.clip(float(event.get("strength", 0.7)), 0.0, 1.5)))
-        except (KeyError, TypeError, ValueError):
-            raise CueError(f"{where}: event {j} needs a numeric 'time' (got {event!r})") from None
-    return times, strengths
-
-
-def _sample_track(sounds: list[tuple[float, Tensor]], length: int, sample_rate: int) -> Tensor:
-    """Place sounds at their times, each cut (with a 20 ms fade) where the next one starts. ``-> (L,)``."""
-    ordered = sorted(sounds, key=lambda s: s[0])
-    placed = []
-    for i, (t, wave) in enumerate(ordered):
-        if i + 1 < len(ordered):
-            room_left = max(1, int(round((ordered[i + 1][0] - t) * sample_rate)))
-            if len(wave) > room_left:
-                wave = wave[:room_left].clone()
-                fade = min(len(wave), int(0.02 * sample_rate))
-                wave[len(wave) - fade :] *= torch.linspace(1, 0, fade)
-        placed.append((t, wave))
-    return modal.place(placed, length, sample_rate)
-
-
-def _peak_normalized(wave: Tensor) -> Tensor:
-    return wave / wave.abs().max().clamp_min(1e-9)
-
-
-def object_track(obj: dict, length: int, sample_rate: int, bank, base: Path | None, where: str) -> Tensor:
-    """One object's mono track from its cue: modal impacts, bank snippets or a sample file at its events.
-
-    Shapes:
-        -> ``(length,)``
-    """
-    times, strengths = _event_times(obj, where)
-    sound = obj.get("sound") or {"kind": "modal"}
-    kind = sound.get("kind", "modal")
-    if obj.get("mute") or not times:
-        return torch.zeros(length)
-    if kind == "modal":
-        try:
-            return modal.impact_track(
-                times,
-                strengths,
-                sound.get("material", "plastic"),
-                float(sound.get("size", 1.0)),
-                length,
-                sample_rate=sample_rate,
-                seed=int(sound.get("seed", 0)),
-            )
-        except ValueError as err:
-            raise CueError(f"{where}: {err}") from None
-    if kind == "file":
-        wave = _peak_normalized(io.read_audio(_resolve(sound["path"], base), sample_rate)[0])
-        return _sample_track(
-            [(t, wave * (0.3 + 0.7 * s)) for t, s in zip(times, strengths, strict=True)], length, sample_rate
-        )
-    if kind == "bank":
-        if bank is None:
-            raise CueError(f"{where}: a bank sound needs the cue sheet's 'bank' folder")
-        proto = int(sound["prototype"])
-        rng = np.random.default_rng(int(sound.get("seed", 0)))
-        sounds = []
-        for event, t, s in zip(obj["events"], times, strengths, strict=True):
-            index = event.get("snippet")
-            index = bank.choose(proto, s, rng) if index is None else int(index)
-            wave = io.resample(bank.snippets[index], bank.sample_rate, sample_rate)
-            sounds.append((t, _peak_normalized(wave) * (0.3 + 0.7 * s)))
-        return _sample_track(sounds, length, sample_rate)
-    raise CueError(f"{where}: unknown sound kind {kind!r} (known: modal, bank, file)")
-
-
 @dataclass
 class FoleyResult:
     """A rendered soundtrack and what made it.
@@ -135,7 +58,8 @@ class FoleyResult:
     Attributes:
         audio: the stereo master, float32 ``(2, L)``.
         sample_rate: Hz.
-        stems: each object's panned track at master gain (and ducking), ``(N, 2, L)``.
+        stems: each object's panned track at master gain (and ducking), ``(2, L)`` per object, rendered when
+            asked for (:class:`Stems`; ``stems.stack()`` gives ``(N, 2, L)``).
         reverb: the shared reverb return, ``(2, L)``.
         cues: the cue sheet that was rendered (defaults filled in, see :mod:`pixelsound.cues`).
         loudness: integrated loudness of ``audio``, LUFS.
@@ -151,7 +75,7 @@ class FoleyResult:
 
     audio: Tensor
     sample_rate: int
-    stems: Tensor
+    stems: Stems
     reverb: Tensor
     cues: dict[str, Any]
     loudness: float
@@ -229,8 +153,13 @@ class FoleyResult:
         folder.mkdir(parents=True, exist_ok=True)
         inside = folder.resolve()
         paths = []
-        waves = [*self.stems, self.reverb, *self.layers.values()]
-        for name, wave in zip(self.stem_names(), waves, strict=True):
+        waves = itertools.chain(
+            self.stems, [self.reverb], self.layers.values()
+        )  # one stem in memory at a time
+        names = self.stem_names()
+        for name, wave in zip(
+            tqdm(names, desc="stems", unit="stem", disable=len(names) < 64), waves, strict=True
+        ):
             path = folder / name
             if path.resolve().parent != inside:  # safe_name makes this impossible; kept as a guard
                 raise CueError(f"stem name {name!r} would be written outside {folder}")
@@ -289,14 +218,13 @@ def render(
         cues, base = _read_cues(cues, base)
         sr = cues["sample_rate"]
         length = max(1, int(round(float(cues["duration"]) * sr)))
-        tracks = object_tracks(cues, length, base)  # (N, L)
+        sounds = ObjectSounds.of(cues, length, base)
+        bus = sounds.bus()  # (2, L)
         spoken = voice.voice_track(cues["voice"], length, sr, tts) if cues["voice"] else None
         layers = _layers(cues, length, base, video, spoken)
         d = cues["duck"]
-        mix = mixdown.mixdown(
-            tracks,
-            torch.tensor([o["pan"] for o in cues["objects"]]),
-            torch.tensor([o["gain_db"] for o in cues["objects"]]),
+        mix = mixdown.mix_bus(
+            bus,
             cues["room"],
             sr,
             target_lufs=cues["target_lufs"],
@@ -308,42 +236,19 @@ def render(
         return FoleyResult(
             mix.audio,
             sr,
-            mix.stems,
+            Stems(sounds, mix),
             mix.reverb,
             cues,
             mix.loudness,
             mix.true_peak,
             {"render": round(time.monotonic() - start, 3)},
             video,
-            _resolve(cues["video"], base) if cues.get("video") else None,
+            resolve(cues["video"], base) if cues.get("video") else None,
             mix.layers,
             mix.duck,
             mix.gain_db,
             spoken.spans if spoken else [],
         )
-
-
-def object_tracks(cues: dict, length: int, base: Path | None) -> Tensor:
-    """Every object's mono track, into one preallocated tensor, with progress on large cue sheets.
-
-    Shapes:
-        -> ``(N, length)``
-    """
-    objects = cues["objects"]
-    bank = None
-    if any(o["sound"]["kind"] == "bank" for o in objects):
-        if not cues.get("bank"):
-            raise CueError("cue sheet: a 'bank' sound needs the cue sheet's 'bank' folder")
-        bank = Bank.load(_resolve(cues["bank"], base))
-    tracks = torch.zeros(len(objects), length)
-    total = sum(len(o["events"]) for o in objects)
-    with tqdm(total=total, desc="foley", unit="event", disable=len(objects) < 8 and total < 5000) as bar:
-        for i, obj in enumerate(objects):
-            tracks[i] = object_track(
-                obj, length, cues["sample_rate"], bank, base, f"objects[{i}] ({obj['id']})"
-            )
-            bar.update(len(obj["events"]))
-    return tracks
 
 
 def _layers(cues: dict, length: int, base: Path | None, video: Video | None, spoken) -> list[mixdown.Layer]:
@@ -367,7 +272,7 @@ def original_sound(cues: dict, length: int, base: Path | None, video: Video | No
     """The video's own soundtrack at the cue sheet's rate, stereo (mono doubled, more channels downmixed:
     :func:`pixelsound.io.downmix`), cut or padded to ``length``. Shapes: -> ``(2, length)``."""
     path = (video.path if video is not None else None) or (
-        _resolve(cues["video"], base) if cues.get("video") else None
+        resolve(cues["video"], base) if cues.get("video") else None
     )
     if path is None:
         raise CueError("cue sheet: 'original' mixes the video's own sound, but 'video' is empty")

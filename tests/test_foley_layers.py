@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixelsound import ambience, cli, cues, foley, io, mixdown, voice
+from pixelsound import ambience, cli, cues, foley, io, mixdown, objectsound, soundtrack, voice
 
 SR = 16000
 
@@ -99,6 +99,42 @@ def test_ducking_lowers_the_rest_by_the_set_amount():
         -12, abs=0.2
     )
     assert spoken.loudness == pytest.approx(-16.0, abs=0.5)  # the whole mix still normalized
+
+
+def test_objects_mixed_one_at_a_time_match_the_whole_mixdown():
+    """render sums its objects one at a time and renders a stem again when asked for: the same master and
+    stems as :func:`mixdown.mixdown` on all tracks at once (what render did before, in O(N x L) memory)."""
+    materials = ["metal", "wood", "glass", "plastic"]
+    objects = [
+        {**sheet()["objects"][0], "id": f"o{k}", "pan": k / 5 - 0.9, "gain_db": -k / 2,
+         "sound": {"kind": "modal", "material": materials[k % 4], "size": 0.5 + k / 10, "seed": k}}
+        for k in range(10)
+    ]  # fmt: skip
+    line = {"text": "x" * 8, "start": 1.0}
+    result = foley.render(
+        sheet(objects=objects, ambience={"name": "room_tone"}, voice=[line], room="room"), tts=ToneVoice()
+    )
+    c, length = result.cues, 3 * SR
+    tracks = torch.stack([objectsound.object_track(o, length, SR, None, None, o["id"]) for o in c["objects"]])
+    spoken = voice.voice_track(c["voice"], length, SR, ToneVoice())
+    d = c["duck"]
+    whole = mixdown.mixdown(
+        tracks,  # (N, L)
+        torch.tensor([o["pan"] for o in c["objects"]]),
+        torch.tensor([o["gain_db"] for o in c["objects"]]),
+        c["room"],
+        SR,
+        seed=c["seed"],
+        layers=soundtrack._layers(c, length, None, None, spoken),
+        duck=mixdown.Duck(d["depth_db"], d["attack"], d["release"], d["hold"], d["threshold_db"]),
+    )
+    torch.testing.assert_close(result.audio, whole.audio, atol=1e-5, rtol=0)
+    stems = result.stems.stack()  # (N, 2, L): each rendered again
+    assert len(result.stems) == 10 and stems.shape == (10, 2, length)
+    torch.testing.assert_close(stems, whole.stems, atol=1e-6, rtol=0)
+    torch.testing.assert_close(result.stems[-1], stems[9], atol=0, rtol=0)  # rendering again is exact
+    with pytest.raises(IndexError):
+        result.stems[10]
 
 
 def test_duck_gain_ramps():
@@ -199,7 +235,7 @@ def test_bed_sits_under_the_objects():
     result = foley.render(sheet(ambience={"name": "wind", "level_db": -20.0}))
     from pixelsound import loudness
 
-    objects = loudness.integrated_loudness(result.stems.sum(0) + result.reverb, SR)
+    objects = loudness.integrated_loudness(result.stems.stack().sum(0) + result.reverb, SR)
     bed = loudness.integrated_loudness(result.layers["ambience"], SR)
     assert bed - objects == pytest.approx(-20.0, abs=0.5)
     left, right = result.layers["ambience"]
