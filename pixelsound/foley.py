@@ -36,7 +36,8 @@ from typing import Any
 from torch import Tensor
 
 from pixelsound import ambience, checkpoint, io, mixdown, voice
-from pixelsound.soundtrack import FoleyResult, render, torch_threads
+from pixelsound.objectsound import torch_threads
+from pixelsound.soundtrack import FoleyResult, render
 from pixelsound.spotting import FoleyConfig, Video, detect, load_video
 
 __all__ = ["FoleyConfig", "FoleyResult", "add_arguments", "detect", "foley", "render", "run"]

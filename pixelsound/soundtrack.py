@@ -22,8 +22,6 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,20 +33,8 @@ from tqdm import tqdm
 
 from pixelsound import ambience, io, mixdown, voice
 from pixelsound.cues import CueError, safe_name, validate
-from pixelsound.objectsound import ObjectSounds, Stems, resolve
+from pixelsound.objectsound import ObjectSounds, Stems, resolve, torch_threads
 from pixelsound.spotting import Video, load_video
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run a block with ``count`` torch threads (0: unchanged), restoring the previous count after."""
-    before = torch.get_num_threads()
-    if count > 0:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass
@@ -218,7 +204,7 @@ def render(
         cues, base = _read_cues(cues, base)
         sr = cues["sample_rate"]
         length = max(1, int(round(float(cues["duration"]) * sr)))
-        sounds = ObjectSounds.of(cues, length, base)
+        sounds = ObjectSounds.of(cues, length, base, threads)
         bus = sounds.bus()  # (2, L)
         spoken = voice.voice_track(cues["voice"], length, sr, tts) if cues["voice"] else None
         layers = _layers(cues, length, base, video, spoken)
