@@ -160,8 +160,8 @@ def unheard(video: np.ndarray, lags: np.ndarray, level: Envelope) -> np.ndarray:
     start = level.t0 - 0.5 / level.rate
     first = np.clip(np.floor((t + HEARD_S[0] - start) * level.rate), 0, len(values)).astype(int)
     last = np.clip(np.ceil((t + HEARD_S[1] - start) * level.rate), 0, len(values)).astype(int)
-    inside = (t >= start) & (last <= len(values))
-    return (inside & (loud[last] - loud[first] < last - first)).sum(1).astype(np.float64)
+    silent = loud[last] - loud[first] < last - first  # (R, n); past the audio's end the window is empty
+    return ((t >= start) & silent).sum(1).astype(np.float64)
 
 
 def estimate_offset(

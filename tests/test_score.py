@@ -158,3 +158,17 @@ def test_low_frame_rates_take_whole_frame_motion_onsets():
     found = score.visual_events(frames, 8.0, maps, options)
     np.testing.assert_allclose(found.times, whole.times)
     assert len(found.times) == 4
+
+
+@pytest.mark.parametrize("beats", [2, -2])
+def test_a_steady_rhythm_delayed_by_whole_beats_is_placed_by_the_copy_s_silence(beats):
+    times = np.arange(0.35, 5.9, 0.5)  # steady: every beat shift matches as well as the true one
+    lag = 0.5 * beats + 0.02
+    wave, shift = clicks(times), int(round(lag * SR))
+    late = torch.zeros_like(wave)  # the copy moved and zero-padded: silent where nothing was
+    if shift >= 0:
+        late[shift:] = wave[: len(wave) - shift]
+    else:
+        late[:shift] = wave[-shift:]
+    result = score.score_frames(flashing_clip(times), FPS, [("moved", late)], SR)
+    assert abs(result.best.offset_ms - lag * 1000) < 1000 / FPS
