@@ -9,24 +9,22 @@ Two kinds of files, kept apart:
 - a **released model** (a folder): ``model.safetensors`` (the weights) and ``config.json`` (the Config that
   builds the model, plus free-form info such as the validation SDR).
 
-Every file is written to a temporary file in the same folder, flushed to disk and renamed over the target
-(``os.replace``), so a crash or a kill leaves either the old file or the new one, never a partial one.
+Every file is written atomically (:mod:`pixelsound.atomic`: a temporary file in the same folder, flushed to
+disk and renamed over the target), so a crash or a kill leaves either the old file or the new one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import secrets
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pixelsound.atomic import save_atomic, write_bytes_atomic, write_text_atomic
 from pixelsound.config import Config, ConfigError, from_dict, replace
 from pixelsound.errors import UserError
 
@@ -46,64 +44,6 @@ NO_MODEL = "none"  # "no model", where a verb can run without one (None means th
 
 class CheckpointError(UserError, ValueError):
     """A checkpoint or release file is missing, foreign or does not fit the model; the message names it."""
-
-
-# ------------------------------------------------------------------------------------------ atomic writes
-
-
-def _write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write through ``write(fileobj)`` into a temp file beside ``path``, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"  # same folder: same disk
-    try:
-        with tmp.open("xb") as f:  # a new file, with the usual permissions (umask)
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return path
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Delete temp files of ``path`` left by writers that were killed (their process no longer exists)."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2 :].split(".")[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-
-
-def save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save(obj)`` to ``path`` atomically (temp file in the same folder, then ``os.replace``)."""
-    return _write_atomic(path, lambda f: torch.save(obj, f))
-
-
-def write_bytes_atomic(data: bytes, path: str | Path) -> Path:
-    """Write bytes to ``path`` atomically."""
-    return _write_atomic(path, lambda f: f.write(data))
-
-
-def write_text_atomic(text: str, path: str | Path) -> Path:
-    """Write UTF-8 text to ``path`` atomically."""
-    return write_bytes_atomic(text.encode("utf-8"), path)
 
 
 # ------------------------------------------------------------------------------------------ random states

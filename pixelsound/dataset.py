@@ -26,9 +26,11 @@ from PIL import Image
 
 from pixelsound import io as media
 from pixelsound import rooms
+from pixelsound.atomic import save_atomic
 from pixelsound.config import AudioConfig, FramesConfig
 from pixelsound.errors import UserError
 from pixelsound.index import frame_files, read_index
+from pixelsound.windows import frame_times
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +175,8 @@ class ClipDataset(torch.utils.data.Dataset):
         spare = max(0.0, float(record["duration"]) - self.window)
         start = float(rng.uniform(0.0, spare)) if self.train else spare / 2
         V = self.frames.num_frames
-        times = start + (np.arange(V) + 0.5) * self.window / V  # centres of V equal sub-windows
+        at = torch.tensor([start], dtype=torch.float64)
+        times = frame_times(at, self.window, V)[0].numpy()  # (V,) centres of V equal parts, as every window
         if self.cache_dir is not None:
             audio, frames = self._from_cache(j, start, times)
         else:
@@ -221,7 +224,7 @@ class ClipDataset(torch.utils.data.Dataset):
         clip = _load_cache(path)
         if clip is None:
             clip = self._decode_clip(record)
-            _save_atomic(clip, path)
+            save_atomic(clip, path, durable=False)  # a cache entry: rebuilt if lost
         if self.memory_items > 0:
             self._memory[j] = clip
             while len(self._memory) > self.memory_items:
@@ -288,15 +291,6 @@ def _load_cache(path: Path) -> dict[str, torch.Tensor] | None:
     except Exception as err:  # a damaged cache entry is rebuilt, never fatal
         log.debug("%s: unreadable cache entry (%s); decoding again", path, err)
     return None
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _name(record: dict) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pixelsound.atomic import write_text_atomic
 from pixelsound.errors import UsageError, UserError
 from pixelsound.io import MediaError, probe
 
@@ -94,12 +95,7 @@ def write_index(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = path.parent.resolve()
     text = "".join(json.dumps(_relative(r, folder), sort_keys=False) + "\n" for r in records)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(text, path)
 
 
 def _resolve(record: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -414,9 +410,7 @@ def _write_rejects(path: Path, rejects: list[dict[str, str]]) -> None:
     if not rejects:
         path.unlink(missing_ok=True)
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rejects))
-    os.replace(tmp, path)
+    write_text_atomic("".join(json.dumps(r) + "\n" for r in rejects), path)
 
 
 def summary(records: list[dict], rejects: list[dict], out: str | os.PathLike, rejects_path: Path) -> str:

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 
+from pixelsound.atomic import atomic_path
 from pixelsound.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -824,20 +825,16 @@ def _cut(wave, sr, start, data_end, duration, header, path) -> torch.Tensor:
 @contextmanager
 def _output(path: Path, fmt: str) -> Iterator:
     """An output container written to a temporary name and renamed into place when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     options = {"movflags": "+faststart"} if fmt in ("mp4", "mov", "ipod") else {}
-    try:
-        container = av.open(str(tmp), mode="w", format=fmt, container_options=options)
+    with atomic_path(path, durable=False) as tmp:  # media outputs: whole or absent, not fsynced
         try:
-            yield container
-        finally:
-            container.close()
-        os.replace(tmp, path)
-    except av.FFmpegError as err:
-        raise MediaError(path, f"cannot write ({_why(err)})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+            container = av.open(str(tmp), mode="w", format=fmt, container_options=options)
+            try:
+                yield container
+            finally:
+                container.close()
+        except av.FFmpegError as err:
+            raise MediaError(path, f"cannot write ({_why(err)})") from None
 
 
 def _pad_even(frames: torch.Tensor) -> torch.Tensor:

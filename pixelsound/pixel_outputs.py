@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -17,11 +17,34 @@ from torch import Tensor
 
 from pixelsound import io, plots
 from pixelsound import page as listening
-
-if TYPE_CHECKING:
-    from pixelsound.pixels import PixelsResult
+from pixelsound.cells import PixelsOptions
+from pixelsound.clip import Clip
+from pixelsound.objects import SoundingObject
 
 log = logging.getLogger(__name__)
+
+
+class PixelsResult(Protocol):
+    """What the outputs read from a per-pixel separation (a :class:`pixelsound.pixels.PixelsResult`)."""
+
+    source: str
+    sample_rate: int
+    grid: tuple[int, int]
+    chunks: list
+    bin_seconds: float
+    cells: Tensor | None
+    fps: float
+    size: tuple[int, int]
+    options: PixelsOptions
+    objects: list[SoundingObject]
+    clip: Clip | None
+
+    @property
+    def duration(self) -> float: ...
+
+    def heat(self) -> Tensor: ...
+
+    def heatmap(self) -> Tensor: ...
 
 
 def display_size(size: tuple[int, int], max_side: int = 320) -> tuple[int, int]:

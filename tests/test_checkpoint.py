@@ -59,10 +59,10 @@ def test_atomic_save_killed_mid_write_leaves_old_file(tmp_path):
     save_atomic({"step": 1}, path)
     script = (
         "import sys, time\n"
-        "from pixelsound.checkpoint import _write_atomic\n"
+        "from pixelsound.atomic import write_atomic\n"
         "def slow(f):\n"
         "    f.write(b'x' * 1000); f.flush(); open(sys.argv[2], 'w').close(); time.sleep(60)\n"
-        "_write_atomic(sys.argv[1], slow)\n"
+        "write_atomic(sys.argv[1], slow)\n"
     )
     marker = tmp_path / "writing"
     proc = subprocess.Popen([sys.executable, "-c", script, str(path), str(marker)])
