@@ -23,6 +23,7 @@ above it, but for the few exceptions named at them; reading down explains the sy
 Media
 
     errors      the errors a user can cause (UserError) and the exit codes the command line gives them
+    atomic      the one atomic-write helper: a file appears whole or not at all (temp file, fsync, rename)
     io          decode and encode media with PyAV (the only module that imports av)
     clip        the one clip reader: frames at given times and audio at a rate, lazily, from a file or tensors
     windows     the one chunking core: window plans, overlap-add weights, frame times per window
@@ -48,7 +49,7 @@ Data
     varied      varied test clips (balls and boxes under any physics; instruments that move in many ways)
     builder     `data instruments`: soundfont and recorded audio drawn in several styles, moving on each
                 note; solos, duets with stems and masks, silent clips; the training world, the far split
-                (its files are written by ``checkpoint``'s one atomic-write helper)
+                (its files are written by the one atomic-write helper, ``atomic``)
 
 Model
 
@@ -57,8 +58,9 @@ Model
     model       SoundOfPixels: encode audio -> encode frames -> synthesize masks -> apply masks
     inference   inference-only model rewrites: BatchNorm folded, last conv merged, frame features reused
     precision   whether to compute in bfloat16 (``auto``: only where the device does it natively)
-    checkpoint  atomic writes, weights_only training state, releases (safetensors + JSON config), the one
-                model loader (a release path, a loaded model or the bundled one) and release prototypes
+    checkpoint  weights_only training state, releases (safetensors + JSON config), the one model loader
+                (a release path, a loaded model, None: the bundled one; "none" where a verb runs without)
+                and release prototypes
 
 Training and evaluation
 

@@ -40,12 +40,12 @@ from typing import Any
 import torch
 
 from pixelsound import distrib
+from pixelsound.atomic import write_text_atomic
 from pixelsound.checkpoint import (
     BUNDLED_MODEL,
     load_release,
     release_prototypes,
     write_release,
-    write_text_atomic,
 )
 from pixelsound.config import Config, add_overrides_argument, apply_overrides, from_dict
 from pixelsound.errors import UserError

@@ -480,7 +480,7 @@ def make_clip(plan: ClipPlan, cfg: BuildConfig) -> dict:
         RuntimeError: naming the clip, when anything fails.
     """
     from pixelsound import io
-    from pixelsound.checkpoint import write_text_atomic
+    from pixelsound.atomic import write_text_atomic
 
     done = _finished(plan, cfg)
     if done is not None:

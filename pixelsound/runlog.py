@@ -22,7 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pixelsound.checkpoint import write_text_atomic
+from pixelsound.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from pixelsound.atomic import save_atomic
 from pixelsound.checkpoint import (
     BUNDLED_MODEL,
     NO_MODEL,
@@ -21,7 +22,6 @@ from pixelsound.checkpoint import (
     optional_model,
     release_prototypes,
     rng_state,
-    save_atomic,
     save_checkpoint,
     set_rng_state,
     write_release,

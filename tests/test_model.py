@@ -209,7 +209,7 @@ def test_parameter_groups_cover_everything_once():
 # ---------------------------------------------------------------------------------------------- separation
 
 
-def test_window_starts_cover_and_end_flush():
+def test_flush_starts_cover_and_end_flush():
     assert flush_starts(100, 200, 0.25) == [0]
     starts = flush_starts(1000, 300, 0.25)
     assert starts[0] == 0 and starts[-1] == 700
