@@ -100,7 +100,8 @@ Applications: what moves and when (shared by Foley and scoring)
 Applications: Foley
 
     regions     what a moving region looks like to the model: analysis frames, crops, visual vectors
-    bank        sounds learned from separated training videos, per visual prototype
+    soundbank   a sound bank: prototypes and their snippets, its folder format, lookup
+    bank        builds a sound bank from separated training videos, per visual prototype (the verb)
     ambience    procedural, seamless ambience beds and a bed chosen from the scene
     voice       spoken lines by an offline text-to-speech engine (espeak-ng)
     cues        the Foley cue sheet's schema and validation, safe file names

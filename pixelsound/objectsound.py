@@ -23,8 +23,8 @@ from torch import Tensor
 from tqdm import tqdm
 
 from pixelsound import io, mixdown, modal
-from pixelsound.bank import Bank
 from pixelsound.cues import CueError
+from pixelsound.soundbank import Bank
 
 
 def resolve(path: str, base: Path | None) -> Path:

@@ -36,9 +36,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from pixelsound import ambience, checkpoint, events, io, mixdown
-from pixelsound.bank import Bank
 from pixelsound.clip import Clip, FileClip, TensorClip, open_clip
 from pixelsound.regions import analysis_frames, nearest_category, region_features
+from pixelsound.soundbank import Bank
 
 CUES_VERSION = 1
 SIZE_UNIT = 0.18  # a thing whose larger side is this fraction of the frame height has modal size 1
@@ -225,7 +225,7 @@ def detect(
         model: release folder / checkpoint path, a loaded SoundOfPixels, None (the bundled release) or
             ``"none"`` (:data:`pixelsound.checkpoint.NO_MODEL`, the default; with a bank: the bank's model):
             region visual vectors for the bank and categories.
-        bank: bank folder or :class:`pixelsound.bank.Bank` (optional): learned sounds.
+        bank: bank folder or :class:`pixelsound.soundbank.Bank` (optional): learned sounds.
         room: a room preset; None picks one from the scene.
         config: detection settings.
         fps: frame rate of tensor frames.

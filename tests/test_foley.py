@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pixelsound import bank as bankmod
-from pixelsound import bounce, cli, foley, io, loudness, onsets
+from pixelsound import bounce, cli, foley, io, loudness, onsets, soundbank
 from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
 from pixelsound.cues import CueError
 from pixelsound.index import read_index, write_index
@@ -170,14 +170,14 @@ def test_bank_prototypes_lookup_and_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     assert float(bank.strength[bank.choose(drum, 0.0, rng)]) <= 0.4
     bank.save(tmp_path / "bank")
-    back = bankmod.Bank.load(tmp_path / "bank")
+    back = soundbank.Bank.load(tmp_path / "bank")
     torch.testing.assert_close(back.centroids, bank.centroids)
     assert back.categories == bank.categories and len(back.snippets) == len(bank.snippets)
     torch.testing.assert_close(back.snippets[0], bank.snippets[0], atol=1e-3, rtol=0)  # stored as float16
-    with pytest.raises(bankmod.BankError, match="5 components, the bank.s prototypes 3"):
+    with pytest.raises(soundbank.BankError, match="5 components, the bank.s prototypes 3"):
         back.nearest(torch.zeros(5))
-    with pytest.raises(bankmod.BankError, match="missing"):
-        bankmod.Bank.load(tmp_path / "nothing")
+    with pytest.raises(soundbank.BankError, match="missing"):
+        soundbank.Bank.load(tmp_path / "nothing")
 
 
 def tiny_release(folder: Path) -> Path:
