@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from IPython.display import Audio, Image, display
 
-from pixelsound import bounce, foley, io, modal, onsets, plots
+from pixelsound import bounce, foley, io, modal, onsets, plots, soundtrack
 from pixelsound.index import read_index
 
 TINY = os.environ.get("PIXELSOUND_NOTEBOOK_TINY") == "1"
@@ -127,7 +127,7 @@ first["events"].append({"time": round(t0 + 0.5, 3), "strength": 0.8})
 cues["room"] = "hall"
 cues["ambience"] = {"name": "rain", "params": {"density": 0.8}}
 cues["voice"][0]["start"] = 1.5
-(WORK / "edited.json").write_text(foley.dump_cues(cues))
+(WORK / "edited.json").write_text(soundtrack.dump_cues(cues))
 edited = foley.render(WORK / "edited.json")
 edited.write(WORK / "edited.mp4", write_cues=False)
 left, right = edited.stems[0].pow(2).sum(1).tolist()
