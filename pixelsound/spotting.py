@@ -12,9 +12,10 @@
   instrument that bounces, tilts, swells or kicks on each note, and may sway) gets an event where its motion
   starts abruptly, placed between frames;
 * *what it is*: with a model, the visual vector of a crop around the region
-  (:func:`pixelsound.regions.region_features`) is looked up in a sound bank (:mod:`pixelsound.bank`: nearest
-  visual prototype) and compared with the release's category prototypes; otherwise a material is guessed
-  from the region's colour and its size from its box, for modal synthesis;
+  (:func:`pixelsound.regions.region_features`) is looked up in a sound bank
+  (:mod:`pixelsound.soundbank`: nearest visual prototype) and compared with the release's category
+  prototypes; otherwise a material is guessed from the region's colour and its size from its box, for modal
+  synthesis;
 * *environment*: a room preset (``dry``, ``room``, ``hall``, ``outdoor``) from the scene's rest pose (sky,
   darkness, a plain backdrop) unless given, and an ambience bed from the room and the scene's statistics
   (:func:`pixelsound.ambience.choose`) unless given.
