@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from pixelsound import io, onsets
+from pixelsound import onsets
 from pixelsound.checkpoint import load_model
-from pixelsound.clip import TensorClip
+from pixelsound.clip import FileClip, TensorClip
 from pixelsound.index import read_index
 from pixelsound.regions import moving_vector
 from pixelsound.separate import separate_waveform
@@ -119,13 +119,11 @@ def clip_sounds(
     """Separate one clip by its own frames, cut the result at its onsets and take its visual vector."""
     cfg = model.cfg
     sr, size = cfg.audio.sample_rate, cfg.frames.size
-    info = io.probe(path, scan=False)
-    duration = min(info.duration, seconds)
-    wave = io.read_audio(path, sr, duration=duration)[0]  # (L,)
+    clip = FileClip(path, scan=False)
+    duration = min(clip.duration, seconds)
+    wave = clip.audio(sr, duration=duration)  # (L,)
     fps = 4.0
-    frames, _ = io.read_frames(
-        path, times=np.arange(max(1, int(duration * fps))) / fps, size=size
-    )  # (V, 3, S, S)
+    frames = clip.frames_at(np.arange(max(1, int(duration * fps))) / fps, size)  # (V, 3, S, S)
     feature = moving_vector(model, frames)
     separated = separate_waveform(model, wave, [TensorClip(frames, fps)])
     events = onsets.detect_onsets(separated[0], sr)
