@@ -38,7 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pixelsound import io, onsets, score  # noqa: E402
+from pixelsound import attribution, io, onsets, score  # noqa: E402
 from pixelsound.clip import FileClip  # noqa: E402
 from pixelsound.index import read_index  # noqa: E402
 
@@ -277,7 +277,7 @@ def main() -> None:
     clips = load_clips(args.data, tuple(args.splits))
     if len(clips) < args.others + 1:
         raise SystemExit(f"{args.data}: only {len(clips)} held-out clips in {args.splits}; build more")
-    net = score.scoring_model(args.model)
+    net = attribution.scoring_model(args.model)
     described = net.name if net else None
     sr = score.ScoreOptions().sample_rate
     tracks = {c.soundtrack: io.read_audio(c.soundtrack, sr)[0] for c in clips}

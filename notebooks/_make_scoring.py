@@ -77,18 +77,18 @@ model's code path runs. Without any model, `score` works on motion and onsets al
     ),
     (
         "code",
-        """from pixelsound import checkpoint
+        """from pixelsound import attribution, checkpoint
 from pixelsound.checkpoint import write_release
 from pixelsound.config import AudioConfig, Config, FramesConfig, ModelConfig
 from pixelsound.model import SoundOfPixels
 
 if not TINY and (checkpoint.BUNDLED_MODEL / "config.json").is_file():
-    MODEL = score.scoring_model()
+    MODEL = attribution.scoring_model()
 else:
     cfg = Config(audio=AudioConfig(sample_rate=8000, length=8191, n_fft=254, hop=64, log_bins=64),
                  frames=FramesConfig(num_frames=2, size=64),
                  model=ModelConfig(k=8, frame_layers=2, frame_width=8, unet_depth=3, unet_channels=8))
-    MODEL = score.scoring_model(write_release(WORK / "tiny_model", SoundOfPixels(cfg), cfg))
+    MODEL = attribution.scoring_model(write_release(WORK / "tiny_model", SoundOfPixels(cfg), cfg))
 print("model:", MODEL.name)""",
     ),
     (

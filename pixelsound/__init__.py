@@ -113,6 +113,7 @@ Applications: Foley
 Applications: scoring
 
     sounding    where a clip sounds: the sounding map and its sounding regions (parts that move together)
+    attribution the model's evidence for scoring: which release, per-pixel activity, each soundtrack's share
     score       correspondence, sync and offset of candidate soundtracks (the Python API)
     scorecard   `pixelsound score`: the command line and its report (table, JSON, CSV)
 

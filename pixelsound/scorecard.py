@@ -19,9 +19,10 @@ import numpy as np
 from tqdm import tqdm
 
 from pixelsound import checkpoint
+from pixelsound.attribution import LoadedModel, scoring_model
 from pixelsound.errors import UserError
 from pixelsound.index import find_videos
-from pixelsound.score import AudioScore, LoadedModel, ScoreOptions, ScoreResult, score, scoring_model
+from pixelsound.score import AudioScore, ScoreOptions, ScoreResult, score
 
 log = logging.getLogger(__name__)
 
