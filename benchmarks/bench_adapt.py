@@ -37,7 +37,7 @@ from pixelsound.checkpoint import load_release
 from pixelsound.config import replace
 from pixelsound.dataset import ClipDataset
 from pixelsound.index import read_index, write_index
-from pixelsound.train import validate, validation_batches
+from pixelsound.validation import validate, validation_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "pixelsound" / "assets" / "model"

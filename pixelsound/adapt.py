@@ -62,13 +62,8 @@ from pixelsound.index import (
 from pixelsound.io import WINDOW_TOLERANCE
 from pixelsound.objects import prototypes_from_index
 from pixelsound.plots import line_chart, save_png
-from pixelsound.train import (
-    build_datasets,
-    pick_device,
-    train,
-    validate,
-    validation_batches,
-)
+from pixelsound.train import build_datasets, pick_device, train
+from pixelsound.validation import validate, validation_batches
 
 log = logging.getLogger(__name__)
 

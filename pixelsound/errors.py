@@ -45,6 +45,11 @@ class UsageError(UserError):
     """A command line that cannot work (conflicting or out-of-range options): :data:`EXIT_USAGE`."""
 
 
+class TrainError(UserError, RuntimeError):
+    """Training cannot start or go on (:mod:`pixelsound.train`, :mod:`pixelsound.validation`); the message
+    says why."""
+
+
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread by the CLI's SIGTERM handler, so that clean-up runs as for Ctrl-C."""
 

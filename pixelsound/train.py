@@ -46,36 +46,31 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from pixelsound import distrib, metrics
+from pixelsound import distrib
 from pixelsound.checkpoint import load_init_weights, write_release
 from pixelsound.config import Config, ConfigError, TrainConfig, add_overrides_argument, load_config, replace
 from pixelsound.dataset import ClipDataset
-from pixelsound.errors import UserError
+from pixelsound.errors import TrainError
 from pixelsound.losses import mix_and_separate_loss
 from pixelsound.mixing import (
     MixtureBatchSampler,
     MixtureItems,
     collate_mixtures,
     draw_gains,
-    draw_groups,
     item_labels,
 )
 from pixelsound.model import SoundOfPixels
 from pixelsound.precision import use_bf16
 from pixelsound.resume import LAST, Progress, restore_state, save_state
 from pixelsound.runlog import CSV_NAME, ProgressBar, csv_row, csv_start, tensorboard_writer
+from pixelsound.validation import held_out_set, validate, validation_batches
 from pixelsound.views import Views, appearance, compose_scene, draw_views, silence_pool
 
 log = logging.getLogger(__name__)
 
 BEST = "best"
-VAL_SEED = 2018  # the validation mixtures do not depend on the training seed
 MAX_SKIPPED = 20  # consecutive unusable batches before giving up
 SILENCE_POOL = 512  # background textures drawn once for silent scene strips
-
-
-class TrainError(UserError, RuntimeError):
-    """Training cannot start or go on; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -203,14 +198,6 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
     return train_set, held_out_set(cfg.data.val_index, cfg, train_set.categories)
 
 
-def held_out_set(index: str, cfg: Config, categories: list[str]) -> Dataset | None:
-    """Clips measured with fixed windows (validation, monitoring); None without an index or mixtures."""
-    if not index or cfg.train.val_mixes <= 0:
-        return None
-    cache = cfg.data.cache_dir or None
-    return ClipDataset(index, cfg.audio, cfg.frames, train=False, cache_dir=cache, categories=categories)
-
-
 def make_loader(
     dataset: Dataset, sampler: MixtureBatchSampler, cfg: Config, device: torch.device
 ) -> DataLoader:
@@ -224,52 +211,6 @@ def make_loader(
         generator=generator,
         pin_memory=device.type == "cuda",
     )
-
-
-# ------------------------------------------------------------------------------------ validation
-
-
-def validation_batches(
-    val_set: Dataset | None, cfg: Config, name: str | None = None
-) -> list[dict[str, torch.Tensor]]:
-    """A fixed, seeded list of ``train.val_mixes`` mixtures (unit gains) of the clips of index ``name``
-    (default ``data.val_index``), decoded once and kept in memory; none without clips."""
-    if val_set is None:
-        return []
-    videos, categories = item_labels(val_set)
-    try:
-        rng = np.random.default_rng(VAL_SEED)
-        groups = draw_groups(videos, categories, cfg.train.val_mixes, cfg.data.num_mix, rng)  # (M, N)
-    except ValueError as err:
-        raise TrainError(f"{name or cfg.data.val_index}: cannot form validation mixtures: {err}") from None
-    items = {int(i): MixtureItems(val_set)[int(i)] for i in np.unique(groups)}
-    batches = []
-    for first in range(0, len(groups), cfg.train.batch_size):
-        chunk = groups[first : first + cfg.train.batch_size].reshape(-1)
-        batch = collate_mixtures([items[int(i)] for i in chunk], cfg.data.num_mix)
-        if batch is not None:
-            batches.append(batch)
-    return batches
-
-
-@torch.no_grad()
-def validate(
-    model: nn.Module, batches: list[dict[str, torch.Tensor]], device: torch.device
-) -> tuple[float, float]:
-    """Mean SDR (dB, BSS-eval) of the separated sources and of the mixture itself, vs the true sources."""
-    was_training = model.training
-    model.eval()
-    separated, mixture = [], []
-    for batch in batches:
-        sources = batch["sources"].to(device)  # (B, N, L)
-        mix = sources.sum(1)  # (B, L)
-        estimates = model.separate(mix, batch["frames"].to(device))  # (B, N, L)
-        separated.append(metrics.sdr(sources, estimates).flatten().cpu())
-        mixture.append(metrics.sdr(sources, mix[:, None].expand_as(sources)).flatten().cpu())
-    model.train(was_training)
-    if not batches:
-        return math.nan, math.nan
-    return float(torch.cat(separated).nanmean()), float(torch.cat(mixture).nanmean())
 
 
 class StopSignals:
