@@ -47,7 +47,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pixelsound import train  # noqa: E402
+from pixelsound import optim, train  # noqa: E402
 from pixelsound.clip import TensorClip  # noqa: E402
 from pixelsound.config import load_config, replace  # noqa: E402
 from pixelsound.frames import normalize_frames  # noqa: E402
@@ -164,7 +164,7 @@ class PixelsoundRunner:
         self.cfg = replace(cfg, train={"batch_size": batch, "bf16": bf16})
         self.model = SoundOfPixels(self.cfg)
         self.inference = fold_batchnorm(self.model)
-        self.optimizer = train.build_optimizer(self.model, self.cfg.train)
+        self.optimizer = optim.build_optimizer(self.model, self.cfg.train)
 
     def separate(self, mix: torch.Tensor, videos: torch.Tensor) -> torch.Tensor:
         clips = [TensorClip(v, FPS) for v in videos]

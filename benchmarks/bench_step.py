@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pixelsound import config, train, views  # noqa: E402
+from pixelsound import config, optim, train, views  # noqa: E402
 from pixelsound.model import SoundOfPixels  # noqa: E402
 
 PRESETS = {
@@ -41,7 +41,7 @@ def time_preset(path: str, device: torch.device, steps: int, warmup: int) -> dic
     cfg = config.load_config(ROOT / path)
     torch.manual_seed(0)
     model = SoundOfPixels(cfg).to(device)
-    optimizer = train.build_optimizer(model, cfg.train)
+    optimizer = optim.build_optimizer(model, cfg.train)
     b, n, v, s = cfg.train.batch_size, cfg.data.num_mix, cfg.frames.num_frames, cfg.frames.size
     batch = {
         "sources": 0.1 * torch.randn(b, n, cfg.audio.length),

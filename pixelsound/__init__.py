@@ -71,6 +71,9 @@ Training and evaluation
     losses      mask targets (binary, dominant, ratio) and weighted losses
     resume      the training state in ``last.pt`` (progress, every random state) and exact resume
     runlog      what a run reports: the progress bar, ``log.csv``, TensorBoard
+    optim       the optimizer (two parameter groups) and its learning-rate schedule
+    stopping    SIGTERM and Ctrl-C as a request to stop after the step (and save)
+    validation  fixed, seeded mixtures of held-out clips and their separation SDR
     train       mix-and-separate training loop (DDP via torchrun, atomic checkpoints, exact resume)
     adapt       fine-tune a release on a folder of the user's videos (held-back split, before/after report;
                 category prototypes from ``objects``)

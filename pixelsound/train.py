@@ -1,8 +1,9 @@
 """`pixelsound train RECIPE`: mix-and-separate training in one readable loop.
 
-One concern, hence one module of about 600 lines: a run's set-up (device, optimizer and schedule, data,
-fixed validation mixtures) and its loop; what is saved for resuming is :mod:`pixelsound.resume`, what a run
-reports as it goes is :mod:`pixelsound.runlog`.
+One concern, the training loop, hence one module of about 500 lines: a run's set-up (device, seeds, config
+checks, data) and its loop. The optimizer and its schedule are :mod:`pixelsound.optim`, the validation
+mixtures and their SDR :mod:`pixelsound.validation`, stopping on signals :mod:`pixelsound.stopping`, what is
+saved for resuming :mod:`pixelsound.resume`, what a run reports as it goes :mod:`pixelsound.runlog`.
 
 :func:`train` builds the pieces (model, optimizer, solo-clip data, fixed validation mixtures), restores
 ``last.pt`` when resuming, then loops: groups of N clips from different videos (:mod:`pixelsound.mixing`)
@@ -32,14 +33,10 @@ import logging
 import math
 import os
 import random
-import signal
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pixelsound import distrib
 from pixelsound.checkpoint import load_init_weights, write_release
-from pixelsound.config import Config, ConfigError, TrainConfig, add_overrides_argument, load_config, replace
+from pixelsound.config import Config, ConfigError, add_overrides_argument, load_config, replace
 from pixelsound.dataset import ClipDataset
 from pixelsound.errors import TrainError
 from pixelsound.losses import mix_and_separate_loss
@@ -60,9 +57,11 @@ from pixelsound.mixing import (
     item_labels,
 )
 from pixelsound.model import SoundOfPixels
+from pixelsound.optim import build_optimizer, lr_factor, set_lr
 from pixelsound.precision import use_bf16
 from pixelsound.resume import LAST, Progress, restore_state, save_state
 from pixelsound.runlog import CSV_NAME, ProgressBar, csv_row, csv_start, tensorboard_writer
+from pixelsound.stopping import StopSignals
 from pixelsound.validation import held_out_set, validate, validation_batches
 from pixelsound.views import Views, appearance, compose_scene, draw_views, silence_pool
 
@@ -123,21 +122,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_optimizer(model: nn.Module, t: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (momentum), Adam or AdamW with two parameter groups: the frame net (``lr_frame``) and the rest."""
-    groups = [
-        {"params": params, "lr": t.lr_frame if name == "frame" else t.lr_rest, "name": name}
-        for name, params in model.parameter_groups().items()
-        if params
-    ]
-    if t.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=t.lr_rest, momentum=t.momentum, weight_decay=t.weight_decay)
-    if t.optimizer in ("adam", "adamw"):
-        kind = torch.optim.Adam if t.optimizer == "adam" else torch.optim.AdamW
-        return kind(groups, lr=t.lr_rest, weight_decay=t.weight_decay)
-    raise ConfigError(f"train.optimizer: unknown optimizer {t.optimizer!r} (known: sgd, adam, adamw)")
-
-
 def check_train_config(cfg: Config) -> None:
     """Fail early, with the key's name, on values the loop would only trip over later."""
     t = cfg.train
@@ -159,25 +143,6 @@ def check_train_config(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
-
-
-def lr_factor(step: int, total_steps: int, t: TrainConfig) -> float:
-    """Learning-rate multiplier at ``step``: linear warmup, then constant or cosine decay to 0."""
-    if step < t.warmup_steps:
-        return (step + 1) / t.warmup_steps
-    if t.schedule == "constant":
-        return 1.0
-    if t.schedule == "cosine":
-        done = (step - t.warmup_steps) / max(1, total_steps - t.warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
-    raise ConfigError(f"train.schedule: unknown schedule {t.schedule!r} (known: constant, cosine)")
-
-
-def set_lr(optimizer: torch.optim.Optimizer, t: TrainConfig, factor: float) -> float:
-    """Set every group's learning rate to its configured rate times ``factor``; returns the "rest" rate."""
-    for group in optimizer.param_groups:
-        group["lr"] = (t.lr_frame if group.get("name") == "frame" else t.lr_rest) * factor
-    return t.lr_rest * factor
 
 
 def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
@@ -211,43 +176,6 @@ def make_loader(
         generator=generator,
         pin_memory=device.type == "cuda",
     )
-
-
-class StopSignals:
-    """Turn SIGTERM and the first Ctrl-C into a request to stop after the current step (and save).
-
-    A second Ctrl-C quits: at once (KeyboardInterrupt) when ``busy()`` is false, else ``quit`` is set so the
-    loop quits, and saves, as soon as the step in progress is done; a third one raises at once. Handlers are
-    only installed in the main thread.
-    """
-
-    def __init__(self, busy: Callable[[], bool] = lambda: False) -> None:
-        self.received: int | None = None
-        self.quit = False
-        self.busy = busy
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.received is not None and signum == signal.SIGINT:
-            if self.quit or not self.busy():
-                raise KeyboardInterrupt
-            self.quit = True
-            log.warning("SIGINT: quitting after this step (Ctrl-C again to quit without saving)")
-            return
-        self.received = signum
-        log.warning(
-            "%s: stopping after this step (Ctrl-C again to quit at once)", signal.Signals(signum).name
-        )
 
 
 # ------------------------------------------------------------------------------------ the loop

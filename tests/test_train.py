@@ -16,9 +16,10 @@ import torch
 import pixelsound.train as T
 from pixelsound import cli, runlog
 from pixelsound.checkpoint import CheckpointError, load_checkpoint, load_release
-from pixelsound.config import from_dict, replace
+from pixelsound.config import TrainConfig, from_dict, replace
 from pixelsound.mixing import MixtureBatchSampler, MixtureItems, collate_mixtures, draw_gains, draw_groups
 from pixelsound.model import SoundOfPixels
+from pixelsound.optim import lr_factor
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -275,7 +276,7 @@ def test_max_minutes_stops_with_a_release_and_bad_config_fails_early(tmp_path, s
 
 def test_lr_schedule():
     t = tiny_cfg("x", train={"schedule": "cosine", "warmup_steps": 4}).train
-    factors = [T.lr_factor(s, 14, t) for s in range(14)]
+    factors = [lr_factor(s, 14, t) for s in range(14)]
     assert factors[:4] == [0.25, 0.5, 0.75, 1.0] and factors[4] == 1.0
     assert all(a >= b for a, b in zip(factors[4:], factors[5:], strict=False)) and factors[-1] < 0.05
 
@@ -496,7 +497,7 @@ def test_checkpoints_by_time_as_well_as_steps(tmp_path, monkeypatch, standin):
     saves.clear()
     T.train(tiny_cfg(tmp_path / "b", train={"save_every_minutes": 1e-9}))
     assert saves == [1, 2, 3, 3, 4, 5, 6, 6]  # after every step (time is always up), and at epoch ends
-    assert T.TrainConfig().save_every_minutes == 5.0
+    assert TrainConfig().save_every_minutes == 5.0
 
 
 def test_the_progress_bar_counts_what_the_run_will_really_do():
