@@ -40,12 +40,16 @@ def validation_batches(
     if val_set is None:
         return []
     videos, categories = item_labels(val_set)
+    loaded = MixtureItems(val_set)
+    items = {i: loaded[i] for i in range(len(videos))}
+    heard = [i for i, item in items.items() if _heard(item)]  # a silent window's source has no SDR
     try:
         rng = np.random.default_rng(VAL_SEED)
-        groups = draw_groups(videos, categories, cfg.train.val_mixes, cfg.data.num_mix, rng)  # (M, N)
+        labels = [videos[i] for i in heard], [categories[i] for i in heard]
+        picks = draw_groups(*labels, cfg.train.val_mixes, cfg.data.num_mix, rng)  # (M, N) positions in heard
     except ValueError as err:
         raise TrainError(f"{name or cfg.data.val_index}: cannot form validation mixtures: {err}") from None
-    items = {int(i): MixtureItems(val_set)[int(i)] for i in np.unique(groups)}
+    groups = np.asarray(heard)[picks]  # (M, N) item numbers
     batches = []
     for first in range(0, len(groups), cfg.train.batch_size):
         chunk = groups[first : first + cfg.train.batch_size].reshape(-1)
@@ -53,6 +57,11 @@ def validation_batches(
         if batch is not None:
             batches.append(batch)
     return batches
+
+
+def _heard(item: dict | None) -> bool:
+    """Whether a validation item loaded and its window holds sound (peak above -80 dBFS)."""
+    return isinstance(item, dict) and float(item["audio"].abs().max()) > 1e-4
 
 
 @torch.no_grad()

@@ -506,3 +506,29 @@ def test_the_progress_bar_counts_what_the_run_will_really_do():
     assert runlog.planned_batches(done=100, total=950, minutes=10.0, max_minutes=0.0, rate=10.0) == 950
     assert runlog.planned_batches(done=900, total=950, minutes=10.0, max_minutes=60.0, rate=10.0) == 950
     assert runlog.planned_batches(done=100, total=950, minutes=70.0, max_minutes=60.0, rate=10.0) == 100
+
+
+class QuietClips(StandInClips):
+    """Stand-in validation clips whose listed items hold a silent window."""
+
+    def __init__(self, n, audio, frames, quiet):
+        super().__init__(n, audio, frames, False)
+        self.quiet = set(quiet)
+
+    def _item(self, i, offset):
+        item = super()._item(i, offset)
+        if i in self.quiet:
+            item["audio"] = torch.zeros_like(item["audio"])
+        return item
+
+
+def test_validation_leaves_out_silent_windows_and_broken_clips():
+    from pixelsound.validation import validation_batches
+
+    cfg = tiny_cfg("x")
+    data = QuietClips(9, cfg.audio, cfg.frames, quiet={1, 4})
+    data.bad = {7}
+    batches = validation_batches(data, cfg)
+    used = torch.cat([b["sources"] for b in batches])  # (M, N, L)
+    assert len(used) == cfg.train.val_mixes
+    assert bool((used.abs().amax(-1) > 0.1).all())  # every source is heard: each one has an SDR
