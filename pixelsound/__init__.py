@@ -42,8 +42,9 @@ Data
     dataset     torch Dataset of solo clip windows from an index, with a decoded-clip cache
     instruments instrument classes, sound sources (soundfonts or recordings, with a train or far role),
                 expression; melodies, accompaniment and drum patterns in ``melody``
-    pictures    picture libraries with roles (train, held out, far) and frames that move with the music;
-                procedural and photographic backgrounds in ``backgrounds``
+    pictures    picture libraries with roles (train, held out, far); procedural and photographic
+                backgrounds in ``backgrounds``
+    staging     frames in which the pictures move with the music (placement, pulses on note onsets)
     sampler     recorded instruments (the tonejs-instrument libraries) played note by note
     bounce      bouncing-object clips with exact impact times (Foley evaluation)
     varied      varied test clips (balls and boxes under any physics; instruments that move in many ways)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelsound import backgrounds, instruments, pictures, rooms, sampler
+from pixelsound import backgrounds, instruments, pictures, rooms, sampler, staging
 from pixelsound.errors import UserError
 from pixelsound.instruments import CATEGORIES, Instrument, SynthError
 from pixelsound.pictures import FAR_STYLES, HELD_OUT_STYLES, PictureError
@@ -302,7 +302,7 @@ class _Clip:
     masks: np.ndarray  # (N, V, H, W)
     boxes: np.ndarray  # (N, V, 4)
     env: np.ndarray  # (N, V)
-    places: list[pictures.Placement]
+    places: list[staging.Placement]
     background: str
 
 
@@ -358,14 +358,14 @@ def _pictures(plan: ClipPlan, cfg: BuildConfig, rng: np.random.Generator, insts,
         regions, size_range = [(0, 0, w, h)], (0.45, 0.75)
     else:
         regions, size_range = [(0, 0, w // 2, h), (w // 2, 0, w, h)], (0.65, 0.95)
-    places = [pictures.place(rng, r, size_range) for r in regions]
+    places = [staging.place(rng, r, size_range) for r in regions]
     px = 256 if cfg.size <= 320 else 512
     sprites = [pictures.draw_sprite(plan.style, i.name, rng, px) for i in insts]
-    bg = pictures.ensure_contrast(bg, sprites)
+    bg = staging.ensure_contrast(bg, sprites)
     times = np.arange(round(cfg.seconds * cfg.fps)) / cfg.fps
-    moves = [pictures.pulses(*_strengths(n), times, lead=0.5 / cfg.fps) for n in notes]
+    moves = [staging.pulses(*_strengths(n), times, lead=0.5 / cfg.fps) for n in notes]
     env, sign = np.stack([m[0] for m in moves]), np.stack([m[1] for m in moves])
-    frames, masks, boxes = pictures.draw_frames(bg, sprites, places, env, sign)
+    frames, masks, boxes = staging.draw_frames(bg, sprites, places, env, sign)
     return frames, masks, boxes, env, places, kind
 
 
