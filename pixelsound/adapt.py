@@ -1,5 +1,7 @@
 """`pixelsound adapt VIDEOS --out NEW_MODEL`: fine-tune a released model on a folder of your own videos.
 
+One concern, adapting a release to the user's videos: its steps, its before/after report and the verb.
+
 No labels are needed: the clips are mixed and separated again, as in training. :func:`adapt` reads as its
 steps:
 

@@ -1,6 +1,8 @@
 """Ambience beds: procedural, seamless environment sound of any length (room tone, wind, rain, rumble, crowd,
 chirps, water), and a bed chosen from what a scene looks like.
 
+One concern, ambience beds: the block synthesizer, its presets and the choice of a bed from the scene.
+
 A bed is generated in blocks by a small stateful synthesizer: white or pink noise through IIR filters whose
 state carries from block to block (``scipy.signal.sosfilt`` with ``zi``), slow modulators that are smoothed
 noise with the same carried state, and short events (rain drops, bird chirps, bubbles) that either excite

@@ -1,5 +1,8 @@
 """`pixelsound data bounce`: silent clips of bouncing balls whose true soundtracks are known exactly.
 
+One concern, the bounce data set: ballistic motion, its drawing and the true soundtracks, and the builder
+that writes them.
+
 Each clip shows one or two balls (wood, metal, glass, plastic, rubber; each drawn so its material shows)
 falling under gravity and bouncing on a floor with a coefficient of restitution, in a scene implying a room
 preset (a studio backdrop: ``dry``; a living room: ``room``; a dark hall with columns: ``hall``; sky and

@@ -1,5 +1,8 @@
 """`pixelsound data instruments`: a MUSIC-like data set from real material installed from the registries.
 
+One concern, the instruments data builder: its plan, one clip (audio, pictures, files), the parallel build
+and its command line.
+
 Audio: sampled instruments of the FluidR3 GM soundfont (Debian fluid-soundfont-gm) playing random melodies,
 rendered offline with FluidSynth. Pictures: the instruments drawn in several emoji styles (pictures.STYLES) on
 random backgrounds, moving on every note onset. The OpenMoji styles are kept out of training (split

@@ -1,5 +1,7 @@
 """`pixelsound evaluate MODEL INDEX`: the model against its limits on fixed, seeded mixtures.
 
+One concern, evaluating a model on fixed mixtures: the separations, their scores and the report.
+
 For every N in ``mixes`` a fixed list of ``count`` groups of N clips is drawn with ``seed`` (clips from
 different videos, and from different categories when the index knows enough of them; the same rule as
 training, :func:`pixelsound.mixing.draw_groups`). Each clip gives its deterministic (centred) evaluation

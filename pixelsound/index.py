@@ -1,5 +1,7 @@
 """JSON-lines indexes of clips: scan a folder of videos, or migrate an original Sound-of-Pixels CSV.
 
+One concern, clip indexes: scanning folders, reading and writing JSON lines, migrating CSVs.
+
 One line per usable file::
 
     {"path": "solo/violin/0001.mp4", "duration": 8.0, "fps": 8.0, "num_frames": 64, "width": 224,

@@ -1,5 +1,8 @@
 """Decode and encode media with PyAV; the only module in pixelsound that imports ``av``.
 
+One concern, hence one long module: reading and writing media with PyAV (probe, decode, encode, resample);
+every other module reads and writes media through it.
+
 Reading selects video frames by timestamp (never by index), so variable frame rates work; audio is decoded
 from a little before the window, resampled with ``torchaudio.functional.resample`` and trimmed to the exact
 sample count.

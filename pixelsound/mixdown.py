@@ -1,5 +1,7 @@
 """Layering object tracks into a stereo soundtrack: pan, distance gain, a shared room reverb, loudness.
 
+One concern, the mixdown of object tracks into a stereo soundtrack (the desk's steps below).
+
 ``mixdown`` follows a mixing desk:
 
 1. each object's mono track gets a gain from its size on screen (closer objects look bigger and sound

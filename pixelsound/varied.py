@@ -1,6 +1,8 @@
 """Varied silent test clips with exact event times: impacts under ballistic physics and instruments that move
 with the music in many ways. Made to measure event detection and sync on clips unlike the training data's.
 
+One concern, the varied test-clip generator: both kinds share its config, clip record, sprites and seeding.
+
 * **impacts** (:func:`impact_clip`): one or two balls or boxes (wood, metal, glass, plastic, rubber; drawn so
   the material shows, boxes rotate in flight) under any gravity and restitution: thrown, bouncing ever lower
   with quick small hops until they rest, then thrown again. The motion is solved in closed form, so every

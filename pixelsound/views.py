@@ -1,5 +1,7 @@
 """How the frame net sees training frames: appearance augmentation and side-by-side scenes.
 
+One concern, the frame net's training views: appearance augmentation and scenes, drawn per step.
+
 Two self-supervised tricks of the training step, both drawn per step from a seeded generator so a resumed or
 multi-process run sees the same views (``draw_views``), and both off unless the recipe asks for them:
 
