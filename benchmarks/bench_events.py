@@ -98,7 +98,7 @@ def evaluate(tally: Tally, clip: varied.Clip, other: varied.Clip, rng: np.random
     materials(tally, clip, cues)
     shift = float(rng.uniform(0.2, 1.5) * rng.choice([-1, 1]))
     audios = [("true", clip.audio), ("other", other.audio), ("delayed", delayed(clip.audio, shift, sr))]
-    result = score.score_frames(clip.frames, fps, audios, sr, model=None)
+    result = score.score_frames(clip.frames, fps, audios, sr, model="none")
     by = {c.name: c for c in result.candidates}
     tally.vs_other.append(by["true"].score > by["other"].score)
     tally.vs_delayed.append(by["true"].score > by["delayed"].score)

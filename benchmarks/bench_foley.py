@@ -125,7 +125,7 @@ def av_align(video: Path, soundtracks: dict[str, torch.Tensor], sr: int) -> dict
     """Sync F1 (audio onsets vs motion events) of each soundtrack, by pixelsound.score without a model."""
     frames, used = io.read_frames(video, size=128)
     fps = (len(used) - 1) / float(used[-1] - used[0])
-    result = score.score_frames(frames, fps, list(soundtracks.items()), sr, model=None)
+    result = score.score_frames(frames, fps, list(soundtracks.items()), sr, model="none")
     return {c.name: c.sync.f1 for c in result.candidates}
 
 
@@ -341,7 +341,7 @@ def main() -> int:
             bank,
             args.clips,
         ),  # fmt: skip
-        evaluate("bouncing balls", args.bounce / "bounce_test.jsonl", None, None, args.clips),
+        evaluate("bouncing balls", args.bounce / "bounce_test.jsonl", "none", None, args.clips),  # procedural
     ]
     with tempfile.TemporaryDirectory() as work:
         timings = time_ten_seconds(Path(work), model, bank, args.fps)
