@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from pixelsound.pictures import PictureError
+
 
 def _colour(rng: np.random.Generator, sat: tuple[float, float] = (0.1, 0.8)) -> np.ndarray:
     """A random RGB colour in [0, 1]^3 with moderate saturation and value."""
@@ -150,8 +152,6 @@ def photo_files(role: str) -> tuple[Path, ...]:
     Raises:
         PictureError: the role's wallpaper package is not installed.
     """
-    from pixelsound.pictures import PictureError
-
     package, folder = PHOTO_SETS["far" if role == "far" else "train"]
     files = sorted(
         p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp")

@@ -34,8 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
+from tqdm import tqdm
 
-from pixelsound import mixdown, modal
+from pixelsound import io, mixdown, modal
+from pixelsound.index import write_index
 
 log = logging.getLogger(__name__)
 
@@ -450,11 +452,6 @@ def build_bounce(
     Returns:
         Path of the index (``out_dir/bounce_<split>.jsonl``).
     """
-    from tqdm import tqdm
-
-    from pixelsound import io
-    from pixelsound.index import write_index
-
     if clips < 1 or max_balls not in (1, 2) or seconds <= 0 or fps <= 0 or size < 32:
         raise ValueError(
             f"bounce: need clips >= 1, max_balls 1 or 2, seconds, fps > 0 and size >= 32 "

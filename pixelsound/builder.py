@@ -35,9 +35,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
 
-from pixelsound import backgrounds, instruments, pictures, rooms, sampler, staging
+from pixelsound import backgrounds, bounce, instruments, io, pictures, rooms, sampler, staging
+from pixelsound.atomic import write_text_atomic
 from pixelsound.errors import UserError
+from pixelsound.index import write_index
 from pixelsound.instruments import CATEGORIES, Instrument, SynthError
 from pixelsound.pictures import FAR_STYLES, HELD_OUT_STYLES, PictureError
 
@@ -382,17 +387,11 @@ def draw_clip(plan: ClipPlan, cfg: BuildConfig) -> _Clip:
 
 def _tensor(x: np.ndarray):
     """numpy -> torch without a copy (io takes tensors)."""
-    import torch
-
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
 def _write_media(clip: _Clip, cfg: BuildConfig, base: Path) -> dict[str, list[str] | str]:
     """Write the video and the stems, soundtrack and masks a clip needs; returns file names by role."""
-    from PIL import Image
-
-    from pixelsound import io
-
     plan, sr, folder = clip.plan, cfg.sample_rate, base.parent
     mix = clip.stems.sum(0)[None]  # (1, L)
     frames = _tensor(clip.frames).permute(0, 3, 1, 2)  # (V, 3, H, W)
@@ -482,9 +481,6 @@ def make_clip(plan: ClipPlan, cfg: BuildConfig) -> dict:
     Raises:
         RuntimeError: naming the clip, when anything fails.
     """
-    from pixelsound import io
-    from pixelsound.atomic import write_text_atomic
-
     done = _finished(plan, cfg)
     if done is not None:
         return done
@@ -510,8 +506,6 @@ def make_clip(plan: ClipPlan, cfg: BuildConfig) -> dict:
 def _init_worker() -> None:
     """Worker processes: one thread each for torch (the workers are the parallelism); the parent handles
     Ctrl-C (a worker's own traceback would bury the one-line message)."""
-    import torch
-
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -555,10 +549,6 @@ def build(cfg: BuildConfig) -> BuildReport:
         SynthError, PictureError: something to install is missing (the message says what).
         RuntimeError: a clip failed (the message names it).
     """
-    from tqdm import tqdm
-
-    from pixelsound.index import write_index
-
     check(cfg)
     start = time.monotonic()
     out = Path(cfg.out)
@@ -607,8 +597,6 @@ def _write_manifest(cfg: BuildConfig, report: BuildReport) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`pixelsound data DATASET ...`: instruments (separation) or bounce (Foley impacts)."""
-    from pixelsound import bounce
-
     sub = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     bounce.add_arguments(sub.add_parser("bounce", help="silent bouncing-ball clips with exact impact times"))
     p = sub.add_parser(
@@ -637,8 +625,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.dataset == "bounce":
-        from pixelsound import bounce
-
         return bounce.run(args)
     cfg = BuildConfig(
         out=args.out, clips=args.clips, seed=args.seed, workers=args.workers, size=args.size,

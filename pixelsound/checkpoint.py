@@ -22,12 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
 from pixelsound.atomic import save_atomic, write_bytes_atomic, write_text_atomic
 from pixelsound.config import Config, ConfigError, from_dict, replace
 from pixelsound.errors import UserError
 
+# pixelsound.model is imported inside the loaders: it costs ~1.1 s (torchvision), which `foley` (no --model by
+# default) and `evaluate --help` would pay for a model they never build.
 if TYPE_CHECKING:
     from pixelsound.model import SoundOfPixels
 
@@ -192,8 +196,6 @@ def write_release(
     Returns:
         The folder.
     """
-    from safetensors.torch import save as safetensors_bytes
-
     directory = Path(directory)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in unwrap(model).state_dict().items()}
     meta = {"format": RELEASE_FORMAT, "version": str(VERSION)}
@@ -220,8 +222,6 @@ def _read_release_config(path: Path) -> Config:
 
 def _read_release_weights(path: Path) -> dict[str, torch.Tensor]:
     """Read ``model.safetensors`` of a release."""
-    from safetensors import safe_open
-
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     try:
@@ -262,7 +262,7 @@ def load_release(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         CheckpointError: missing files, a foreign file (e.g. the original Sound-of-Pixels ``.pth``), or
             weights whose keys or shapes do not fit the stored config; the message names the file and why.
     """
-    from pixelsound.model import SoundOfPixels
+    from pixelsound.model import SoundOfPixels  # ~1.1 s: see the note at the imports
 
     path = Path(path)
     weights, cfg = _release_parts(path)
@@ -287,7 +287,7 @@ def load_model(model: ModelSpec = None, device: str | None = None) -> SoundOfPix
     Raises:
         CheckpointError: as :func:`load_release`, no bundled model in this installation, or not a model.
     """
-    from pixelsound.model import SoundOfPixels
+    from pixelsound.model import SoundOfPixels  # ~1.1 s: see the note at the imports
 
     if isinstance(model, SoundOfPixels):
         return (model if device is None else model.to(device)).eval()

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from pixelsound import metrics, plots, spec
+from pixelsound.checkpoint import load_release
 from pixelsound.config import Config
 from pixelsound.io import read_audio
 from pixelsound.separate import Separation, separate
@@ -80,8 +81,6 @@ def demo(
     Returns:
         :class:`DemoResult`.
     """
-    from pixelsound.checkpoint import load_release
-
     videos = videos or sample_videos()
     net, cfg = load_release(model)
     result = separate(videos, net)

@@ -88,6 +88,7 @@ def gather_rows(x: Tensor) -> Tensor:
     """
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return x
+    # not at the top: torch builds without USE_DISTRIBUTED cannot import it (needed only with a process group)
     from torch.distributed.nn.functional import all_gather
 
     counts = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(dist.get_world_size())]

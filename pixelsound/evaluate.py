@@ -40,7 +40,9 @@ from tqdm import tqdm
 
 from pixelsound import plots, spec
 from pixelsound.checkpoint import load_model
+from pixelsound.dataset import ClipDataset
 from pixelsound.errors import UserError
+from pixelsound.index import read_index
 from pixelsound.losses import dominant_target, ratio_target
 from pixelsound.metrics import bss_eval, si_sdr
 from pixelsound.mixing import draw_groups, item_labels
@@ -293,9 +295,6 @@ def _open_dataset(index: Any, cfg: Any, split: str | None, cache_dir: str | None
     """A ClipDataset of evaluation windows (an index path or records), or a ready dataset as it is."""
     if not isinstance(index, str | Path | list):
         return index
-    from pixelsound.dataset import ClipDataset
-    from pixelsound.index import read_index
-
     records = read_index(index) if isinstance(index, str | Path) else list(index)
     if split is not None:
         found = sorted({str(r.get("split")) for r in records})

@@ -185,7 +185,7 @@ def expression(
 def _import_fluidsynth():
     """Import pyfluidsynth, or raise SynthError saying which packages to install."""
     try:
-        import fluidsynth
+        import fluidsynth  # optional at run time (needs libfluidsynth): imported where it is used
     except ImportError as err:  # pyfluidsynth missing, or it cannot find libfluidsynth
         raise SynthError(
             f"cannot use FluidSynth ({err}); install the Debian package 'fluidsynth' "

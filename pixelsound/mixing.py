@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from pixelsound.index import video_key
+
 log = logging.getLogger(__name__)
 
 _WINDOW = 64  # how far ahead in the shuffled stream a compatible partner is looked for
@@ -43,8 +45,6 @@ def item_labels(dataset: Any) -> tuple[list[str], list[int]]:
     n = len(dataset)
     records = getattr(dataset, "records", None)
     if records is not None and len(records) == n:
-        from pixelsound.index import video_key
-
         videos = [str(r.get("video") or video_key(r)) for r in records]
     else:
         videos = [str(i) for i in range(n)]

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from scipy.ndimage import maximum_filter1d
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from torch import Tensor
 
 from pixelsound import spec
@@ -191,9 +193,6 @@ def match_events(reference: np.ndarray, estimated: np.ndarray, tolerance_ms: flo
     Returns:
         ``(M, 2)`` int array of matched ``(reference index, estimated index)``, sorted by reference index.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     reference = np.asarray(reference, dtype=np.float64).ravel()
     estimated = np.asarray(estimated, dtype=np.float64).ravel()
     window = tolerance_ms / 1000.0

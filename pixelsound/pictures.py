@@ -349,7 +349,7 @@ def iconify_svg(style: str, name: str) -> str:
 def _check_renderer(style: str) -> None:
     """cairosvg imports (every style but the font and PNG ones renders SVG)."""
     try:
-        import cairosvg  # noqa: F401
+        import cairosvg  # noqa: F401  (optional at run time: needs libcairo2; ~200 ms)
     except (ImportError, OSError) as err:
         raise PictureError(
             f"style {style!r} needs cairosvg ({err}): pip install cairosvg; Debian package libcairo2"
@@ -412,7 +412,7 @@ def _square(img: Image.Image) -> Image.Image:
 
 def _svg(px: int, url: str | None = None, text: str | None = None) -> Image.Image:
     """Render an SVG file or document at ``px`` wide (its aspect kept). -> RGBA."""
-    import cairosvg
+    import cairosvg  # optional at run time (needs libcairo2): only SVG styles import it
 
     data = cairosvg.svg2png(url=url, bytestring=text.encode() if text else None, output_width=px)
     return Image.open(io.BytesIO(data)).convert("RGBA")

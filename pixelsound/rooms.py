@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyroomacoustics as pra
 from scipy import signal
 
 
@@ -81,8 +82,6 @@ def simulated_ir(rng: np.random.Generator, sample_rate: int, rt60: tuple[float, 
     Returns:
         float32 (L_ir,), unit peak, starting at the direct sound.
     """
-    import pyroomacoustics as pra
-
     dims = rng.uniform([3.0, 3.0, 2.4], [14.0, 11.0, 6.0])
     decay = float(rng.uniform(*rt60))
     for _ in range(12):  # a short RT60 in a big room needs absorption above 1: let such a room ring longer

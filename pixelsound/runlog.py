@@ -58,7 +58,7 @@ def _fmt(value: Any) -> Any:
 def tensorboard_writer(out: Path, purge_step: int | None) -> Any:
     """A TensorBoard SummaryWriter in ``out/tb``, or None (one log line) when tensorboard is not installed."""
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # optional (the dev extra)
     except ImportError:
         log.info("tensorboard is not installed; writing log.csv only")
         return None

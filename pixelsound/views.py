@@ -36,10 +36,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pixelsound.backgrounds import background, photo
 from pixelsound.motion import GREY
 
 # train.augment_world: the chance of each transform per source, and its range.
@@ -359,10 +361,6 @@ def silence_pool(seed: int, count: int, size: int, photos: float = 0.0) -> Tenso
     crops of the training photos (:func:`pixelsound.backgrounds.photo`), like the clips' backgrounds when
     the builder uses photos. ``photos=0`` gives the same pool as before photos existed.
     """
-    import numpy as np
-
-    from pixelsound.backgrounds import background, photo
-
     rng = np.random.default_rng([seed, 7])
     pool = np.stack(
         [

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from pixelsound import loudness, mixdown
 from pixelsound.errors import UserError
+from pixelsound.io import resample
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,6 @@ def line_wave(line: dict, backend: Backend, sample_rate: int) -> Tensor:
     Shapes:
         -> ``(L_line,)``
     """
-    from pixelsound.io import resample
-
     raw, rate = backend.synthesize(
         str(line["text"]), str(line.get("voice") or ""), float(line.get("rate", 1.0))
     )
