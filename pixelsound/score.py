@@ -235,6 +235,7 @@ def score_audio(
         sigma=sigma,
         level=level,
         judged_from=t0 + 1.0 / fps,
+        frame_s=1.0 / fps,
     )
     offset_ms, confidence = lag.offset_ms, lag.confidence
     if math.isnan(offset_ms):  # too few events: the lag of the curves' correlation

@@ -137,17 +137,19 @@ def loudness(wave: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> Envelop
     return Envelope(rms, sample_rate / hop, 0.5 / (sample_rate / hop))
 
 
-def unheard(video: np.ndarray, lags: np.ndarray, level: Envelope) -> np.ndarray:
+def unheard(video: np.ndarray, lags: np.ndarray, level: Envelope, frame_s: float = 0.0) -> np.ndarray:
     """How many visual events the audio, delayed by each lag, meets with silence.
 
-    An event at ``t`` is unheard at lag ``tau`` when ``t + tau`` lies inside the audio but some hop of
-    ``level`` from HEARD_S[0] to HEARD_S[1] after it is SILENCE_DB below the loudest hop (a sound made
-    then would still ring); an event whose audio time falls outside the soundtrack is not judged.
+    An event at ``t`` is unheard at lag ``tau`` when ``t + tau`` lies inside the audio and every hop of
+    ``level`` from ``HEARD_S[0] - frame_s`` to ``HEARD_S[1]`` after it is SILENCE_DB below the loudest hop
+    (a sound made then would still ring; a motion seen in a frame may follow its sound by up to a frame);
+    an event whose audio time falls outside the soundtrack is not judged.
 
     Args:
         video: event times (s) ``(n,)``.
         lags: audio delays (s) ``(R,)``.
         level: the audio's loudness (:func:`loudness`).
+        frame_s: the video's frame period (s): how much earlier than its event a sound may have started.
 
     Returns:
         ``(R,)`` counts.
@@ -158,9 +160,9 @@ def unheard(video: np.ndarray, lags: np.ndarray, level: Envelope) -> np.ndarray:
     loud = np.concatenate([[0], np.cumsum(values > values.max() * 10 ** (SILENCE_DB / 20))])  # (T + 1,)
     t = np.asarray(video, dtype=np.float64).ravel()[None, :] + np.asarray(lags)[:, None]  # (R, n)
     start = level.t0 - 0.5 / level.rate
-    first = np.clip(np.floor((t + HEARD_S[0] - start) * level.rate), 0, len(values)).astype(int)
+    first = np.clip(np.floor((t + HEARD_S[0] - frame_s - start) * level.rate), 0, len(values)).astype(int)
     last = np.clip(np.ceil((t + HEARD_S[1] - start) * level.rate), 0, len(values)).astype(int)
-    silent = loud[last] - loud[first] < last - first  # (R, n); past the audio's end the window is empty
+    silent = (loud[last] == loud[first]) & (last > first)  # (R, n); past the audio's end the window is empty
     return ((t >= start) & silent).sum(1).astype(np.float64)
 
 
@@ -172,6 +174,7 @@ def estimate_offset(
     sigma: float = SIGMA_S,
     level: Envelope | None = None,
     judged_from: float = -np.inf,
+    frame_s: float = 0.0,
 ) -> Offset:
     """Audio delay from the whole sweep (see the module docstring).
 
@@ -183,6 +186,7 @@ def estimate_offset(
         level: the audio's loudness (:func:`loudness`); None: silence is not used.
         judged_from: visual events before this time (s) are not judged by silence (those of a clip's first
             frames are the least sure).
+        frame_s: the video's frame period (s), see :func:`unheard`.
 
     Returns:
         :class:`Offset`.
@@ -194,7 +198,7 @@ def estimate_offset(
     evidence = counts[peaks]  # (P,): matches, less the events met by silence
     if level is not None:
         video = np.asarray(video, dtype=np.float64)
-        evidence = evidence - unheard(video[video >= judged_from], lags[peaks], level)
+        evidence = evidence - unheard(video[video >= judged_from], lags[peaks], level, frame_s)
     best = evidence.max()
     tied = evidence >= best - TIE * abs(best)
     pick = int(np.flatnonzero(tied)[np.argmin(np.abs(lags[peaks[tied]]))])

@@ -112,3 +112,18 @@ def test_unheard_counts_events_met_by_silence_inside_the_audio_only():
     # silent; lag 4: 0.5 and 1.5 heard, 2.5 falls after the audio's end
     assert counts.tolist() == [0.0, 2.0, 2.0, 0.0]
     assert sync.unheard(video, np.zeros(2), sync.loudness(np.zeros(8000), 8000)).tolist() == [0.0, 0.0]
+
+
+def test_a_motion_seen_a_frame_after_its_short_sound_is_heard_at_low_frame_rates():
+    rate, fps = 8000, 8.0
+    onsets = np.arange(0.5, 5.5, 0.5)
+    wave = np.zeros(6 * rate)
+    for o in onsets:  # 50 ms clicks, silence between
+        wave[int(o * rate) : int((o + 0.05) * rate)] = 0.5
+    level = sync.loudness(wave, rate)
+    seen = onsets + 0.1  # the frame that shows each hit comes 100 ms after it
+    assert sync.unheard(seen, np.array([0.0]), level, frame_s=1 / fps)[0] == 0
+    assert sync.unheard(seen, np.array([0.0]), level)[0] == len(onsets)  # without the frame: all unheard
+    late = np.concatenate([np.zeros(rate), wave[:-rate]])  # the same track delayed by 1 s: silent start
+    # the two events seen in its silent first second are unheard
+    assert sync.unheard(seen, np.array([0.0]), sync.loudness(late, rate), frame_s=1 / fps)[0] == 2
