@@ -15,8 +15,8 @@ ASSETS = sorted(
 )
 
 
-@pytest.mark.slow
-def test_wheel_holds_the_package_data_and_the_command(tmp_path):
+def build_wheel(tmp_path: Path) -> Path:
+    """The wheel of a copy of the repository's package (built in ``tmp_path``, never in the repository)."""
     source = tmp_path / "src"
     shutil.copytree(ROOT / "pixelsound", source / "pixelsound", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "setup.cfg"):
@@ -26,6 +26,12 @@ def test_wheel_holds_the_package_data_and_the_command(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     (wheel,) = (tmp_path / "dist").glob("pixelsound-*.whl")
+    return wheel
+
+
+@pytest.mark.slow
+def test_wheel_holds_the_package_data_and_the_command(tmp_path):
+    wheel = build_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         info = next(n for n in names if n.endswith(".dist-info/METADATA"))
@@ -44,14 +50,7 @@ def test_wheel_holds_the_package_data_and_the_command(tmp_path):
 def test_wheel_installs_in_a_fresh_venv_and_every_verb_runs_on_the_bundled_model(tmp_path):
     """Installed from its wheel into a new venv (the dependencies seen through a .pth file: no network here),
     outside the repository, `pixelsound` separates, listens to pixels, scores and dubs the bundled clips."""
-    source = tmp_path / "src"
-    shutil.copytree(ROOT / "pixelsound", source / "pixelsound", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "setup.cfg"):
-        shutil.copy(ROOT / name, source / name)
-    build = [sys.executable, "-m", "pip", "wheel", str(source), "-w", str(tmp_path / "dist"), "--no-deps",
-             "--no-build-isolation", "-q"]  # fmt: skip
-    assert subprocess.run(build, capture_output=True, text=True, timeout=300).returncode == 0
-    (wheel,) = (tmp_path / "dist").glob("pixelsound-*.whl")
+    wheel = build_wheel(tmp_path)
     venv = tmp_path / "fresh"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
