@@ -82,6 +82,8 @@ def foley(
         :class:`FoleyResult` (``seconds`` holds the time of each stage).
     """
     start = time.monotonic()
+    if out is not None:
+        io.video_format(out)  # a name no video can be written under fails now, not after the work
     with torch_threads((config or FoleyConfig()).threads):
         clip = load_video(video, fps)
         cues = detect(clip, model=model, bank=bank, room=room, config=config, bed=bed)
@@ -158,6 +160,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    io.video_format(args.out)  # a name no video can be written under fails now, not after the work
     if args.action == "render":
         result = render(args.cues_file)
         paths = result.write(args.out, stems_dir=args.stems, cues=args.cues, write_cues=args.cues is not None)

@@ -928,6 +928,19 @@ def _encode_audio(container, stream, audio: np.ndarray | None, sr: int, first: i
     container.mux(stream.encode(frame))
 
 
+def video_format(path: str | os.PathLike) -> tuple[str, str, str]:
+    """Container, video codec and audio codec for writing a video at ``path``, chosen by its suffix.
+
+    Raises:
+        MediaError: a suffix no video container is written under (``out.json``, no suffix).
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in _WRITERS:
+        name = f"'{suffix}'" if suffix else "no suffix"
+        raise MediaError(path, f"cannot write a video with {name}: name it {', '.join(_WRITERS)}")
+    return _WRITERS[suffix]
+
+
 def write_video(
     path: str | os.PathLike,
     frames: torch.Tensor,
@@ -966,7 +979,7 @@ def write_video(
         MediaError: bad input tensors or an encoder failure.
     """
     path = Path(path)
-    fmt, vcodec, acodec = _WRITERS.get(path.suffix.lower(), _WRITERS[".mp4"])
+    fmt, vcodec, acodec = video_format(path)
     frames = _check_frames(frames, path)
     if vcodec in _EVEN_CODECS:
         frames = _pad_even(frames)

@@ -144,6 +144,17 @@ def test_bad_input_is_explained(tmp_path, dubbed):
     assert cli.main(["foley", "render", str(tmp_path / "bad.json"), "-o", str(tmp_path / "x.mp4")]) == 1
 
 
+
+def test_an_output_no_video_can_be_written_under_fails_before_the_work(ball_clip, tmp_path, capsys):
+    clip, _ = ball_clip
+    for name in ("dub.json", "dub"):
+        assert cli.main(["foley", "make", str(clip), "-o", str(tmp_path / name)]) == 1
+        assert "cannot write a video with" in capsys.readouterr().err
+        assert not (tmp_path / name).exists() and not (tmp_path / f"{name}.cues.json").exists()
+    with pytest.raises(io.MediaError, match=r"dub\.json: cannot write a video with '\.json': name it \.mp4"):
+        foley.foley(clip, tmp_path / "dub.json")
+
+
 # --------------------------------------------------------------------------------------------- the bank
 
 
