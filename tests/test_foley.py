@@ -144,7 +144,6 @@ def test_bad_input_is_explained(tmp_path, dubbed):
     assert cli.main(["foley", "render", str(tmp_path / "bad.json"), "-o", str(tmp_path / "x.mp4")]) == 1
 
 
-
 def test_an_output_no_video_can_be_written_under_fails_before_the_work(ball_clip, tmp_path, capsys):
     clip, _ = ball_clip
     for name in ("dub.json", "dub"):
