@@ -279,11 +279,16 @@ def plan_clips(cfg: BuildConfig, categories: tuple[str, ...] = CATEGORIES) -> li
 _RENDERERS: dict[tuple[str, int], instruments.Renderer | sampler.Sampler] = {}
 
 
+def _recorded(cfg: BuildConfig, source: str) -> bool:
+    """Whether a source plays recordings (``sampler``) rather than a soundfont (never with --soundfont)."""
+    return not cfg.soundfont and instruments.SOURCES[source].kind == "samples"
+
+
 def _source_path(cfg: BuildConfig, source: str) -> str:
     """Where a clip's sound comes from: the --soundfont override, else its soundfont or its sample folder."""
     if cfg.soundfont:
         return str(cfg.soundfont)
-    if instruments.SOURCES[source].kind == "samples":
+    if _recorded(cfg, source):
         return str(pictures.assets_dir())
     return str(instruments.SOURCES[source].path)
 
@@ -292,8 +297,7 @@ def _renderer(cfg: BuildConfig, source: str = "fluidr3") -> instruments.Renderer
     """This process's synthesizer (or sampler) for a source and the build's rate (loaded once per process)."""
     key = (_source_path(cfg, source), cfg.sample_rate)
     if key not in _RENDERERS:
-        samples = not cfg.soundfont and instruments.SOURCES[source].kind == "samples"
-        make = sampler.Sampler if samples else instruments.Renderer
+        make = sampler.Sampler if _recorded(cfg, source) else instruments.Renderer
         _RENDERERS[key] = make(key[0], cfg.sample_rate)
     return _RENDERERS[key]
 
@@ -528,7 +532,7 @@ def _make_clip_star(args: tuple[ClipPlan, BuildConfig]) -> dict:
 def check(cfg: BuildConfig) -> None:
     """Fail early, with what to install, if a soundfont, FluidSynth or a drawing style is missing."""
     for source in _world_sources(cfg):
-        if source != "custom" and instruments.SOURCES[source].kind == "samples":
+        if _recorded(cfg, source):
             sampler.Sampler(_source_path(cfg, source)).check()
         else:
             instruments.check_soundfont(_source_path(cfg, source))

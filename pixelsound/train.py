@@ -267,8 +267,8 @@ def train(cfg: Config, resume: bool = False, init: str | Path | None = None) -> 
     if resume and (out / LAST).exists():  # last: random states are restored after all set-up
         p = restore_state(out / LAST, model, optimizer, cfg, gains)
         log.info("resuming %s at epoch %d, batch %d (step %d)", out / LAST, p.epoch, p.batch, p.step)
-    run = _Run(cfg, info, device, out, model, net, optimizer, sampler, gains, p, val_batches, resume)
-    run.monitor_batches = monitor_batches
+    held = (val_batches, monitor_batches)
+    run = _Run(cfg, info, device, out, model, net, optimizer, sampler, gains, p, held, resume)
     return run.loop(train_set)
 
 
@@ -287,12 +287,14 @@ class _Run:
         sampler: MixtureBatchSampler,
         gains: torch.Generator,
         p: Progress,
-        val_batches: list[dict[str, torch.Tensor]],
+        held: tuple[list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]],
         resume: bool,
     ) -> None:
         self.cfg, self.info, self.device, self.out = cfg, info, device, out
         self.model, self.net, self.optimizer, self.sampler = model, net, optimizer, sampler
-        self.gains, self.p, self.val_batches = gains, p, val_batches
+        self.gains, self.p = gains, p
+        # validation mixtures (pick best/) and monitored ones (only logged each epoch, e.g. the far split)
+        self.val_batches, self.monitor_batches = held
         self.total_steps = cfg.train.epochs * sampler.num_batches
         self.filler = (
             silence_pool(cfg.train.seed, SILENCE_POOL, cfg.frames.size) if cfg.train.scene_silence else None
@@ -302,7 +304,6 @@ class _Run:
         self.consistent = True  # model and optimizer agree with the progress counters
         self.saved_at = time.monotonic()  # when last.pt was last written (train.save_every_minutes)
         self.writer = None
-        self.monitor_batches: list[dict[str, torch.Tensor]] = []  # logged each epoch, never picks best/
         if info.is_main:
             out.mkdir(parents=True, exist_ok=True)
             csv_start(self.csv, p.step if resume else None)
@@ -443,7 +444,8 @@ class _Run:
             }
             row["loss"] = float(np.mean(losses)) if losses else ""
             row["lr"] = self.optimizer.param_groups[-1]["lr"]
-            monitor = validate(self.model, self.monitor_batches, self.device)[0]
+            held = self.monitor_batches
+            monitor = validate(self.model, held, self.device)[0] if held else ""  # empty without a monitor
             csv_row(self.csv, **row, val_sdr=sdr, val_sdr_mix=sdr_mix, monitor_sdr=monitor)
             if self.writer is not None and not math.isnan(sdr):
                 self.writer.add_scalar("val/sdr", sdr, p.step)
