@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -64,7 +66,8 @@ def report(
 
     lines = [
         f"# Per-pixel separation on {data}, {grid[0]} x {grid[1]} grid", "", f"Command: `{command}`", "",
-        f"Model: {model}. Duets: {summary['clips']}. Time: {seconds:.0f} s. Grid: {grid[0]} x {grid[1]} "
+        f"Model: {model}. Duets: {summary['clips']}. Time: {seconds:.0f} s (CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}). Grid: {grid[0]} x {grid[1]} "
         "cells (features resized bilinearly when it differs from the frame net's own grid).", "",
         "| cIoU (DSOL, mean) | cIoU@0.3 | cIoU@0.5 | AUC | cIoU (LVS) | AUC (LVS) | cIoU against pixels | "
         "SDR region (dB) | SDR object (dB) | objects found | heat peak on its instrument | named right |",

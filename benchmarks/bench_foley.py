@@ -237,7 +237,8 @@ def report(tallies: list[Tally], timings, args, model: str | None, bank: str | N
         "(bouncing balls: "
         "`pixelsound.bounce.build_bounce(DIR, 24, seed=1)`, 25 fps). "
         f"Model: {_short(model) or 'none (procedural path: modal synthesis, material from colour)'}. "
-        f"Bank: {_short(bank) or 'none'}. Machine: {os.cpu_count()} CPU cores, load average "
+        f"Bank: {_short(bank) or 'none'}. Machine: {os.cpu_count()} CPU cores (capability "
+        f"{torch.backends.cpu.get_cpu_capability()}), load average "
         f"{os.getloadavg()[0]:.1f} at the start. Onset tolerance +-{TOLERANCE_MS:.0f} ms.",
         "",
         "| set | clips | onset F1 (mean per clip) | onset P / R (all events) | F1 within half a frame | "

@@ -189,7 +189,8 @@ def describe_data(rows: list[dict], args, described: str, load: tuple[float, ...
         "",
         f"Data: `{args.data}` ({built}), splits {', '.join(args.splits)}: {len(rows)} clips ({counts}), "
         f"{rows[0]['fps']:g} fps (one frame = {frame_ms:.0f} ms). Model: {described}. Machine: 2 CPU cores "
-        f"shared with other jobs (load average {load[0]:.1f} at the start).",
+        f"(capability {torch.backends.cpu.get_cpu_capability()}) shared with other jobs "
+        f"(load average {load[0]:.1f} at the start).",
         "",
         f"Candidates per clip: the true soundtrack, {args.others} other clips' soundtracks, the true one "
         f"delayed and advanced by {SHIFT_MS:.0f} ms, and the true one shifted by a known random amount in "
