@@ -40,16 +40,17 @@ Data
     index       scan folders of videos into a JSON-lines index, split by video; read the Sound-of-Pixels CSV
     rooms       where a sound was recorded: room impulse responses, microphone colouring, noise
     dataset     torch Dataset of solo clip windows from an index, with a decoded-clip cache
-    instruments instrument classes, sound sources (soundfonts or recordings, with a train or far role),
+    instruments instrument classes, sound sources (soundfonts, recordings or patches; train or far role),
                 expression; melodies, accompaniment and drum patterns in ``melody``
     pictures    picture libraries with roles (train, held out, far); procedural and photographic
                 backgrounds in ``backgrounds``
     staging     frames in which the pictures move with the music (placement, pulses on note onsets)
-    sampler     recorded instruments (the tonejs-instrument libraries) played note by note
+    sampler     recorded instruments (the tonejs-instrument libraries) played note by note: zones of
+                recordings, looped or not, played with expression; GUS patches (freepats) in ``patches``
     bounce      bouncing-object clips with exact impact times (Foley evaluation)
     varied      varied test clips (balls and boxes under any physics; instruments that move in many ways)
-    builder     `data instruments`: soundfont and recorded audio drawn in several styles, moving on each
-                note; solos, duets with stems and masks, silent clips; the training world, the far split
+    builder     `data instruments`: soundfont, patch and recorded audio drawn in several styles, moving on
+                each note; solos, duets with stems and masks, silent clips; the training world, the far split
                 (its files are written by the one atomic-write helper, ``atomic``)
 
 Model

@@ -39,7 +39,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from pixelsound import backgrounds, bounce, instruments, io, pictures, rooms, sampler, staging
+from pixelsound import backgrounds, bounce, instruments, io, patches, pictures, rooms, sampler, staging
 from pixelsound.atomic import write_text_atomic
 from pixelsound.errors import UserError
 from pixelsound.index import write_index
@@ -222,9 +222,14 @@ def _sources(rng: np.random.Generator, cfg: BuildConfig, k: int) -> list[str]:
     return [str(x) for x in rng.choice(names, size=k, p=probs / probs.sum())]
 
 
+# what the sources that play only some classes cover (the soundfonts play every class)
+_COVERS = {"recorded": sampler.covers, "freepats": patches.covers}
+
+
 def _playable(source: str, categories: tuple[str, ...]) -> str:
-    """The clip's source, or FluidR3 when it is the recorded one and lacks a library for a class."""
-    if source == "recorded" and not all(sampler.covers(c) for c in categories):
+    """The clip's source, or FluidR3 when the source lacks a class (recordings or patches of it)."""
+    covers = _COVERS.get(source)
+    if covers is not None and not all(covers(c) for c in categories):
         return "fluidr3"
     return source
 
@@ -276,29 +281,31 @@ def plan_clips(cfg: BuildConfig, categories: tuple[str, ...] = CATEGORIES) -> li
 
 # ----------------------------------------------------------------------------------------------- one clip
 
-_RENDERERS: dict[tuple[str, int], instruments.Renderer | sampler.Sampler] = {}
+_Player = instruments.Renderer | sampler.Sampler | patches.PatchPlayer
+_RENDERERS: dict[tuple[str, int], _Player] = {}
+# what plays each kind of source (instruments.Source.kind)
+_PLAYERS = {"soundfont": instruments.Renderer, "samples": sampler.Sampler, "patches": patches.PatchPlayer}
 
 
-def _recorded(cfg: BuildConfig, source: str) -> bool:
-    """Whether a source plays recordings (``sampler``) rather than a soundfont (never with --soundfont)."""
-    return not cfg.soundfont and instruments.SOURCES[source].kind == "samples"
+def _kind(cfg: BuildConfig, source: str) -> str:
+    """A source's kind: "soundfont" with --soundfont, else ``instruments.SOURCES[source].kind``."""
+    return "soundfont" if cfg.soundfont else instruments.SOURCES[source].kind
 
 
 def _source_path(cfg: BuildConfig, source: str) -> str:
     """Where a clip's sound comes from: the --soundfont override, else its soundfont or its sample folder."""
     if cfg.soundfont:
         return str(cfg.soundfont)
-    if _recorded(cfg, source):
+    if _kind(cfg, source) == "samples":  # the npm libraries, wherever the assets are
         return str(pictures.assets_dir())
     return str(instruments.SOURCES[source].path)
 
 
-def _renderer(cfg: BuildConfig, source: str = "fluidr3") -> instruments.Renderer | sampler.Sampler:
+def _renderer(cfg: BuildConfig, source: str = "fluidr3") -> _Player:
     """This process's synthesizer (or sampler) for a source and the build's rate (loaded once per process)."""
     key = (_source_path(cfg, source), cfg.sample_rate)
     if key not in _RENDERERS:
-        make = sampler.Sampler if _recorded(cfg, source) else instruments.Renderer
-        _RENDERERS[key] = make(key[0], cfg.sample_rate)
+        _RENDERERS[key] = _PLAYERS[_kind(cfg, source)](key[0], cfg.sample_rate)
     return _RENDERERS[key]
 
 
@@ -532,10 +539,10 @@ def _make_clip_star(args: tuple[ClipPlan, BuildConfig]) -> dict:
 def check(cfg: BuildConfig) -> None:
     """Fail early, with what to install, if a soundfont, FluidSynth or a drawing style is missing."""
     for source in _world_sources(cfg):
-        if _recorded(cfg, source):
-            sampler.Sampler(_source_path(cfg, source)).check()
-        else:
+        if _kind(cfg, source) == "soundfont":
             instruments.check_soundfont(_source_path(cfg, source))
+        else:
+            _PLAYERS[_kind(cfg, source)](_source_path(cfg, source)).check()
     styles = FAR_STYLES if _look(cfg) == "far" else pictures.role_styles("train") + HELD_OUT_STYLES
     pictures.check_styles(styles, [(i.emoji, i.fluent) for i in instruments.INSTRUMENTS])
 

@@ -35,8 +35,9 @@ RESERVED_SOUNDFONTS = ("musescore", "timgm6mb", "fluidr3mono", "ms_basic", "gene
 @dataclass(frozen=True)
 class Source:
     """A sound source with a role ("train" or "far"): a soundfont (``kind`` "soundfont", ``path`` its .sf2
-    file and ``package`` the Debian package that installs it) or recorded sample libraries (``kind``
-    "samples", ``pixelsound.sampler``: npm packages in ``pictures.assets_dir()``, ``path`` as installed)."""
+    file and ``package`` the Debian package that installs it), recorded sample libraries (``kind``
+    "samples", ``pixelsound.sampler``: npm packages in ``pictures.assets_dir()``, ``path`` as installed) or
+    a GUS patch set (``kind`` "patches", ``pixelsound.patches``: ``path`` the Debian package's folder)."""
 
     name: str
     path: Path
@@ -51,12 +52,14 @@ SOURCES: dict[str, Source] = {
         Source("fluidr3", SOUNDFONT, "fluid-soundfont-gm", "train"),
         Source("recorded", Path("deps/node_modules"), "npm tonejs-instrument-*-mp3", "train", "samples"),
         Source("opl3", Path("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"), "opl3-soundfont", "train"),
+        Source("freepats", Path("/usr/share/midi/freepats"), "freepats", "train", "patches"),
         Source("csound", Path("/usr/share/sounds/sf2/sf_GMbank.sf2"), "csound-soundfont", "far"),
     )
 }
 # share of training clips per training source (FluidR3's sampled instruments most of the time); a clip whose
-# classes the recorded libraries do not all cover (banjo, bell, drum, maracas) is played by FluidR3 instead
-TRAIN_MIX: dict[str, float] = {"fluidr3": 0.45, "recorded": 0.35, "opl3": 0.2}
+# classes a source does not all cover (the recorded libraries: banjo, bell, drum, maracas; freepats: banjo) is
+# played by FluidR3 instead
+TRAIN_MIX: dict[str, float] = {"fluidr3": 0.35, "recorded": 0.3, "freepats": 0.2, "opl3": 0.15}
 BLOCK = 64  # FluidSynth renders in blocks of 64 samples; note events land on this grid
 
 

@@ -10,12 +10,18 @@ loudness, CC 1 adds vibrato, pitch bends glide (over a range of two semitones).
 
 Classes without a library here (banjo, bell, drum, maracas) are not covered: ``covers`` says so, and the
 builder renders them with a soundfont instead.
+
+One renderer, ``play``, plays every library of recorded notes: a library gives the ``Zone`` of a key (a
+recording, its pitch and rate, a loop that sustains it, its release), here the nearest mp3 and in
+``patches`` a GUS patch's sample or a drum set's hit.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -65,8 +71,33 @@ def _decode(path: Path, sample_rate: int) -> np.ndarray:
     return wave[loud[0] :] if loud.size else wave
 
 
+@dataclass(frozen=True, eq=False)
+class Zone:
+    """One recorded note a library plays, and how: read faster or slower for other pitches, looped while held.
+
+    Attributes:
+        wave: the recording, float32 (S,) at ``rate``.
+        rate: the recording's sample rate (Hz).
+        root: its pitch (MIDI note, fractional for a tuned sample).
+        release: seconds of the release ramp after the note-off (the ramp falls 43 dB, then the note stops).
+        loop: (start, end) in samples of ``wave`` (fractional) of the loop that sustains the note, or None.
+        pingpong: the loop runs forward and backward instead of jumping back to its start.
+        sustain: False for percussion: the whole recording plays whatever the note-off.
+        tracking: semitones of pitch per key (0: every key plays the recording at its own pitch).
+    """
+
+    wave: np.ndarray
+    rate: float
+    root: float
+    release: float = 0.12
+    loop: tuple[float, float] | None = None
+    pingpong: bool = False
+    sustain: bool = True
+    tracking: float = 1.0
+
+
 class Library:
-    """One instrument's recordings, decoded on first use.
+    """One instrument's recordings (``<note>.mp3``), decoded on first use; a key plays the nearest one.
 
     Args:
         folder: the npm package folder holding ``<note>.mp3`` files.
@@ -87,6 +118,11 @@ class Library:
         if base not in self._waves:
             self._waves[base] = _decode(self.files[base], self.sample_rate)
         return base, self._waves[base]
+
+    def zone(self, pitch: int) -> Zone:
+        """The zone that plays ``pitch``: the nearest recording, released slowly for plucked strings."""
+        base, wave = self.nearest(pitch)
+        return Zone(wave, self.sample_rate, base, 0.35 if self.name in _PLUCKED else 0.12)
 
 
 def _curve(controls, kind: str, number: int, times: np.ndarray, default: float) -> np.ndarray:
@@ -151,33 +187,86 @@ class Sampler:
         pick = (
             0 if program is None or len(names) == 1 else 1 + inst.variants.index(program) % (len(names) - 1)
         )
-        library = self.library(names[pick])
-        total = round(seconds * self.sample_rate)
-        out = np.zeros(total, np.float64)
-        times = np.arange(total) / self.sample_rate
-        bend = _curve(controls, "bend", 0, times, 0.0) / 8192 * BEND_RANGE  # semitones
-        vibrato = _curve(controls, "cc", 1, times, 0.0) / 127 * 0.5  # semitones of depth
-        bend = bend + vibrato * np.sin(2 * np.pi * 5.5 * times)
-        release = 0.35 if library.name in _PLUCKED else 0.12
-        for note in notes:
-            self._add_note(out, library, note, bend, release)
-        loudness = _curve(controls, "cc", 11, times, 127.0) / 127
-        return (out * loudness).astype(np.float32)
+        return play(self.library(names[pick]), notes, seconds, self.sample_rate, controls)
 
-    def _add_note(
-        self, out: np.ndarray, library: Library, note: Note, bend: np.ndarray, release: float
-    ) -> None:
-        """Add one note into ``out`` (L,): the nearest recording read at the note's (bent) pitch, released."""
-        rate = self.sample_rate
-        start = round(note.onset * rate)
-        if start >= len(out):
-            return
-        stop = min(len(out), start + round((note.duration + release) * rate))
-        base, wave = library.nearest(note.pitch)
-        speed = 2.0 ** ((note.pitch - base + bend[start:stop]) / 12)  # read speed through the recording
-        position = np.concatenate([[0.0], np.cumsum(speed[:-1])])
-        piece = np.interp(position, np.arange(len(wave)), wave, right=0.0)
+
+class Zones(Protocol):
+    """What ``play`` plays: any library that gives the zone of a key (recordings, a GUS patch, a drum kit)."""
+
+    def zone(self, pitch: int) -> Zone: ...
+
+
+def play(zones: Zones, notes: list[Note], seconds: float, sample_rate: int, controls=()) -> np.ndarray:
+    """Play ``notes`` from a library of zones, with the expression a synthesizer gives its controls.
+
+    CC 11 scales the loudness, CC 1 adds vibrato (5.5 Hz, up to half a semitone), pitch bends glide over
+    ``BEND_RANGE`` semitones; velocity scales a note by (velocity / 127) ** 1.5.
+
+    Args:
+        zones: the library (``zones.zone(pitch)`` gives the zone that plays a key).
+        notes: the notes.
+        seconds: output length.
+        sample_rate: output rate in Hz.
+        controls: ``instruments.Control`` events.
+
+    Returns:
+        float32 array (L,), L = round(seconds * sample_rate); deterministic for the same arguments.
+    """
+    total = round(seconds * sample_rate)
+    out = np.zeros(total, np.float64)
+    times = np.arange(total) / sample_rate
+    bend = _curve(controls, "bend", 0, times, 0.0) / 8192 * BEND_RANGE  # semitones
+    vibrato = _curve(controls, "cc", 1, times, 0.0) / 127 * 0.5  # semitones of depth
+    bend = bend + vibrato * np.sin(2 * np.pi * 5.5 * times)
+    for note in notes:
+        _add_note(out, zones.zone(note.pitch), note, bend, sample_rate)
+    loudness = _curve(controls, "cc", 11, times, 127.0) / 127
+    return (out * loudness).astype(np.float32)
+
+
+def _add_note(out: np.ndarray, zone: Zone, note: Note, bend: np.ndarray, rate: int) -> None:
+    """Add one note into ``out`` (L,): the zone's recording read at the note's (bent) pitch, looped while it
+    sounds, released after the note-off (percussion: played to its end, note-off or not)."""
+    start = round(note.onset * rate)
+    if start >= len(out):
+        return
+    shift = (note.pitch - zone.root) * zone.tracking  # semitones from the recording's pitch
+    if zone.sustain:
         held = round(note.duration * rate)
-        ramp = np.exp(-np.arange(max(0, len(piece) - held)) / (release * rate / 5))
-        piece[held:] *= ramp
-        out[start:stop] += piece * (note.velocity / 127) ** 1.5
+        stop = min(len(out), start + round((note.duration + zone.release) * rate))
+    else:
+        held = int(np.ceil(len(zone.wave) * rate / zone.rate / 2 ** (shift / 12)))
+        stop = min(len(out), start + held)
+    speed = 2.0 ** ((shift + bend[start:stop]) / 12)  # read speed through the recording
+    if zone.rate != rate:
+        speed = speed * (zone.rate / rate)
+    position = np.concatenate([[0.0], np.cumsum(speed[:-1])])
+    piece = _read(zone, position)
+    ramp = np.exp(-np.arange(max(0, len(piece) - held)) / (zone.release * rate / 5))
+    piece[held:] *= ramp
+    if not zone.sustain:  # a 5 ms fade-out, so a recording that stops short does not click
+        fade = min(len(piece), round(0.005 * rate))
+        piece[len(piece) - fade :] *= np.linspace(1.0, 0.0, fade)
+    out[start:stop] += piece * (note.velocity / 127) ** 1.5
+
+
+def _read(zone: Zone, position: np.ndarray) -> np.ndarray:
+    """The zone's wave at fractional ``position`` (samples), linearly interpolated; positions past a loop's
+    end fold back into the loop (the sample after the loop's end is its start, so the loop runs on without
+    a click); past the end of an unlooped wave, silence."""
+    wave = zone.wave
+    if zone.loop is None:
+        return np.interp(position, np.arange(len(wave)), wave, right=0.0)
+    start, end = zone.loop
+    length = end - start
+    past = position >= end
+    if zone.pingpong:  # forward then backward: a triangle through the loop, neighbours stay contiguous
+        phase = np.mod(position - start, 2 * length)
+        folded = start + np.where(phase < length, phase, 2 * length - phase)
+        return np.interp(np.where(past, folded, position), np.arange(len(wave)), wave)
+    position = np.where(past, start + np.mod(position - start, length), position)
+    left = np.floor(position)
+    after = np.where(left + 1 < end, left + 1, left + 1 - length)  # the loop's end continues at its start
+    a = wave[np.minimum(left.astype(np.int64), len(wave) - 1)]
+    b = np.interp(after, np.arange(len(wave)), wave)
+    return a + (position - left) * (b - a)

@@ -16,7 +16,7 @@ from PIL import Image
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.signal import find_peaks, stft
 
-from pixelsound import builder, instruments, io, melody, pictures, sampler
+from pixelsound import builder, instruments, io, melody, patches, pictures, sampler
 from pixelsound.builder import BuildConfig
 from pixelsound.index import read_index
 
@@ -272,8 +272,10 @@ def test_small_builds_have_usable_validation_and_test_splits(tmp_path):
 def test_training_world_mixes_its_sources_and_libraries_only(tmp_path):
     plans = builder.plan_clips(BuildConfig(out=tmp_path, clips=400, seed=1))
     sources = Counter(p.source for p in plans)
-    assert set(sources) == {"fluidr3", "recorded", "opl3"} and sources["fluidr3"] > sources["opl3"]
+    assert set(sources) == {"fluidr3", "recorded", "freepats", "opl3"}
+    assert sources["fluidr3"] > sources["freepats"] > sources["opl3"]
     assert all(sampler.covers(c) for p in plans if p.source == "recorded" for c in p.categories)
+    assert all(patches.covers(c) for p in plans if p.source == "freepats" for c in p.categories)
     far = set(pictures.FAR_STYLES)
     assert not far & {p.style for p in plans}
     assert {p.style for p in plans if p.split == "test_style"} <= set(pictures.HELD_OUT_STYLES)
