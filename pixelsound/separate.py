@@ -83,6 +83,7 @@ def separate_waveform(
     overlap: float = 0.25,
     batch: int = 4,
     bf16: bool | str = "auto",
+    reuse: float = 0.1,
 ) -> Tensor:
     """Separate a mixture of any length, window by window.
 
@@ -96,6 +97,9 @@ def separate_waveform(
         batch: windows separated at once.
         bf16: bfloat16 autocast for the nets (STFTs stay float32): "auto" where the device computes bf16
             natively (:func:`pixelsound.precision.use_bf16`), or True/False.
+        reuse: a window starting less than this fraction of a window after the previous one takes its frames
+            (:func:`pixelsound.windows.frame_starts`: a clip a little longer than the window runs the frame
+            net once); 0 gives every window its own frames.
 
     Returns:
         ``(N, L)`` waveforms.
@@ -104,13 +108,14 @@ def separate_waveform(
     sr, bf16 = cfg.audio.sample_rate, use_bf16(bf16, mix.device)
     span = min(cfg.audio.length, length)
     starts = windows.flush_starts(length, span, overlap)
+    seen = windows.frame_starts(starts, span, reuse)  # where each window's frames are taken
     weights = windows.fade_weights(span, round(span * overlap)) if len(starts) > 1 else torch.ones(span)
     weights = weights.to(mix.device)  # (span,)
     out, visual = windows.OverlapAdd(length, mix.device), FrameFeatures(model)
     for first in range(0, len(starts), batch):
         chunk = starts[first : first + batch]
         pieces = torch.stack([mix[s : s + span] for s in chunk])  # (J, span)
-        at = torch.tensor(chunk, dtype=torch.float64) / sr + offset  # (J,) seconds in the clips
+        at = torch.tensor(seen[first : first + batch], dtype=torch.float64) / sr + offset  # (J,) seconds
         times = windows.frame_times(at, span / sr, cfg.frames.num_frames)  # (J, V)
         frames = torch.stack([c.frames_at(times, cfg.frames.size) for c in clips], 1)  # (J, N, V, 3, H, W)
         with torch.autocast(mix.device.type, dtype=torch.bfloat16, enabled=bf16):

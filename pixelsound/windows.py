@@ -9,7 +9,8 @@ weights them and picks their frames here, as demucs keeps all chunked inference 
 * overlap-add *weights*: :func:`fade_weights` (linear ramps, never 0, normalised by their sum afterwards, see
   :class:`OverlapAdd`) or :func:`crossfade_weights` (cross-fades that already sum to one);
 * *frame times*: :func:`frame_times`, the centres of ``V`` equal parts of each window, where a model window's
-  frames are taken (as in training).
+  frames are taken (as in training); :func:`frame_starts` lets a window that starts just after the previous
+  one take the same frames.
 
 Shapes: J windows, V frames per window, L samples.
 """
@@ -34,6 +35,20 @@ def flush_starts(length: int, window: int, overlap: float) -> list[int]:
     hop = max(1, round(window * (1 - overlap)))
     count = math.ceil((length - window) / hop) + 1
     return [min(i * hop, length - window) for i in range(count)]
+
+
+def frame_starts(starts: list[int], window: int, reuse: float = 0.1) -> list[int]:
+    """Where each window's frames are taken: at its own start, except that a window starting less than
+    ``reuse * window`` samples after the previous window's frame start takes that one's frames.
+
+    ``flush_starts`` puts the last window flush with the end, so a clip a little longer than the window
+    gets a second window shifted by a few frames; with the same frames it costs no second run of the frame
+    net (:class:`pixelsound.inference.FrameFeatures` finds them). ``-> J`` sample offsets.
+    """
+    out: list[int] = []
+    for start in starts:
+        out.append(out[-1] if out and start - out[-1] < reuse * window else start)
+    return out
 
 
 def even_plan(total: int, chunk: int, overlap: float, align: int = 1) -> list[tuple[int, int]]:

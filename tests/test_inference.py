@@ -6,7 +6,7 @@ from pixelsound.clip import TensorClip
 from pixelsound.inference import FrameFeatures, fold_batchnorm, source_logits
 from pixelsound.model import SoundOfPixels
 from pixelsound.separate import separate_waveform
-from pixelsound.windows import frame_times
+from pixelsound.windows import frame_starts, frame_times
 from tiny import tiny_config
 
 
@@ -79,3 +79,23 @@ def test_fast_separation_matches_the_model():
         ref = model.separate(mix[None], torch.stack([c.frames_at(times) for c in clips], 1))[0]
     out = separate_waveform(fold_batchnorm(model), mix, clips, bf16=False)
     assert torch.allclose(out, ref, atol=1e-5)
+
+
+def test_a_window_just_after_the_previous_takes_its_frames():
+    assert frame_starts([0, 600], 65535) == [0, 0]  # 6.0 s at the paper's window: one set of frames
+    assert frame_starts([0, 600], 65535, reuse=0.0) == [0, 600]
+    assert frame_starts([0, 300, 600, 620], 1000, reuse=0.1) == [0, 300, 600, 600]
+
+
+def test_a_clip_a_little_longer_than_the_window_runs_the_frame_net_once():
+    cfg = tiny_config()
+    model = fold_batchnorm(_trained_looking(cfg))
+    mix = torch.randn(cfg.audio.length + 200) * 0.1  # two windows, 200 samples apart
+    videos = torch.randint(0, 256, (2, 80, 3, 32, 32), dtype=torch.uint8)
+    clips = [TensorClip(v, 128.0) for v in videos]  # 128 fps: the two windows' own frames differ
+    calls = []
+    model.frame_net.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    shared = separate_waveform(model, mix, clips, bf16=False)
+    assert calls == [2 * cfg.frames.num_frames]  # each video's frames once
+    own = separate_waveform(model, mix, clips, bf16=False, reuse=0.0)
+    assert calls[1] == 2 * 2 * cfg.frames.num_frames and not torch.allclose(own, shared)
