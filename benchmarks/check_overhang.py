@@ -19,6 +19,7 @@ import argparse
 import json
 import statistics
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +71,10 @@ def main() -> None:
     torch.set_num_threads(2)
     model = fold_batchnorm(load_model(None))
     sr, window = model.cfg.audio.sample_rate, model.cfg.audio.length
+    run = partial(separate_waveform, model, bf16=False, offset=START)
     ways = {
-        "two windows": lambda mix, clips: separate_waveform(model, mix, clips, bf16=False, reuse=0.0, offset=START),
-        "two windows, shared frames": lambda mix, clips: separate_waveform(model, mix, clips, bf16=False, offset=START),
+        "two windows": lambda mix, clips: run(mix, clips, reuse=0.0),
+        "two windows, shared frames": lambda mix, clips: run(mix, clips),
         "one padded window": lambda mix, clips: one_window(model, mix, clips),
     }
     scores = {(o, w): [] for o in args.overhangs for w in ways}
