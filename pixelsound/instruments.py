@@ -50,14 +50,20 @@ SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
         Source("fluidr3", SOUNDFONT, "fluid-soundfont-gm", "train"),
-        Source("recorded", Path("deps/node_modules"), "npm tonejs-instrument-*-mp3", "train", "samples"),
+        Source(
+            "recorded",
+            Path("deps/node_modules"),
+            "npm tonejs-instrument-*-mp3, hydrogen-drumkits",
+            "train",
+            "samples",
+        ),
         Source("opl3", Path("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"), "opl3-soundfont", "train"),
         Source("freepats", Path("/usr/share/midi/freepats"), "freepats", "train", "patches"),
         Source("csound", Path("/usr/share/sounds/sf2/sf_GMbank.sf2"), "csound-soundfont", "far"),
     )
 }
 # share of training clips per training source (FluidR3's sampled instruments most of the time); a clip whose
-# classes a source does not all cover (the recorded libraries: banjo, bell, drum, maracas; freepats: banjo) is
+# classes a source does not all cover (the recorded libraries: banjo and bell; freepats: banjo) is
 # played by FluidR3 instead
 TRAIN_MIX: dict[str, float] = {"fluidr3": 0.35, "recorded": 0.3, "freepats": 0.2, "opl3": 0.15}
 BLOCK = 64  # FluidSynth renders in blocks of 64 samples; note events land on this grid

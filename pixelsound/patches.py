@@ -101,8 +101,9 @@ class Patch:
     zones: tuple[Zone, ...]
     ranges: tuple[tuple[float, float], ...]
 
-    def zone(self, pitch: int) -> Zone:
-        """The zone for a key: the first whose range holds its frequency, else the nearest root's."""
+    def zone(self, pitch: int, velocity: int = 100) -> Zone:
+        """The zone for a key (at any velocity): the first whose range holds its frequency, else the one
+        with the nearest root."""
         hz = 440.0 * 2 ** ((pitch - 69) / 12)
         for zone, (low, high) in zip(self.zones, self.ranges, strict=True):
             if low <= hz <= high:
@@ -177,8 +178,8 @@ class Kit:
         self.files = files
         self._zones: dict[int, Zone] = {}
 
-    def zone(self, pitch: int) -> Zone:
-        """The key's patch's first sample, played unlooped, whole and untransposed."""
+    def zone(self, pitch: int, velocity: int = 100) -> Zone:
+        """The key's patch's first sample (at any velocity), played unlooped, whole and untransposed."""
         key = min(self.files, key=lambda k: (abs(k - pitch), k))
         if key not in self._zones:
             z = read_patch(self.files[key]).zones[0]

@@ -8,17 +8,20 @@ recording, shifted in pitch by resampling (at most a few semitones), cut at its 
 the expression controls of ``instruments.expression`` act as they do in a synthesizer: CC 11 scales the
 loudness, CC 1 adds vibrato, pitch bends glide (over a range of two semitones).
 
-Classes without a library here (banjo, bell, drum, maracas) are not covered: ``covers`` says so, and the
-builder renders them with a soundfont instead.
+Drums and maracas are real kits: Hydrogen's drum kits from Debian's ``hydrogen-drumkits`` (``KITS``, free
+licences; ``Drumkit`` reads a kit's ``drumkit.xml``), each General MIDI percussion key played by the kit
+piece its name suggests, in the layer recorded for the note's velocity. Classes without a library here
+(banjo, bell) are not covered: ``covers`` says so, and the builder renders them with a soundfont instead.
 
-One renderer, ``play``, plays every library of recorded notes: a library gives the ``Zone`` of a key (a
-recording, its pitch and rate, a loop that sustains it, its release), here the nearest mp3 and in
-``patches`` a GUS patch's sample or a drum set's hit.
+One renderer, ``play``, plays every library of recorded notes: a library gives the ``Zone`` of a note (a
+recording, its pitch and rate, a loop that sustains it, its release), here the nearest mp3 or a kit
+piece's layer, and in ``patches`` a GUS patch's sample or a drum set's hit.
 """
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +43,33 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     "piano": ("piano",),
 }
 PACKAGE = "tonejs-instrument-{}-mp3"
+# percussion classes -> Hydrogen drum kits (the first is its own), from Debian's hydrogen-drumkits: The Black
+# Pearl, Gimme A Hand (Glen MacArthur) and ForzeeStereo GPL-2, Millo GPL-2, Colombo GPL-2+ with a composition
+# exception, BJA_Pacific CC-BY-SA-3.0 (/usr/share/doc/hydrogen-drumkits/copyright)
+KITS: dict[str, tuple[str, ...]] = {
+    "drum": (
+        "The Black Pearl 1.0",
+        "Millo_MultiLayered2",
+        "ColomboAcousticDrumkit",
+        "ForzeeStereo",
+        "BJA_Pacific",
+    ),
+    "maracas": ("Gimme A Hand 1.0",),
+}
+DRUMKITS = Path("/usr/share/hydrogen/data/drumkits")
+# General MIDI percussion key -> patterns of a kit piece's name, the first that some piece matches wins
+PIECES: dict[int, tuple[str, ...]] = {
+    36: (r"kick|bass ?drum",),
+    38: (r"^(?!.*(rim|roll)).*snare",),
+    42: (r"(?=.*(hh|hat))(?=.*(closed|\bcl\b))",),
+    46: (r"(?=.*(hh|hat))(?!.*semi)(?=.*(open|\bop\b))",),
+    45: (r"(?=.*tom)(?=.*(low|floor))", r"tom"),
+    47: (r"(?=.*tom)(?=.*(mid| 2\b))", r"tom"),
+    50: (r"(?=.*tom)(?=.*(hi\b|high| 1\b))", r"tom"),
+    49: (r"crash", r"ride|cymbal"),
+    51: (r"^(?!.*(bell|cup)).*ride", r"crash|cymbal"),
+    70: (r"maraca|shaker|cabasa",),
+}
 _PLUCKED = ("guitar-acoustic", "guitar-nylon", "guitar-electric", "piano")
 _NAME = re.compile(r"^([A-G])(s?)(-?\d)$")
 _STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -47,8 +77,8 @@ BEND_RANGE = 2.0  # semitones at full pitch bend, as General MIDI synthesizers d
 
 
 def covers(name: str) -> bool:
-    """Whether the instrument class ``name`` has a recorded library."""
-    return name in LIBRARIES
+    """Whether the instrument class ``name`` has a recorded library (or drum kit)."""
+    return name in LIBRARIES or name in KITS
 
 
 class SampleError(UserError, RuntimeError):
@@ -119,10 +149,88 @@ class Library:
             self._waves[base] = _decode(self.files[base], self.sample_rate)
         return base, self._waves[base]
 
-    def zone(self, pitch: int) -> Zone:
-        """The zone that plays ``pitch``: the nearest recording, released slowly for plucked strings."""
+    def zone(self, pitch: int, velocity: int = 100) -> Zone:
+        """The zone that plays ``pitch`` (at any velocity): the nearest recording, released slowly for plucked
+        strings."""
         base, wave = self.nearest(pitch)
         return Zone(wave, self.sample_rate, base, 0.35 if self.name in _PLUCKED else 0.12)
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One recording of a kit piece: its file, the velocities (0..1) it plays and its gain."""
+
+    path: Path
+    low: float
+    high: float
+    gain: float
+
+
+def _pieces(path: Path) -> list[tuple[str, list[_Layer]]]:
+    """A Hydrogen ``drumkit.xml``'s pieces in order: (name, its layers), the files beside the xml."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as err:
+        raise SampleError(f"{path}: cannot read the drum kit ({err})") from None
+    for element in root.iter():
+        element.tag = element.tag.rpartition("}")[2]  # drop the namespace
+    pieces = []
+    for piece in root.iter("instrument"):
+        level = float(piece.findtext("volume") or 1) * float(piece.findtext("gain") or 1)
+        layers = [
+            _Layer(
+                path.parent / str(layer.findtext("filename")),
+                float(layer.findtext("min") or 0),
+                float(layer.findtext("max") or 1),
+                level * float(layer.findtext("gain") or 1),
+            )
+            for layer in piece.iter("layer")
+            if layer.findtext("filename")
+        ]
+        if not layers and piece.findtext("filename"):  # the old format: one file per piece
+            layers = [_Layer(path.parent / str(piece.findtext("filename")), 0.0, 1.0, level)]
+        if layers:
+            pieces.append(((piece.findtext("name") or "").lower(), layers))
+    return pieces
+
+
+class Drumkit:
+    """A Hydrogen drum kit played on General MIDI percussion keys: a key plays the kit piece its name suggests
+    (``PIECES``), in the layer recorded for the note's velocity, whole and at its own pitch.
+
+    Args:
+        folder: the kit's folder (``drumkit.xml`` and the recordings).
+        sample_rate: rate the recordings are resampled to.
+    """
+
+    def __init__(self, folder: Path, sample_rate: int):
+        self.name = folder.name
+        pieces = _pieces(folder / "drumkit.xml")
+        self.keys: dict[int, list[_Layer]] = {}
+        for key, patterns in PIECES.items():
+            for pattern in patterns:
+                found = next((layers for name, layers in pieces if re.search(pattern, name)), None)
+                if found is not None:
+                    self.keys[key] = found
+                    break
+        if not self.keys:
+            raise SampleError(f"{folder}: no kit piece is named like a drum (kick, snare, hi-hat, tom, ...)")
+        self.sample_rate = sample_rate
+        self._waves: dict[Path, np.ndarray] = {}
+
+    def zone(self, pitch: int, velocity: int = 100) -> Zone:
+        """The zone of a key (the nearest mapped key's when the kit lacks it) struck at ``velocity``."""
+        layers = self.keys[min(self.keys, key=lambda k: (abs(k - pitch), k))]
+        strength = velocity / 127
+        layer = next(
+            (x for x in layers if x.low <= strength <= x.high),
+            min(layers, key=lambda x: abs((x.low + x.high) / 2 - strength)),
+        )
+        if layer.path not in self._waves:
+            if not layer.path.is_file():
+                raise SampleError(f"{layer.path}: the drum kit's recording is missing")
+            self._waves[layer.path] = _decode(layer.path, self.sample_rate) * np.float32(layer.gain)
+        return Zone(self._waves[layer.path], self.sample_rate, pitch, sustain=False, tracking=0.0)
 
 
 def _curve(controls, kind: str, number: int, times: np.ndarray, default: float) -> np.ndarray:
@@ -143,30 +251,47 @@ class Sampler:
     Args:
         root: the npm install folder (``deps/node_modules`` by default).
         sample_rate: output rate in Hz.
+        drumkits: the folder of the Hydrogen drum kits (Debian's ``hydrogen-drumkits``).
     """
 
-    def __init__(self, root: str | Path | None = None, sample_rate: int = 22050):
+    def __init__(
+        self, root: str | Path | None = None, sample_rate: int = 22050, drumkits: str | Path = DRUMKITS
+    ):
         self.root = Path(root) if root is not None else pictures.assets_dir()
         self.sample_rate = sample_rate
-        self._libraries: dict[str, Library] = {}
+        self.drumkits = Path(drumkits)
+        self._libraries: dict[str, Library | Drumkit] = {}
 
     def check(self) -> None:
-        """Fail early, naming the npm package to install, when a library is missing."""
-        for names in LIBRARIES.values():
+        """Fail early, naming the npm or Debian package to install, when a library or drum kit is missing."""
+        for names in (*LIBRARIES.values(), *KITS.values()):
             for name in names:
                 self.library(name)
 
-    def library(self, name: str) -> Library:
-        """The library ``name`` (e.g. "violin"), loaded once."""
+    def library(self, name: str) -> Library | Drumkit:
+        """The library ``name`` (e.g. "violin", or a drum kit's folder name), loaded once."""
         if name not in self._libraries:
-            folder = self.root / PACKAGE.format(name)
-            if not folder.is_dir():
-                raise SampleError(
-                    f"recorded samples {folder} not found: run ./dev setup (npm install --prefix deps) "
-                    f"or point $PIXELSOUND_ASSETS at a node_modules with {PACKAGE.format(name)}"
-                )
-            self._libraries[name] = Library(folder, self.sample_rate)
+            kits = {kit for names in KITS.values() for kit in names}
+            self._libraries[name] = self._drumkit(name) if name in kits else self._recordings(name)
         return self._libraries[name]
+
+    def _recordings(self, name: str) -> Library:
+        folder = self.root / PACKAGE.format(name)
+        if not folder.is_dir():
+            raise SampleError(
+                f"recorded samples {folder} not found: run ./dev setup (npm install --prefix deps) "
+                f"or point $PIXELSOUND_ASSETS at a node_modules with {PACKAGE.format(name)}"
+            )
+        return Library(folder, self.sample_rate)
+
+    def _drumkit(self, name: str) -> Drumkit:
+        folder = self.drumkits / name
+        if not (folder / "drumkit.xml").is_file():
+            raise SampleError(
+                f"drum kit {folder} not found: install the Debian package 'hydrogen-drumkits' "
+                "(apt-get install hydrogen-drumkits)"
+            )
+        return Drumkit(folder, self.sample_rate)
 
     def render(
         self, inst, notes: list[Note], seconds: float, program: int | None = None, controls=()
@@ -183,7 +308,7 @@ class Sampler:
         Returns:
             float32 array (L,), L = round(seconds * sample_rate); deterministic for the same arguments.
         """
-        names = LIBRARIES[inst.name]
+        names = LIBRARIES.get(inst.name) or KITS[inst.name]
         pick = (
             0 if program is None or len(names) == 1 else 1 + inst.variants.index(program) % (len(names) - 1)
         )
@@ -191,9 +316,10 @@ class Sampler:
 
 
 class Zones(Protocol):
-    """What ``play`` plays: any library that gives the zone of a key (recordings, a GUS patch, a drum kit)."""
+    """What ``play`` plays: any library that gives the zone of a key struck at a velocity (recordings, a GUS
+    patch, a drum kit)."""
 
-    def zone(self, pitch: int) -> Zone: ...
+    def zone(self, pitch: int, velocity: int = 100) -> Zone: ...
 
 
 def play(zones: Zones, notes: list[Note], seconds: float, sample_rate: int, controls=()) -> np.ndarray:
@@ -203,7 +329,7 @@ def play(zones: Zones, notes: list[Note], seconds: float, sample_rate: int, cont
     ``BEND_RANGE`` semitones; velocity scales a note by (velocity / 127) ** 1.5.
 
     Args:
-        zones: the library (``zones.zone(pitch)`` gives the zone that plays a key).
+        zones: the library (``zones.zone(pitch, velocity)`` gives the zone that plays a note).
         notes: the notes.
         seconds: output length.
         sample_rate: output rate in Hz.
@@ -219,7 +345,7 @@ def play(zones: Zones, notes: list[Note], seconds: float, sample_rate: int, cont
     vibrato = _curve(controls, "cc", 1, times, 0.0) / 127 * 0.5  # semitones of depth
     bend = bend + vibrato * np.sin(2 * np.pi * 5.5 * times)
     for note in notes:
-        _add_note(out, zones.zone(note.pitch), note, bend, sample_rate)
+        _add_note(out, zones.zone(note.pitch, note.velocity), note, bend, sample_rate)
     loudness = _curve(controls, "cc", 11, times, 127.0) / 127
     return (out * loudness).astype(np.float32)
 

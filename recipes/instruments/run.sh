@@ -2,9 +2,10 @@
 # Reproduce the bundled model from nothing but installed packages, in numbered stages:
 #   bash recipes/instruments/run.sh          # all stages
 #   bash recipes/instruments/run.sh 2        # only stage 2 (train); extra args go to that stage
-# 1 data      the training world (FluidR3, recorded samples, freepats GUS patches and OPL3 audio: Debian
-#             packages fluid-soundfont-gm freepats opl3-soundfont, npm tonejs-instrument-*-mp3, all installed by
-#             ./dev setup; 14 picture libraries; OpenMoji held out) -> data/instruments
+# 1 data      the training world (FluidR3, recorded samples and drum kits, freepats GUS patches and OPL3
+#             audio: Debian packages fluid-soundfont-gm freepats opl3-soundfont hydrogen-drumkits and npm
+#             tonejs-instrument-*-mp3, all installed by ./dev setup; 14 picture libraries; OpenMoji held
+#             out) -> data/instruments
 #             and the far split (csound's GM bank in simulated rooms, 4 picture libraries never trained on) -> data/far
 # 2 train     the CPU preset from the v6 release, 45 minutes on 2 cores (resumes if killed) -> runs/instruments
 # 3 evaluate  2- and 3-mixes on the far split first, then the test split and the held-out style -> runs/instruments/eval-*
