@@ -48,6 +48,15 @@ def test_notes_sound_at_their_pitch_and_time(player, name, pitch):
     assert np.abs(wave[: int(0.45 * RATE)]).max() == 0 and np.abs(wave[int(2.5 * RATE) :]).max() == 0
 
 
+@pytest.mark.parametrize(("name", "program", "pitch"), [("guitar", 24, 74), ("violin", 110, 70)])
+def test_mistuned_recordings_are_left_out(player, name, program, pitch):
+    wave = player.render(instruments.instrument(name), [Note(0.1, 1.0, pitch, 100)], 1.5, program)
+    expected = 440 * 2 ** (
+        (pitch - 69) / 12
+    )  # nylon guitar's D5.mp3 and the cello's As4.mp3 sound a semitone up
+    assert fundamental(wave[int(0.3 * RATE) : int(1.0 * RATE)]) == pytest.approx(expected, rel=0.015)
+
+
 def test_expression_and_variants(player):
     violin = instruments.instrument("violin")
     notes = [Note(0.2, 1.0, 64, 90)]
