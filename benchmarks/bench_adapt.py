@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import math
+import resource
 import subprocess
 import sys
 import time
@@ -34,10 +35,11 @@ import torch
 
 from pixelsound import io, mixdown
 from pixelsound.checkpoint import load_release
-from pixelsound.config import replace
 from pixelsound.dataset import ClipDataset
+from pixelsound.evaluate import draw_mixes
 from pixelsound.index import read_index, write_index
-from pixelsound.validation import validate, validation_batches
+from pixelsound.mixing import MixtureItems, collate_mixtures
+from pixelsound.validation import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "pixelsound" / "assets" / "model"
@@ -95,17 +97,23 @@ def make_far(src_index: Path, out: Path) -> Path:
 # ------------------------------------------------------------------------------------------ splits and scores
 
 
-def split_far(index: Path, out: Path, eval_videos: int) -> tuple[Path, list[dict]]:
-    """(index of the evaluation videos, the pool in a fixed order): by a hash of the file name."""
+def split_far(index: Path, out: Path, pool_size: int) -> tuple[Path, list[dict]]:
+    """(index of the evaluation videos, the adapting pool in a fixed order): the first ``pool_size`` videos
+    by a hash of the file name are the pool, all the others are evaluated on (every clip is its own video)."""
     records = sorted(read_index(index), key=lambda r: hashlib.sha1(Path(r["path"]).stem.encode()).hexdigest())
-    write_index(out / "far_eval.jsonl", records[:eval_videos])
-    return out / "far_eval.jsonl", records[eval_videos:]
+    write_index(out / "far_eval.jsonl", records[pool_size:])
+    return out / "far_eval.jsonl", records[:pool_size]
 
 
-def mixtures(index: Path, cfg, count: int) -> list[dict[str, torch.Tensor]]:
-    """``count`` fixed 2-mixes of an index's clips (centred windows, unit gains, seed 2018)."""
+def mixtures(index: Path, cfg, count: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    """``count`` fixed 2-mixes of an index's clips, drawn as ``pixelsound evaluate --count C --seed S`` draws
+    them (clips of different videos and categories, centred windows, unit gains), in batches of 16."""
     data = ClipDataset(index, cfg.audio, cfg.frames, train=False)
-    return validation_batches(data, replace(cfg, train={"val_mixes": count, "batch_size": 16}))
+    groups = draw_mixes(data, 2, count, seed)  # (count, 2) clip numbers
+    items = MixtureItems(data)
+    chunks = [groups[k : k + 16].reshape(-1) for k in range(0, len(groups), 16)]
+    batches = [collate_mixtures([items[int(i)] for i in chunk], 2) for chunk in chunks]
+    return [b for b in batches if b is not None]
 
 
 def scores(model_dir: Path, batches: dict[str, list], cache: Path) -> dict[str, float]:
@@ -124,15 +132,12 @@ def scores(model_dir: Path, batches: dict[str, list], cache: Path) -> dict[str, 
     return known[key]
 
 
-def run_adapt(pool: list[dict], n: int, minutes: float, work: Path, rate: float = 0.0) -> tuple[Path, float]:
-    """``pixelsound adapt`` on the first n pool clips without categories; returns (release, wall seconds).
-
-    With ``rate`` > 0 the budget is ``rate x minutes`` steps instead of wall minutes (a shared machine's
-    minutes hold fewer steps); the wall clock then only stops a run 10x over its time.
-    """
-    folder = work / f"n{n}_m{minutes:g}"
-    if (folder / "report.json").is_file():  # done before: reuse
-        return folder, float("nan")
+def run_adapt(pool: list[dict], n: int, steps: int, work: Path, sets: list[str]) -> tuple[Path, float, float]:
+    """``pixelsound adapt --steps STEPS`` on the first n pool clips without categories, continuing the
+    folder's run when an earlier (smaller) budget was run there; returns (release, CPU s, wall s) of this
+    call. Every stage releases the best held-back weights so far, as a run with that budget would (the
+    default learning rate is constant after the warm-up, so a longer run repeats a shorter one's steps)."""
+    folder = work / f"n{n}"
     write_index(work / f"pool{n}.jsonl", pool[:n])
     cmd = [
         sys.executable,
@@ -143,19 +148,25 @@ def run_adapt(pool: list[dict], n: int, minutes: float, work: Path, rate: float 
         "--out",
         str(folder),
     ]
-    cmd += ["--minutes", str(minutes * (10 if rate else 1)), "--category-from", "none"]
-    if rate:
-        cmd += ["--set", f"train.epochs={math.ceil(rate * minutes / 50)}"]  # adapt validates every 50 steps
+    cmd += ["--steps", str(steps), "--category-from", "none"] + (["--set", *sets] if sets else [])
     if (folder / "adapt" / "last.pt").exists():
         cmd.append("--resume")
-    start = time.monotonic()
+    start, cpu = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd)
-    if done.returncode not in (0, 130):  # 130: stopped by a signal, the best weights so far released
+    if done.returncode != 0:
         raise SystemExit(f"adapt failed ({done.returncode}): {' '.join(cmd)}")
-    return folder, time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    return folder, cpu_s, time.monotonic() - start
 
 
 # ------------------------------------------------------------------------------------------ results
+
+
+def budget_steps(minutes: float, cpu_per_step: float, cores: int = 2) -> int:
+    """Steps that ``minutes`` on ``cores`` busy cores hold: ``60 x minutes x cores`` CPU seconds over the CPU
+    seconds one adapt step takes (measured on a 2-thread run), in whole validation intervals of 50 steps."""
+    return max(50, round(60 * minutes * cores / cpu_per_step / 50) * 50)
 
 
 def table(rows: list[dict], machine: str) -> str:
@@ -167,18 +178,17 @@ def table(rows: list[dict], machine: str) -> str:
         "",
         machine,
         "",
-        "| model | clips N | budget (min) | steps | wall min trained | far 2-mixes SDR (dB) | gain (dB) | "
-        "test split SDR (dB) | change (dB) | held-back SDR before -> after (dB) |",
+        "| model | clips N | budget (min on 2 cores) | steps | adapt CPU s | far 2-mixes SDR (dB) | "
+        "gain (dB) | test split SDR (dB) | change (dB) | held-back SDR before -> after (dB) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     base = rows[0]
     for r in rows:
         held = f"{r['held_before']:.2f} -> {r['held_after']:.2f}" if "held_before" in r else ""
-        trained = f"{r['wall_minutes_trained']:.1f}" if "wall_minutes_trained" in r else ""
-        budget = f"{r.get('n', '')} | {r.get('minutes', '')} | {r.get('steps', '')} | {trained}"
+        cpu = f"{r['cpu_s']:.0f}" if r.get("cpu_s") else ""
+        budget = f"{r.get('n', '')} | {r.get('minutes', '')} | {r.get('steps', '')} | {cpu}"
         lines.append(
-            f"| {r['model']} | {budget} | "
-            f"{r['far']:.2f} | {r['far'] - base['far']:+.2f} | {r['test']:.2f} | "
+            f"| {r['model']} | {budget} | {r['far']:.2f} | {r['far'] - base['far']:+.2f} | {r['test']:.2f} | "
             f"{r['test'] - base['test']:+.2f} | {held} |"
         )
     lines += [
@@ -188,13 +198,13 @@ def table(rows: list[dict], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def machine_line() -> str:
+def machine_line(cpu_per_step: float) -> str:
     load = open("/proc/loadavg").read().split()[:3]
     return (
-        f"Machine: {torch.get_num_threads()} torch threads, CPU capability "
-        f"{torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}; load average at the start "
-        f"{' / '.join(load)} (2 cores shared with other work; adapt ran at nice 15, so its minutes held "
-        "fewer steps than on an idle machine)."
+        f"Machine: CPU capability {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}; "
+        f"load average at the start {' / '.join(load)} (2 cores shared with other work). Budgets in steps: "
+        f"M minutes on 2 cores = 120 M CPU seconds / {cpu_per_step:g} CPU s per adapt step (measured, "
+        "process CPU time of a 2-thread adapt run, validation included), so they repeat on a busy machine."
     )
 
 
@@ -206,35 +216,34 @@ def main() -> None:
     parser.add_argument(
         "--test", type=Path, help="index of the training-domain test split (default: SRC/test)"
     )
-    parser.add_argument("--sizes", type=int, nargs="*", default=[40])
-    parser.add_argument("--minutes", type=float, nargs="*", default=[10.0])
-    parser.add_argument("--eval-videos", type=int, default=40)
+    parser.add_argument("--pool", type=int, default=40, help="videos set aside to adapt on (the rest: eval)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[40], help="adapt on the first N of the pool")
+    parser.add_argument("--minutes", type=float, nargs="*", default=[5.0, 10.0])
+    parser.add_argument("--cpu-per-step", type=float, required=True, help="CPU s per adapt step, 2 threads")
     parser.add_argument("--mixes", type=int, default=200)
     parser.add_argument("--name", default="adapt", help="results file name in benchmarks/results")
-    parser.add_argument(
-        "--steps-per-minute",
-        type=float,
-        default=0.0,
-        help="budget in steps: this rate x minutes (0: wall time)",
-    )
+    parser.add_argument("--set", nargs="*", default=[], dest="sets", help="adapt --set overrides")
     args = parser.parse_args()
-    machine = machine_line()
+    machine = machine_line(args.cpu_per_step)
+    args.work.mkdir(parents=True, exist_ok=True)
     far = args.far or make_far(args.src / "test_style.jsonl", args.work)
-    eval_index, pool = split_far(far, args.work, args.eval_videos)
+    eval_index, pool = split_far(far, args.work, args.pool)
     cfg = load_release(BUNDLED)[1]
     test = args.test or args.src / "test.jsonl"
     batches = {"far": mixtures(eval_index, cfg, args.mixes), "test": mixtures(test, cfg, args.mixes)}
     rows = [{"model": "bundled", **scores(BUNDLED, batches, args.work / "scores.json")}]
     print(rows[-1], flush=True)
     for n in args.sizes:
-        for minutes in args.minutes:
-            folder, wall = run_adapt(pool, n, minutes, args.work, args.steps_per_minute)
+        for minutes in sorted(args.minutes):
+            steps = budget_steps(minutes, args.cpu_per_step)
+            folder, cpu_s, wall = run_adapt(pool, n, steps, args.work, args.sets)
             report = json.loads((folder / "report.json").read_text())
             rows.append(
-                {"model": f"adapted ({folder.name})", "n": n, "minutes": minutes, "steps": report["steps"],
-                 "held_before": report["before_sdr"], "held_after": report["after_sdr"],
-                 "wall_minutes_trained": report["minutes"], "stopped": report["stopped"],
-                 "wall_s": wall, **scores(folder, batches, args.work / "scores.json")}
+                {"model": f"adapted (n{n}, {minutes:g} min)", "n": n, "minutes": minutes,
+                 "steps": report["steps"], "held_before": report["before_sdr"],
+                 "held_after": report["after_sdr"], "cpu_s": cpu_s, "wall_s": wall,
+                 "adapted": report["adapted"],
+                 **scores(folder, batches, args.work / "scores.json")}
             )  # fmt: skip
             print(rows[-1], flush=True)
             write(rows, machine, args.name)

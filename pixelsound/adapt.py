@@ -49,7 +49,7 @@ from pixelsound.checkpoint import (
     release_prototypes,
     write_release,
 )
-from pixelsound.config import Config, add_overrides_argument, apply_overrides, from_dict
+from pixelsound.config import Config, add_overrides_argument, apply_overrides, from_dict, replace
 from pixelsound.errors import UserError
 from pixelsound.index import (
     CATEGORY_SOURCES,
@@ -77,6 +77,7 @@ RUN = "adapt"
 # model instead of rewriting it; validation on the held-back clips every 50 steps; the time budget ends the
 # run. To train only some parts, give the others a rate of 0 (e.g. ``train.lr_rest=0`` keeps the audio net
 # and the synthesizer as they are).
+VALIDATE_EVERY = 50  # steps between validations on the held-back clips (an adapting "epoch")
 ADAPT_TRAIN: dict[str, Any] = {
     "optimizer": "adam",
     "lr_frame": 1e-4,
@@ -86,7 +87,7 @@ ADAPT_TRAIN: dict[str, Any] = {
     "warmup_steps": 100,
     "grad_clip": 1.0,
     "epochs": 2000,  # 100k steps: the time budget ends the run first
-    "steps_per_epoch": 50,
+    "steps_per_epoch": VALIDATE_EVERY,
     "save_every": 50,
     "val_mixes": 48,
     "log_every": 10,
@@ -105,7 +106,10 @@ class AdaptOptions:
 
     Attributes:
         model: the release to start from (default: the bundled model).
-        minutes: training time budget (validation included; indexing and the reports are not).
+        minutes: training time budget (validation included; indexing and the reports are not); 0: none.
+        steps: training budget in optimizer steps, rounded up to whole validation intervals
+            (:data:`VALIDATE_EVERY`); 0: none. The run ends at whichever budget comes first; a budget in
+            steps repeats on any machine, one in minutes depends on how busy the machine is.
         held_back: share of the videos held back for validation (at least two videos).
         category_from: where categories come from when a folder is indexed: ``"sidecar"``, ``"folder"`` or
             ``"none"``; with ``"none"`` an index's categories are ignored too.
@@ -115,6 +119,7 @@ class AdaptOptions:
 
     model: str | Path = BUNDLED
     minutes: float = 10.0
+    steps: int = 0
     held_back: float = 0.2
     category_from: str = "sidecar"
     overrides: tuple[str, ...] = ()
@@ -228,13 +233,16 @@ def write_clips(work: Path, records: list[dict], rejects: list[dict], train_part
 # ------------------------------------------------------------------------------------------------ config
 
 
-def adapt_config(base: Config, work: Path, minutes: float, overrides: tuple[str, ...] = ()) -> Config:
+def adapt_config(
+    base: Config, work: Path, minutes: float, overrides: tuple[str, ...] = (), steps: int = 0
+) -> Config:
     """The release's audio / frames / model settings with the adapting data and training defaults.
 
     Args:
         base: the starting release's config.
         work: the run folder (indexes, cache, checkpoints).
-        minutes: the time budget (``train.max_minutes``).
+        minutes: the time budget (``train.max_minutes``; 0: none).
+        steps: the budget in steps, as ``train.epochs`` of ``train.steps_per_epoch`` steps (0: none).
         overrides: ``section.key=value`` strings, applied last.
     """
     data = base.to_dict()
@@ -242,12 +250,16 @@ def adapt_config(base: Config, work: Path, minutes: float, overrides: tuple[str,
     data["data"].update(
         train_index=str(work / "train.jsonl"),
         val_index=str(work / "held_back.jsonl"),
+        monitor_index="",  # the release's own training monitor is not the user's material
         cache_dir=str(work / "cache"),
         memory_items=max(1000, base.data.memory_items),
         workers=0,
     )
     data["train"].update(ADAPT_TRAIN, out_dir=str(work), max_minutes=float(minutes))
-    return from_dict(apply_overrides(data, list(overrides)), where="adapt")
+    cfg = from_dict(apply_overrides(data, list(overrides)), where="adapt")
+    if steps > 0:  # whole validation intervals ("epochs"), of the length an override may have set
+        cfg = replace(cfg, train={"epochs": math.ceil(steps / max(1, cfg.train.steps_per_epoch))})
+    return cfg
 
 
 # ------------------------------------------------------------------------------------------------ steps
@@ -364,12 +376,14 @@ def adapt(videos: str | Path, out: str | Path, options: AdaptOptions = AdaptOpti
     """
     out, start = Path(out), Path(options.model)
     work = out / RUN
-    if not options.minutes > 0 or not 0 < options.held_back < 1:
+    budget_ok = options.minutes >= 0 and options.steps >= 0 and (options.minutes > 0 or options.steps > 0)
+    if not budget_ok or not 0 < options.held_back < 1:
         raise AdaptError(
-            f"--minutes must be > 0 and --held-back in (0, 1); got {options.minutes}, {options.held_back}"
+            "--minutes and --steps must be >= 0 (one of them > 0) and --held-back in (0, 1); got "
+            f"{options.minutes}, {options.steps}, {options.held_back}"
         )
     _, base_cfg = load_release(start)
-    cfg = adapt_config(base_cfg, work, options.minutes, options.overrides)
+    cfg = adapt_config(base_cfg, work, options.minutes, options.overrides, options.steps)
     if (work / "last.pt").exists() and not options.resume:
         raise AdaptError(
             f"{work / 'last.pt'} exists: pass --resume to continue that run, or choose another --out"
@@ -405,7 +419,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=str(BUNDLED), help="release to start from (default: the bundled one)"
     )
-    parser.add_argument("--minutes", type=float, default=10.0, help="training time budget (default 10)")
+    parser.add_argument(
+        "--minutes", type=float, help="training time budget (default 10; none when only --steps is given)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=0, help="training budget in optimizer steps (repeatable on any machine)"
+    )
     parser.add_argument(
         "--held-back", type=float, default=0.2, help="share of videos held back for validation (default 0.2)"
     )
@@ -422,7 +441,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     options = AdaptOptions(
         model=args.model,
-        minutes=args.minutes,
+        minutes=args.minutes if args.minutes is not None else (0.0 if args.steps else 10.0),
+        steps=args.steps,
         held_back=args.held_back,
         category_from=args.category_from,
         overrides=tuple(args.overrides),

@@ -124,6 +124,25 @@ def test_a_killed_adapt_resumes_where_it_stopped(tmp_path, videos, monkeypatch, 
     assert load_checkpoint(out / "adapt" / "last.pt")["epoch"] == 2
 
 
+def test_a_budget_in_steps_sets_whole_intervals_and_no_time_limit(tmp_path):
+    release = tiny_release(tmp_path / "start")
+    base = replace(load_release(release)[1], data={"monitor_index": "far.jsonl"})
+    cfg = A.adapt_config(base, tmp_path, 0.0, ("train.steps_per_epoch=4",), steps=10)
+    assert (cfg.train.epochs, cfg.train.steps_per_epoch, cfg.train.max_minutes) == (3, 4, 0.0)
+    assert cfg.data.monitor_index == ""  # the release's own monitor is not the user's material
+    assert A.adapt_config(base, tmp_path, 10.0).train.epochs == A.ADAPT_TRAIN["epochs"]
+
+
+def test_adapt_stops_after_its_steps(tmp_path, videos):
+    release = tiny_release(tmp_path / "s")
+    args = ["adapt", str(videos), "--out", str(tmp_path / "mine"), "--model", str(release)]
+    assert cli.main([*args, "--steps", "5", "--set", *FAST]) == 0  # 2 steps per validation, not 2 epochs
+    report = json.loads((tmp_path / "mine" / "report.json").read_text())
+    assert report["steps"] == 6 and report["stopped"] == "done"
+    with pytest.raises(A.AdaptError, match="one of them > 0"):
+        A.adapt(videos, tmp_path / "o", A.AdaptOptions(model=tmp_path / "s", minutes=0.0))
+
+
 def test_adapt_needs_four_videos(tmp_path, make_clip):
     for k in range(3):
         make_clip(tmp_path / "few", f"v{k}.mp4", sr=8000)
