@@ -13,13 +13,16 @@ with ``weights=None``). Around the nets it runs what its ``main.py`` does, writt
 
 Figures (each the median of ``--repeat`` runs after warm-ups, the two codes alternating run by run):
 
-* ``separate 6.0 s``: a 2-mix of 66150 samples. pixelsound separates all of it (two overlapping windows);
+* ``separate 6.0 s``: a 2-mix of 66150 samples. pixelsound separates all of it (two overlapping windows that
+  share their frames, so its frame net runs once and its U-Net twice);
   the original code takes one 65535-sample window (its loader crops every clip to that), so it is given one.
 * ``separate 5.94 s``: a 2-mix of exactly one window (65535 samples); the same work for both.
 * ``train step / mixture``: forward, loss, backward and SGD step of a batch of ``--batch`` mixtures
   (pixelsound's ``train_step`` with the preset's optimizer and ``train.bf16`` as the preset says; the
   original's forward with its weighted BCE and SGD with momentum), divided by the batch size. The
   original's STFTs are made by its data loader, so they are left out of its step; pixelsound's are in.
+
+``--int8`` runs pixelsound's separation with int8 convolutions (``separate --int8``, :mod:`pixelsound.int8`).
 
 Peak memory is each side's own process (a fresh one per figure, its ``VmHWM``). CPU seconds (both threads'
 time, ``time.process_time``) are given beside wall seconds: on a shared machine they say what the work
@@ -52,6 +55,7 @@ from pixelsound.clip import TensorClip  # noqa: E402
 from pixelsound.config import load_config, replace  # noqa: E402
 from pixelsound.frames import normalize_frames  # noqa: E402
 from pixelsound.inference import fold_batchnorm  # noqa: E402
+from pixelsound.int8 import quantize_convs  # noqa: E402
 from pixelsound.model import SoundOfPixels  # noqa: E402
 from pixelsound.precision import use_bf16  # noqa: E402
 from pixelsound.separate import separate_waveform  # noqa: E402
@@ -159,11 +163,13 @@ def sop_frames(videos: torch.Tensor) -> torch.Tensor:
 class PixelsoundRunner:
     """pixelsound at the sop preset, as ``pixelsound separate`` and ``pixelsound train`` run it."""
 
-    def __init__(self, batch: int, bf16: str):
+    def __init__(self, batch: int, bf16: str, int8: bool = False):
         cfg = load_config(ROOT / "recipes/presets/sop.toml")
         self.cfg = replace(cfg, train={"batch_size": batch, "bf16": bf16})
         self.model = SoundOfPixels(self.cfg)
         self.inference = fold_batchnorm(self.model)
+        if int8:  # separate --int8
+            self.inference = quantize_convs(self.inference)
         self.optimizer = optim.build_optimizer(self.model, self.cfg.train)
 
     def separate(self, mix: torch.Tensor, videos: torch.Tensor) -> torch.Tensor:
@@ -197,7 +203,7 @@ def inputs(task: str, batch: int) -> dict[str, torch.Tensor]:
 def job(side: str, task: str, args: argparse.Namespace) -> Callable[[], None]:
     """A no-argument function doing ``task`` once with ``side``'s code."""
     batch = args.batch
-    runner = SopRunner(args.sop) if side == "sop" else PixelsoundRunner(batch, args.bf16)
+    runner = SopRunner(args.sop) if side == "sop" else PixelsoundRunner(batch, args.bf16, args.int8)
     x = inputs(task, batch)
     if task.startswith("separate"):
         return lambda: runner.separate(x["mix"], x["videos"])
@@ -233,7 +239,9 @@ def peak_memory_mb(side: str, task: str, args: argparse.Namespace) -> float:
         str(args.threads),
         "--batch",
         str(args.batch),
-    ]
+        "--bf16",
+        args.bf16,
+    ] + (["--int8"] if args.int8 else [])
     if args.sop:
         cmd += ["--sop", str(args.sop)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ.copy())
@@ -259,6 +267,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=4, help="mixtures per training step")
     parser.add_argument("--bf16", default="auto", choices=["auto", "true", "false"], help="pixelsound's")
+    parser.add_argument("--int8", action="store_true", help="pixelsound separates with --int8")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--out", type=Path, help="report (default benchmarks/results/sop_<capability>.md)")
@@ -294,7 +303,8 @@ def main() -> None:
 
 def write_report(rows: list[dict], args: argparse.Namespace) -> None:
     cap = torch.backends.cpu.get_cpu_capability().lower()
-    out = args.out or ROOT / "benchmarks" / "results" / "sop" / f"{cap}_bf16_{args.bf16}.md"
+    name = f"{cap}_bf16_{args.bf16}" + ("_int8" if args.int8 else "")
+    out = args.out or ROOT / "benchmarks" / "results" / "sop" / f"{name}.md"
     lines = [
         f"# pixelsound vs the Sound-of-Pixels code, paper configuration ({args.threads} threads)",
         "",
@@ -302,7 +312,7 @@ def write_report(rows: list[dict], args: argparse.Namespace) -> None:
         f" {args.warmup}"
         " warm-ups, alternating; seconds (per mixture for training). Command:",
         f"`python benchmarks/bench_sop.py --sop PATH --threads {args.threads} --repeat {args.repeat}"
-        f" --batch {args.batch} --bf16 {args.bf16}`",
+        f" --batch {args.batch} --bf16 {args.bf16}{' --int8' if args.int8 else ''}`",
         "",
         "| figure | SoP code (s) | pixelsound (s) | ratio | ratio of pairs | CPU s SoP / ours | CPU ratio |"
         " peak MB SoP / ours |",

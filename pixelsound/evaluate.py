@@ -43,6 +43,7 @@ from pixelsound.checkpoint import load_model
 from pixelsound.dataset import ClipDataset
 from pixelsound.errors import UserError
 from pixelsound.index import read_index
+from pixelsound.int8 import quantize_convs
 from pixelsound.losses import dominant_target, ratio_target
 from pixelsound.metrics import bss_eval, si_sdr
 from pixelsound.mixing import draw_groups, item_labels
@@ -364,6 +365,7 @@ def evaluate(
     hard: bool = False,
     device: str = "cpu",
     cache_dir: str | None = None,
+    int8: bool = False,
 ) -> EvalResult:
     """Score a model, the mixture and the ideal masks on a fixed, seeded list of mixtures.
 
@@ -381,6 +383,7 @@ def evaluate(
         hard: threshold the model's masks at 0.5.
         device: where the model runs (a loaded model stays where it is).
         cache_dir: decoded-clip cache for the dataset.
+        int8: run the model's convolutions in int8 (:mod:`pixelsound.int8`, as ``separate --int8``).
 
     Returns:
         An :class:`EvalResult`.
@@ -388,6 +391,7 @@ def evaluate(
     start = time.perf_counter()
     was_training = getattr(model_or_path, "training", False)
     model = load_model(model_or_path, None if isinstance(model_or_path, torch.nn.Module) else device)
+    net = quantize_convs(model) if int8 else model  # a copy: the loaded model stays as it is
     dataset = _open_dataset(index, model.cfg, split, cache_dir)
     if count < 1 or not mixes or any(n < 2 for n in mixes):
         raise EvalError(f"need count >= 1 and every N >= 2, got count={count}, mixes={list(mixes)}")
@@ -395,9 +399,7 @@ def evaluate(
     out = Path(out_dir) if out_dir is not None else None
     try:
         with torch.inference_mode():
-            scored, skipped = _run_mixes(
-                model, dataset, plan, hard, figures, out / "figures" if out else None
-            )
+            scored, skipped = _run_mixes(net, dataset, plan, hard, figures, out / "figures" if out else None)
     finally:
         model.train(was_training)
     if not scored:
@@ -412,7 +414,7 @@ def evaluate(
             result,
             model,
             index,
-            dict(mixes=list(mixes), count=count, seed=seed, split=split, hard=hard),
+            dict(mixes=list(mixes), count=count, seed=seed, split=split, hard=hard, int8=int8),
             time.perf_counter() - start,
         )
     log.info("evaluated %d mixes in %.1f s", len(scored), time.perf_counter() - start)
@@ -450,6 +452,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hard", action="store_true", help="threshold the model's masks at 0.5")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
     parser.add_argument("--cache-dir", help="decoded-clip cache folder")
+    parser.add_argument("--int8", action="store_true", help="int8 convolutions (CPU; see pixelsound.int8)")
     parser.add_argument(
         "--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine; default: torch's)"
     )
@@ -472,6 +475,7 @@ def run(args: argparse.Namespace) -> int:
         hard=args.hard,
         device=args.device,
         cache_dir=args.cache_dir,
+        int8=args.int8,
     )
     print(result.table)
     print(f"written: {out / 'evaluation.json'}, {out / 'evaluation.md'}, {out / 'figures'}")

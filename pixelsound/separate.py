@@ -28,6 +28,7 @@ from pixelsound.checkpoint import load_model
 from pixelsound.clip import Clip, FileClip
 from pixelsound.errors import UsageError
 from pixelsound.inference import FrameFeatures, fold_batchnorm, source_logits
+from pixelsound.int8 import quantize_convs
 from pixelsound.io import MediaError, probe, read_audio, resample, write_audio
 from pixelsound.model import SoundOfPixels
 from pixelsound.precision import add_bf16_argument, use_bf16
@@ -136,12 +137,17 @@ def _separate_pieces(model: SoundOfPixels, pieces: Tensor, visual: Tensor) -> Te
     return model.apply_masks(masks, mix_spec, pieces.shape[-1]).float()
 
 
-def _load(model: str | Path | SoundOfPixels | None, device: str) -> SoundOfPixels:
+def _load(model: str | Path | SoundOfPixels | None, device: str, int8: bool = False) -> SoundOfPixels:
     """The model ready for inference on ``device``: a copy in eval mode with its BatchNorms folded (a loaded
-    model, a release, or None: the bundled model, :func:`pixelsound.checkpoint.load_model`)."""
+    model, a release, or None: the bundled model, :func:`pixelsound.checkpoint.load_model`), its convs in
+    int8 with ``int8`` (CPU only, :mod:`pixelsound.int8`)."""
     if isinstance(model, SoundOfPixels):
-        return fold_batchnorm(model).to(device)
-    return fold_batchnorm(load_model(model, device))
+        net = fold_batchnorm(model).to(device)
+    else:
+        net = fold_batchnorm(load_model(model, device))
+    if int8 and torch.device(device).type != "cpu":
+        raise UsageError(f"--int8 runs on the CPU only, not on {device}")
+    return quantize_convs(net) if int8 else net
 
 
 def read_mixture(
@@ -174,6 +180,7 @@ def separate(
     device: str = "cpu",
     overlap: float = 0.25,
     bf16: bool | str = "auto",
+    int8: bool = False,
 ) -> Separation:
     """Separate each video's sound from the mixture of their soundtracks (or from a given mixture).
 
@@ -187,11 +194,12 @@ def separate(
         device: where to run.
         overlap: fraction of each window shared with the next.
         bf16: bfloat16 autocast for the nets: "auto" (where native), True or False.
+        int8: int8 convolutions (CPU; faster, a little less accurate: :mod:`pixelsound.int8`).
 
     Returns:
         :class:`Separation` with ``(N, L)`` sources.
     """
-    net = _load(model, device)
+    net = _load(model, device, int8)
     cfg = net.cfg
     sr = cfg.audio.sample_rate
     if mix is None:
@@ -253,6 +261,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     parser.add_argument("--overlap", type=float, default=0.25, help="window overlap fraction (0-0.9)")
     add_bf16_argument(parser)
+    parser.add_argument(
+        "--int8", action="store_true", help="int8 convolutions on the CPU: faster, a little less accurate"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -268,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         overlap=args.overlap,
         bf16=args.bf16,
+        int8=args.int8,
     )
     for path in result.write(args.out or default_out(args.videos), rate=rate, channels=channels):
         log.info("wrote %s", path)
