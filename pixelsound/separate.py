@@ -141,12 +141,12 @@ def _load(model: str | Path | SoundOfPixels | None, device: str, int8: bool = Fa
     """The model ready for inference on ``device``: a copy in eval mode with its BatchNorms folded (a loaded
     model, a release, or None: the bundled model, :func:`pixelsound.checkpoint.load_model`), its convs in
     int8 with ``int8`` (CPU only, :mod:`pixelsound.int8`)."""
+    if int8 and torch.device(device).type != "cpu":
+        raise UsageError(f"--int8 runs on the CPU only, not on {device}")
     if isinstance(model, SoundOfPixels):
         net = fold_batchnorm(model).to(device)
     else:
         net = fold_batchnorm(load_model(model, device))
-    if int8 and torch.device(device).type != "cpu":
-        raise UsageError(f"--int8 runs on the CPU only, not on {device}")
     return quantize_convs(net) if int8 else net
 
 

@@ -5,9 +5,10 @@ import torch
 
 from pixelsound import int8
 from pixelsound.clip import TensorClip
+from pixelsound.errors import UsageError
 from pixelsound.inference import fold_batchnorm
 from pixelsound.model import SoundOfPixels
-from pixelsound.separate import separate_waveform
+from pixelsound.separate import separate, separate_waveform
 from tiny import tiny_config
 
 pytestmark = pytest.mark.skipif(not int8.available(), reason="no oneDNN int8 convolution in this build")
@@ -40,3 +41,8 @@ def test_quantized_model_keeps_small_and_merged_convs_and_stays_close():
     out = separate_waveform(quantized, mix, clips, bf16=False)
     assert out.shape == ref.shape
     assert 0 < (out - ref).norm() / ref.norm() < 0.05
+
+
+def test_int8_is_refused_off_the_cpu():
+    with pytest.raises(UsageError, match="int8 runs on the CPU only"):
+        separate(["a.mp4", "b.mp4"], device="cuda", int8=True)
