@@ -3,7 +3,8 @@
     python benchmarks/check_fast_sdr.py
 
 "Before" runs ``SoundOfPixels.separate`` window by window on the model as loaded; "after" runs
-``separate_waveform`` on the folded model (merged last conv, reused frame features), in float32 and in bf16.
+``separate_waveform`` on the folded model (merged last conv, reused frame features), in float32, in bf16 and
+with int8 convolutions (``separate --int8``).
 """
 
 import sys
@@ -16,7 +17,9 @@ sys.path.insert(0, str(ROOT))
 
 from pixelsound import separate as S  # noqa: E402
 from pixelsound.checkpoint import load_release  # noqa: E402
+from pixelsound.clip import FileClip  # noqa: E402
 from pixelsound.inference import fold_batchnorm  # noqa: E402
+from pixelsound.int8 import quantize_convs  # noqa: E402
 from pixelsound.io import read_audio  # noqa: E402
 from pixelsound.metrics import sdr  # noqa: E402
 
@@ -39,7 +42,7 @@ def main() -> None:
     model, cfg = load_release(ROOT / "pixelsound/assets/model")
     sr = cfg.audio.sample_rate
     solos = torch.stack([read_audio(v, sr)[0] for v in VIDEOS])  # (N, L)
-    clips = S.video_clips(VIDEOS, cfg.frames, cfg.audio.length / sr)
+    clips = [FileClip(v) for v in VIDEOS]
     mix = solos.sum(0)
     ref = before(model.eval(), mix, clips)
     fast = fold_batchnorm(model)
@@ -47,6 +50,7 @@ def main() -> None:
         ("before (model.separate)", ref),
         ("after, float32", S.separate_waveform(fast, mix, clips, bf16=False)),
         ("after, bf16", S.separate_waveform(fast, mix, clips, bf16=True)),
+        ("after, int8", S.separate_waveform(quantize_convs(fast), mix, clips, bf16=False)),
     ]:
         diff = (est - ref).abs().max().item()
         print(
