@@ -55,6 +55,8 @@ class PixelsOptions:
         min_share: an object must carry at least this share of the sounding cells' energy.
         place: weight of a cell's place against its sound when cells are grouped into objects
             (:func:`pixelsound.objects.group_cells`; 0: by sound alone).
+        look: weight of a cell's look (its visual vector) against its sound when cells are grouped (0: not
+            used).
     """
 
     chunk_seconds: float = 0.0
@@ -68,6 +70,7 @@ class PixelsOptions:
     max_objects: int = 4
     min_share: float = 0.05
     place: float = 2.0
+    look: float = 0.5
 
 
 @dataclass

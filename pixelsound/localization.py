@@ -125,7 +125,8 @@ def duet_scores(
         box, DSOL), ``ciou_pixels`` (the same against its pixels), ``ciou_lvs`` (overall heatmap vs the union
         of the boxes, median threshold), ``sdr_region`` and ``sdr_object`` (per instrument, dB), ``objects``
         (number found), ``grid`` (cells, ``[h, w]``), ``peak_on`` (per instrument: the matched object's
-        hottest cell lies on the instrument's box) and ``named`` (per instrument, or [] without categories).
+        peak, its hottest 3 x 3 neighbourhood, lies on the instrument's box) and ``named`` (per instrument,
+        or [] without categories).
     """
     gts = [torch.as_tensor(g, dtype=torch.bool) for g in gts]
     boxes = [box_mask(g) for g in gts]
@@ -146,7 +147,7 @@ def duet_scores(
     sdr_region = bss_eval(refs, from_regions.double(), compute_permutation=False, silent="nan")["sdr"]
     sdr_object = bss_eval(refs, from_objects.double(), compute_permutation=False, silent="nan")["sdr"]
     peak_on = [
-        m is not None and _peak_inside(result.objects[m].heatmap, b)
+        m is not None and peak_inside(result.objects[m].peak, result.grid, b)
         for m, b in zip(match, boxes, strict=True)
     ]
     named = [
@@ -207,10 +208,10 @@ def duet_metrics(
     return summarize_duets(per_clip)
 
 
-def _peak_inside(heat: Tensor, box: Tensor) -> bool:
-    """Whether the hottest cell of ``heat`` (h, w) falls inside ``box`` (bool, H, W), at the cell centre."""
-    h, w = heat.shape
-    row, col = divmod(int(heat.flatten().argmax()), w)
+def peak_inside(peak: tuple[int, int], grid: tuple[int, int], box: Tensor) -> bool:
+    """Whether cell ``peak`` (row, col) of an ``(h, w)`` grid falls inside ``box`` (bool, H, W), at the cell
+    centre (an object's :attr:`pixelsound.objects.SoundingObject.peak`)."""
+    (row, col), (h, w) = peak, grid
     height, width = box.shape
     return bool(box[int((row + 0.5) * height / h), int((col + 0.5) * width / w)])
 

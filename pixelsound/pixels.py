@@ -328,6 +328,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-share", type=float, default=d.min_share, help="least energy share of an object"
     )
     parser.add_argument("--place", type=float, default=d.place, help="weight of place in grouping cells")
+    parser.add_argument("--look", type=float, default=d.look, help="weight of look in grouping cells")
     parser.add_argument("--page-seconds", type=float, default=d.page_seconds, help="cell sounds on the page")
     parser.add_argument("--page-rate", type=int, default=8000, help="sample rate of the page's sounds")
     parser.add_argument("--page-bits", type=int, choices=(4, 8), default=4, help="bits per page sample")
@@ -342,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
     options = PixelsOptions(
         chunk_seconds=args.chunk_seconds, overlap=args.overlap, grid=args.grid, max_objects=args.max_objects,
         min_share=args.min_share, page_seconds=args.page_seconds, frame_size=args.frame_size,
-        place=args.place,
+        place=args.place, look=args.look,
     )  # fmt: skip
     net = checkpoint.load_model(args.model, args.device)
     if args.categories:

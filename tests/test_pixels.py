@@ -253,6 +253,33 @@ def test_place_keeps_a_cell_with_its_neighbours():
         )
 
 
+def test_look_parts_two_things_that_sound_alike():
+    energy = torch.ones(4, 6, 2, 1)  # (h, w, bands, bins): every cell makes the same sound
+    visual = torch.zeros(3, 4, 6)  # (K, h, w): a thing on the left, another on the right
+    visual[0, :, :3], visual[1, :, 3:] = 1.0, 1.0
+    assert len(objects.group_cells(energy, visual=visual, look=0.0)) == 1  # by sound and place: one
+    groups = objects.group_cells(energy, visual=visual, look=0.5)
+    assert sorted(int(g.cells[:, :3].sum()) for g in groups) == [0, 12]  # by look too: left and right
+    assert all(g.cells[:, :3].all() or g.cells[:, 3:].all() for g in groups)
+    same = torch.ones(3, 4, 6)  # one look everywhere: still one object
+    assert len(objects.group_cells(energy, visual=same, look=0.5)) == 1
+    points, distinct = objects.cell_points(energy, 2.0, visual, 0.5)
+    assert points.shape == (24, 2 + 2 + 3) and distinct.shape == (24, 2 + 3)
+    torch.testing.assert_close(distinct.norm(dim=1), torch.ones(24, dtype=torch.float64))
+
+
+def test_smooth_heat_puts_the_peak_on_the_loud_block_not_a_lone_cell():
+    heat = torch.zeros(6, 6)
+    heat[0, 5] = 1.0  # a lone loud cell
+    heat[3:6, 0:3] = 0.6  # the instrument: a block of cells, each less loud
+    smooth = objects.smooth_heat(heat)
+    row, col = divmod(int(smooth.argmax()), 6)
+    assert int(heat.argmax()) == 5 and row >= 3 and col <= 2
+    torch.testing.assert_close(smooth[4, 1], torch.tensor(0.6))  # a mean, not a sum
+    torch.testing.assert_close(smooth[0, 5], torch.tensor(0.25))  # a corner has four cells
+    assert smooth.shape == heat.shape
+
+
 def test_silhouette_and_clustering_on_points():
     gen = torch.Generator().manual_seed(0)
     a = torch.tensor([1.0, 0, 0]) + 0.02 * torch.randn(10, 3, generator=gen)
@@ -320,11 +347,17 @@ def test_duet_scores_on_the_hand_built_duet():
 
 
 def test_a_heat_peak_off_the_box_is_not_on_it():
-    heat = torch.zeros(4, 4)
-    heat[0, 3] = 1.0
     box = torch.zeros(64, 64, dtype=torch.bool)
     box[:, :32] = True
-    assert not localization._peak_inside(heat, box) and localization._peak_inside(heat, ~box)
+    assert not localization.peak_inside((0, 3), (4, 4), box) and localization.peak_inside(
+        (0, 3), (4, 4), ~box
+    )
+    heat = torch.zeros(6, 6)
+    heat[0, 5] = 1.0  # a lone loud cell on the right; the object's cells on the left
+    heat[3:6, 0:3] = 0.6
+    thing = objects.SoundingObject(0, heat > 0, heat, 1.0)
+    row, col = thing.peak
+    assert row >= 3 and col <= 2 and localization.peak_inside(thing.peak, (6, 6), box)
 
 
 # ------------------------------------------------------------------------------------------ the verb
