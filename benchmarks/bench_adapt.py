@@ -1,6 +1,7 @@
 """Adapting the bundled model to a far source: 2-mix SDR on the source's other videos before and after.
 
-    python benchmarks/bench_adapt.py --src data/bench_adapt/src --sizes 40 --minutes 10
+    python benchmarks/bench_adapt.py --far data/far/far.jsonl --test data/instruments7/test.jsonl \
+        --cpu-per-step 0.31 --sizes 10 20 40 --minutes 5 10 20
 
 The far source: ``--far INDEX`` (e.g. the far split of the generalization work), or, without it, a stand-in
 made from a ``pixelsound data instruments`` build (``--src``): its ``test_style`` clips (OpenMoji pictures,
@@ -11,11 +12,15 @@ kept out of the bundled model's training) with every video changed the same way 
   "room" or "hall"), through a random tilt EQ, with noise at 20 dB SNR;
 - pictures: colour negatives, blurred (down to half size and back).
 
-The far videos are split by a hash of their names into an evaluation part (``--eval-videos``) and a pool;
-``pixelsound adapt`` runs on the first N pool clips without categories (``--category-from none``; it holds
-back a fifth of them itself) for M minutes. Every model is scored on the same 2-mixes of the evaluation
-videos (``--mixes``, unit gains, BSS-eval SDR as in training's validation) and on 2-mixes of the build's
-``test`` split (the training domain: forgetting). Results: ``benchmarks/results/adapt.md`` and ``.json``.
+The far videos are ordered by a hash of their names: the first ``--pool`` (40) are the adapting pool, all the
+others are evaluated on. ``pixelsound adapt`` runs on the first N pool clips without categories
+(``--category-from none``; it holds back a fifth of them itself) with budgets in steps: M minutes on 2 cores
+are 120 M CPU seconds over ``--cpu-per-step`` (measured), so the figures repeat on a shared machine. The
+budgets of one N are stages of one run (``--resume`` with more steps; the default learning rate is constant
+after its warm-up, and every stage releases the best held-back weights so far, as a run with that budget
+would). Every model is scored on the same 2-mixes as ``pixelsound evaluate --mixes 2 --count 200 --seed 0``
+draws them (model SDR, BSS-eval) of the evaluation videos and of ``--test`` (the training domain:
+forgetting). Results: ``benchmarks/results/NAME.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -153,7 +158,7 @@ def run_adapt(pool: list[dict], n: int, steps: int, work: Path, sets: list[str])
         cmd.append("--resume")
     start, cpu = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd)
-    if done.returncode != 0:
+    if done.returncode not in (0, 130, 143):  # stopped by Ctrl-C / SIGTERM: the best weights so far released
         raise SystemExit(f"adapt failed ({done.returncode}): {' '.join(cmd)}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
@@ -203,8 +208,9 @@ def machine_line(cpu_per_step: float) -> str:
     return (
         f"Machine: CPU capability {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}; "
         f"load average at the start {' / '.join(load)} (2 cores shared with other work). Budgets in steps: "
-        f"M minutes on 2 cores = 120 M CPU seconds / {cpu_per_step:g} CPU s per adapt step (measured, "
-        "process CPU time of a 2-thread adapt run, validation included), so they repeat on a busy machine."
+        f"M minutes on 2 cores = 120 M CPU seconds / {cpu_per_step:g} CPU s per adapt step (measured: "
+        "process CPU time of adapt at 1 thread, validation included; 2 threads spend at least as much CPU "
+        "per step, so M minutes hold at most that many steps), so they repeat on a busy machine."
     )
 
 
@@ -219,7 +225,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=40, help="videos set aside to adapt on (the rest: eval)")
     parser.add_argument("--sizes", type=int, nargs="*", default=[40], help="adapt on the first N of the pool")
     parser.add_argument("--minutes", type=float, nargs="*", default=[5.0, 10.0])
-    parser.add_argument("--cpu-per-step", type=float, required=True, help="CPU s per adapt step, 2 threads")
+    parser.add_argument("--cpu-per-step", type=float, required=True, help="CPU s per adapt step (measured)")
     parser.add_argument("--mixes", type=int, default=200)
     parser.add_argument("--name", default="adapt", help="results file name in benchmarks/results")
     parser.add_argument("--set", nargs="*", default=[], dest="sets", help="adapt --set overrides")
@@ -242,11 +248,13 @@ def main() -> None:
                 {"model": f"adapted (n{n}, {minutes:g} min)", "n": n, "minutes": minutes,
                  "steps": report["steps"], "held_before": report["before_sdr"],
                  "held_after": report["after_sdr"], "cpu_s": cpu_s, "wall_s": wall,
-                 "adapted": report["adapted"],
+                 "adapted": report["adapted"], "stopped": report["stopped"],
                  **scores(folder, batches, args.work / "scores.json")}
             )  # fmt: skip
             print(rows[-1], flush=True)
             write(rows, machine, args.name)
+            if report["stopped"] == "signal":  # stopped before its budget: a longer one would not start
+                break
     write(rows, machine, args.name)
 
 
