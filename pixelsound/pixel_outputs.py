@@ -142,10 +142,12 @@ def result_facts(result: PixelsResult) -> dict[str, object]:
     objects = []
     for o in result.objects:
         row, col = o.centroid
+        (h, w), (top, left) = result.grid, o.peak  # the peak as its cell's centre
         objects.append({
             "index": o.index + 1, "category": o.category, "category_score": o.category_score,
             "energy_share": round(o.energy_share, 4), "cells": int(o.region.sum()),
-            "centroid": [round(row / result.grid[0], 4), round(col / result.grid[1], 4)],
+            "centroid": [round(row / h, 4), round(col / w, 4)],
+            "peak": [round((top + 0.5) / h, 4), round((left + 0.5) / w, 4)],
             "region": o.region.int().tolist(), "heatmap": o.heatmap.round(decimals=4).tolist(),
         })  # fmt: skip
     return {

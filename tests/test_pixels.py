@@ -373,6 +373,7 @@ def test_cli_writes_every_output(tmp_path):
     assert code == 0
     facts = json.loads((out / "pixels.json").read_text())
     assert facts["grid"] == [4, 4] and len(facts["objects"]) >= 1
+    assert all(0 < v < 1 for o in facts["objects"] for v in o["peak"]) and facts["options"]["look"] == 0.5
     assert all((out / name).is_file() for name in facts["files"]["objects"])
     assert (out / "heatmaps" / "overall.png").is_file() and (out / "heatmaps" / "object_1.png").is_file()
     info = io.probe(out / "overlay.mp4")
