@@ -226,7 +226,8 @@ def cell_points(
 
     The look weight 0.5 was chosen on ``benchmarks/tune_objects.py``'s tuning duets and validation solos
     (0 to 1.5, ``benchmarks/results/objects_tuning.md``): with the v7 model it found those duets' objects
-    better (cIoU 0.526 -> 0.577) and cut 2 of 30 solos into two objects more than without; 0.75 cut 7 more.
+    better (cIoU 0.529 -> 0.577) and cut 2 of 30 solos into two objects more than without; 0.75 (cIoU 0.585)
+    cut 7 more.
 
     Shapes:
         energy ``(h, w, bands, n_bins)``, visual ``(K, h, w)`` -> points ``(h * w, D + 2 [+ K])`` (sound,
