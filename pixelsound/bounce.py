@@ -46,7 +46,7 @@ SCENES = {"studio": "dry", "living": "room", "hall": "hall", "park": "outdoor"} 
 MIN_CONTRAST = 0.3  # a ball differs from the background behind it by this much in some colour channel
 SIZE_UNIT = 0.18  # a ball whose diameter is this fraction of the frame height has modal size 1
 REFERENCE_DROP = 0.7  # impact speed 1 = falling from this fraction of the frame height
-MIN_SPEED = 0.2  # hits slower than this (normalized) are too soft to hear: the ball comes to rest
+MIN_SPEED = 0.2  # a landing slower than this (normalized) does not rebound: the ball comes to rest
 INDEX_KEYS = (
     "duration",
     "fps",
@@ -129,13 +129,16 @@ def hits(ball: Ball, gravity: float, seconds: float, reference_speed: float) -> 
     """Every floor hit of a ball within ``seconds``, solved in closed form.
 
     The first hit comes when ``h0 + v0 t - g t^2 / 2 = 0``; each rebound leaves at ``e`` times the impact
-    speed and lands ``2 v / g`` later. Bouncing stops when the normalized impact speed falls under MIN_SPEED.
+    speed and lands ``2 v / g`` later. The first landing slower than MIN_SPEED (normalized) is the last: the
+    ball rests there. It is a contact the video shows, so it is listed and sounds (softly) like the others.
     """
     t = (ball.v0 + math.sqrt(ball.v0**2 + 2 * gravity * ball.h0)) / gravity
     v = math.sqrt(ball.v0**2 + 2 * gravity * ball.h0)
     out = []
-    while t < seconds and v / reference_speed >= MIN_SPEED:
+    while t < seconds:
         out.append(Hit(t, v, min(1.0, v / reference_speed), ball.x0 + ball.vx * t))
+        if v / reference_speed < MIN_SPEED:
+            break
         v *= ball.restitution
         t += 2 * v / gravity
     return out
@@ -144,15 +147,14 @@ def hits(ball: Ball, gravity: float, seconds: float, reference_speed: float) -> 
 def height(ball: Ball, gravity: float, found: list[Hit], t: np.ndarray) -> np.ndarray:
     """Height of the ball's bottom above the floor at times ``t``: the fall, then one parabola per rebound.
 
-    After the last listed hit the ball rebounds once more and then rests: that landing is slower than
-    MIN_SPEED, too soft to hear, so it is neither listed nor rendered.
+    A hit slower than MIN_SPEED (the last) does not rebound: the ball rests on the floor after it.
 
     Shapes:
         t ``(V,)`` -> ``(V,)``
     """
     h = ball.h0 + ball.v0 * t - gravity * t**2 / 2
     for i, hit in enumerate(found):
-        up = hit.speed_px * ball.restitution
+        up = hit.speed_px * ball.restitution if hit.speed >= MIN_SPEED else 0.0
         after = t - hit.time
         end = found[i + 1].time if i + 1 < len(found) else math.inf
         h = np.where((t >= hit.time) & (t < end), up * after - gravity * after**2 / 2, h)

@@ -27,7 +27,8 @@ BINS = 16  # colour levels per channel of the colour model
 REST_SPREAD = 0.35  # px: positions within this of each other over a few frames are a thing at rest
 FIT_FRAMES = 5  # frames on each side of a contact used to fit its parabolas
 MIN_CHANGE = 0.004  # least velocity change of a contact, frame heights per frame
-NOISE_SIGMAS = 6.0  # and at least this many noise deviations of the path's acceleration
+NOISE_SIGMAS = 3.0  # and at least this many noise deviations of the path's acceleration in flight
+CLIP_SIGMAS = 3.0  # accelerations this many noise deviations from gravity are contacts, not flight
 INTO = 0.3  # the velocity before a contact points into the surface by at least this share of the change
 
 
@@ -118,23 +119,41 @@ def _filled(track: np.ndarray) -> np.ndarray:
     return out
 
 
-def gravity(pos: np.ndarray) -> np.ndarray:
-    """The constant acceleration of flight, px/frame^2 ``(2,)``: the median second difference over frames
-    where the thing moves (rests and contacts are a minority of moving frames)."""
+def flight(pos: np.ndarray, clip: float = CLIP_SIGMAS) -> tuple[np.ndarray, float]:
+    """The constant acceleration of flight (gravity) and the noise about it, from the path's second
+    differences over frames where the thing moves (rests and contacts are a minority of moving frames):
+    their mean and RMS deviation, leaving out those more than ``clip`` RMS deviations away (contacts) until
+    none is. Means, not medians: a thing drawn at whole pixels moves 0 or 1 px more per frame, whose median
+    is 0 or 1 and whose median deviation is 0; frames at rest would pull both to the rest's values.
+
+    Returns:
+        ``(g (2,) px/frame^2, noise px/frame^2)``; zeros when fewer than 3 frames move.
+    """
     vel = np.diff(pos, axis=0)  # (V - 1, 2)
     acc = np.diff(vel, axis=0)  # (V - 2, 2), at frames 1 .. V - 2
     moving = (np.linalg.norm(vel[:-1], axis=1) > REST_SPREAD) & (
         np.linalg.norm(vel[1:], axis=1) > REST_SPREAD
     )
-    return np.median(acc[moving], axis=0) if moving.sum() >= 3 else np.zeros(2)
+    acc = acc[moving]
+    if len(acc) < 3:
+        return np.zeros(2), 0.0
+    keep = np.ones(len(acc), dtype=bool)
+    for _ in range(20):
+        g = acc[keep].mean(0)
+        deviation = np.linalg.norm(acc - g, axis=1)
+        noise = float(np.sqrt((deviation[keep] ** 2).mean()))
+        inside = deviation <= clip * noise + 1e-9
+        if (inside == keep).all() or inside.sum() < 3:
+            break
+        keep = inside
+    return g, noise
 
 
-def _candidates(pos: np.ndarray, g: np.ndarray, height: int) -> list[int]:
+def _candidates(pos: np.ndarray, g: np.ndarray, noise: float, height: int) -> list[int]:
     """Frames ``i`` where the velocity changes sharply into a surface between ``v[i-1]`` and ``v[i]``."""
     vel = np.diff(pos, axis=0)  # vel[i] = pos[i + 1] - pos[i]
     change = np.zeros(len(pos))
     change[1:-1] = np.linalg.norm(np.diff(vel, axis=0) - g, axis=1)
-    noise = 1.4826 * np.median(np.abs(change[1:-1] - np.median(change[1:-1]))) if len(pos) > 4 else 0.0
     floor = max(MIN_CHANGE * height, NOISE_SIGMAS * noise)
     found: list[int] = []
     for i in np.argsort(-change):
@@ -223,8 +242,8 @@ def find_contacts(track: np.ndarray, fps: float, height: int, t0: float = 0.0) -
     if np.isnan(track[:, 0]).all() or len(track) < 5:
         return []
     pos = _filled(track)
-    g = gravity(pos)
-    marks = _candidates(pos, g, height)
+    g, noise = flight(pos)
+    marks = _candidates(pos, g, noise, height)
     out = []
     for k, i in enumerate(marks):
         lo = max(0 if k == 0 else marks[k - 1] + 1, i - FIT_FRAMES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,17 @@ def test_bounce_clip_hits_match_sidecar(ball_clip):
     again = bounce.make_clip(bounce.BounceConfig(path.parent, 2, 4, 3.0, 25.0, 128, SR, 1), 0)
     first = bounce.make_clip(bounce.BounceConfig(path.parent, 2, 4, 3.0, 25.0, 128, SR, 1), 0)
     assert torch.equal(again.frames, first.frames) and torch.equal(again.audio, first.audio)
+
+
+def test_bounce_lists_every_landing_the_video_shows():
+    ball = bounce.Ball("rubber", 10.0, (0.1, 0.1, 0.1), 64.0, 0.0, 90.0, 0.0, 0.6, 0)
+    gravity, reference = 300.0, math.sqrt(2 * 300.0 * bounce.REFERENCE_DROP * 128)
+    found = bounce.hits(ball, gravity, 6.0, reference)
+    t = np.arange(0.0, 6.0, 1e-3)
+    dh = np.diff(bounce.height(ball, gravity, found, t))
+    landings = t[1:-1][(dh[:-1] < 0) & (dh[1:] >= 0)]  # falling, then rising or resting
+    assert np.allclose(landings, [h.time for h in found], atol=2e-3)  # the last one, into rest, too
+    assert found[-1].speed < bounce.MIN_SPEED <= found[-2].speed
 
 
 @pytest.fixture(scope="module")
