@@ -27,7 +27,7 @@ DILATION = 3  # pixels a region grows around where things moved (joins the piece
 TRAVEL_RATIO = 1.8  # a region this many times larger than the thing in it is a path, not a place
 IMPACT_SPEED_SCALE = 2.95  # velocity change (frame heights / s) of a hit of strength 1 (a hard drop)
 MIN_STRENGTH = 0.03  # strength given to the softest contact (it is still heard)
-NOISE_TIMES = 4.0  # an onset's rise of speed is this many times the lower quartile of local maxima at least
+NOISE_TIMES = 4.5  # an onset's rise of speed is this many times the lower quartile of local maxima at least
 RELATIVE = 0.12  # and this share of the third strongest rise
 MIN_GAP_S = 0.1  # seconds between two onsets of one thing at least
 MASK_S = 0.3  # a rise this soon after a stronger onset ...
@@ -215,15 +215,18 @@ def impact_events(
 
 def speed_curve(frames: Tensor, mask: np.ndarray) -> np.ndarray:
     """How fast a thing moves: the mean optical-flow magnitude (px/frame) over its region's box, per frame
-    (value ``i``: from frame ``i - 1`` to ``i``; 0 for frame 0).
+    (value ``i``: from frame ``i - 1`` to ``i``). Frame 0 has no frame before it, so its speed is unknown: it
+    holds frame 1's, so a movement already under way when the clip starts is not a rise (an onset) at frame 1.
 
     Shapes:
         frames uint8 ``(V, 3, h, w)``, mask ``(h, w)`` -> ``(V,)``
     """
     ys, xs = np.nonzero(mask)
     crop = frames[:, :, ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    maps = motion.motion_maps(crop, method="flow")  # (V, h', w')
-    return motion.region_curves(maps, [mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]])[0]
+    maps = motion.motion_maps(crop, method="flow")  # (V, h', w'), frame 0 all 0 (no frame before it)
+    speed = motion.region_curves(maps, [mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]])[0]
+    speed[:1] = speed[1:2]  # frame 0 holds frame 1's speed (a clip of one frame keeps its 0)
+    return speed
 
 
 def _peaks(rise: np.ndarray, fps: float) -> list[int]:

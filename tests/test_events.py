@@ -109,3 +109,20 @@ def test_material_from_look_and_its_confidence():
     assert name == "plastic" and sure > 0.6
     _, unsure = events.material_from_look((0.5, 0.5, 0.5))  # plain mid grey: metal or plastic?
     assert unsure < sure
+
+
+def swaying_disc(start: int, frames: int = 50, fps: float = 25.0, size: int = 96) -> torch.Tensor:
+    """A blue disc on grey swaying sideways (6 px, 0.5 Hz), at rest before frame ``start`` and fastest at it.
+    ``-> uint8 (V, 3, H, W)``."""
+    yy, xx = np.mgrid[:size, :size]
+    out = np.full((frames, size, size, 3), 200, dtype=np.uint8)
+    for v in range(frames):
+        cx = size / 2 + 6 * np.sin(np.pi * max(v - start, 0) / fps)
+        out[v][(xx - cx) ** 2 + (yy - size / 2) ** 2 < 14**2] = (40, 60, 160)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def test_movement_under_way_at_the_first_frame_is_not_an_onset():
+    assert len(events.video_events(swaying_disc(0), 25.0).times) == 0  # not half a frame in
+    started = events.video_events(swaying_disc(10), 25.0).times  # the same sway, starting from rest
+    assert len(started) == 1 and abs(started[0] - 0.4) < 0.04, started
