@@ -74,8 +74,8 @@ RUN = "adapt"
 # the training settings adapting starts from (``--set train.KEY=VALUE`` changes any of them): the release's
 # own optimizer and views; all parts at 1e-4, constant after a warm-up (constant so a budget in minutes, whose
 # step count is unknown, works; benchmarks/results/adapt_explore.md and adapt.md, v7 on the far source, 40
-# clips: 1e-4 and 3e-4 gain alike, +0.7 / +0.9 dB in ~630 steps, 3e-4 forgetting 0.3 dB more of the training
-# world; 1e-3, or training only the frame net or only the rest, gains less and forgets 2-2.5 dB);
+# clips: 1e-4 gains +0.7 / +1.0 dB in 630 / 1950 steps, 3e-4 +0.9 / +0.9 dB forgetting 0.3 dB more of the
+# training world; 1e-3, or training only the frame net or only the rest, gains less and forgets 2-2.5 dB);
 # validation on the held-back clips every 50 steps; the budget ends the run. To train only some parts, give
 # the others a rate of 0 (e.g. ``train.lr_rest=0`` keeps the audio net and the synthesizer as they are).
 VALIDATE_EVERY = 50  # steps between validations on the held-back clips (an adapting "epoch")
