@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from pixelsound.atomic import save_atomic, write_bytes_atomic, write_text_atomic
 from pixelsound.config import Config, ConfigError, from_dict, replace
 from pixelsound.errors import UserError
+from pixelsound.widen import WIDEN_KEYS, widen_state
 
 # pixelsound.model is imported inside the loaders: it costs ~1.1 s (torchvision), which `foley` (no --model by
 # default) and `evaluate --help` would pay for a model they never build.
@@ -337,15 +338,15 @@ def release_prototypes(model: ModelSpec = None) -> dict[str, Tensor] | None:
 INIT_FREE_KEYS = ("model.frame_weights", "model.mask", "model.binary_threshold", "model.pool_top")
 
 
-def config_differences(release: Config, cfg: Config) -> list[str]:
+def config_differences(release: Config, cfg: Config, free: tuple[str, ...] = INIT_FREE_KEYS) -> list[str]:
     """``section.key (release R, recipe C)`` for every audio / frames / model setting that must match to start
-    from a release's weights but does not (the keys of :data:`INIT_FREE_KEYS` may differ)."""
+    from a release's weights but does not (the keys of ``free`` may differ)."""
     found = []
     for section in ("audio", "frames", "model"):
         ours, theirs = getattr(cfg, section), getattr(release, section)
         for key, value in theirs.__dict__.items():
             name = f"{section}.{key}"
-            if name not in INIT_FREE_KEYS and getattr(ours, key) != value:
+            if name not in free and getattr(ours, key) != value:
                 found.append(f"{name} (release {value!r}, recipe {getattr(ours, key)!r})")
     return found
 
@@ -364,14 +365,27 @@ def load_init_weights(model: nn.Module, path: str | Path, cfg: Config) -> Config
     Raises:
         CheckpointError: the release cannot be read, or its audio / frames / model settings differ from
             ``cfg``'s; the message names the release and every setting that differs.
+
+    A recipe wider than the release (:data:`pixelsound.widen.WIDEN_KEYS` larger) starts from the release's
+    function exactly: :func:`pixelsound.widen.widen_state`.
     """
     path = Path(path)
     weights, release_cfg = _release_parts(path)
-    differences = config_differences(release_cfg, cfg)
+    grown = tuple(
+        key
+        for key in WIDEN_KEYS
+        if getattr(cfg.model, key.split(".")[1]) > getattr(release_cfg.model, key.split(".")[1])
+    )
+    differences = config_differences(release_cfg, cfg, INIT_FREE_KEYS + grown)
     if differences:
         raise CheckpointError(
             f"{path}: cannot start from these weights: the config differs in " + "; ".join(differences)
         )
+    if grown:
+        try:
+            weights = widen_state(weights, unwrap(model), cfg.model.unet_depth)
+        except ValueError as err:
+            raise CheckpointError(f"{path}: cannot widen these weights: {err}") from None
     check_state_dict(unwrap(model), weights, path)
     unwrap(model).load_state_dict(weights)
     return release_cfg

@@ -244,8 +244,9 @@ def train(cfg: Config, resume: bool = False, init: str | Path | None = None) -> 
     seed_everything(t.seed)
     model = SoundOfPixels(cfg).to(device)
     if init is not None:
-        load_init_weights(model, init, cfg)
-        log.info("starting from the weights of %s", init)
+        start = load_init_weights(model, init, cfg).model
+        grown = (start.unet_channels, start.frame_width) != (cfg.model.unet_channels, cfg.model.frame_width)
+        log.info("starting from the weights of %s%s", init, " (widened, same output)" if grown else "")
     net = distrib.wrap(model, device)  # DDP and synchronized BatchNorm with several processes, else model
     optimizer = build_optimizer(model, t)
     train_set, val_set = build_datasets(cfg)
@@ -476,7 +477,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
     parser.add_argument("--out", help="run folder (overrides train.out_dir)")
     parser.add_argument(
-        "--init", metavar="RELEASE", help="start from a release's weights (its model config must match)"
+        "--init",
+        metavar="RELEASE",
+        help="start from a release's weights (its model config must match; "
+        "a wider unet_channels or frame_width grows the release without changing its output)",
     )
 
 

@@ -164,3 +164,28 @@ def test_init_copies_weights_and_a_config_that_differs_is_named(tmp_path, caplog
     recipe.write_text("[model]\nk = 8\n[data]\ntrain_index = 'x.jsonl'\n")
     assert cli.main(["train", str(recipe), "--out", str(tmp_path / "run"), "--init", str(release)]) == 1
     assert "model.k (release 4, recipe 8)" in caplog.text and str(release) in caplog.text
+
+
+def test_init_widens_a_narrower_release_without_changing_its_output(tmp_path):
+    release = tiny_release(tmp_path / "start", unet_depth=3, contrast=0.1)
+    small = load_release(release)[0]
+    cfg = replace(tiny_config(unet_depth=3, contrast=0.1), model={"unet_channels": 12, "frame_width": 16})
+    torch.manual_seed(1)
+    wide = SoundOfPixels(cfg)
+    load_init_weights(wide, release, cfg)
+    assert wide.audio_net.up[1][2].weight.shape[1] == 2 * 24  # [skip, up] of the wider level
+    mix, frames = torch.randn(3, 4095) * 0.1, torch.randint(0, 256, (3, 2, 2, 3, 32, 32), dtype=torch.uint8)
+    for mode in ("eval", "train"):  # train: BatchNorm on batch statistics, per channel
+        getattr(small, mode)(), getattr(wide, mode)()
+        with torch.no_grad():
+            a, b = small(mix, frames), wide(mix, frames)
+        assert torch.allclose(a.logits, b.logits, atol=1e-5), mode
+    # the new channels are read by nothing yet, but their outgoing weights get gradients: training grows them
+    wide.train()
+    wide(mix, frames).logits.square().mean().backward()
+    assert wide.audio_net.up[1][2].weight.grad[:, 16:24].abs().sum() > 0
+    assert wide.frame_net.head.weight.grad[:, 16:].abs().sum() > 0
+    # a narrower recipe than the release is not a widening: named like any other difference
+    narrow = replace(tiny_config(unet_depth=3, contrast=0.1), model={"unet_channels": 4})
+    with pytest.raises(CheckpointError, match=r"model\.unet_channels \(release 8, recipe 4\)"):
+        load_init_weights(SoundOfPixels(narrow), release, narrow)
