@@ -387,5 +387,7 @@ def region_events(
     """
     curve = region_curves(maps, [region])[0]  # (V,)
     if use_onsets:
+        if len(curve) > 1 and not maps[0].any():  # "diff" and "flow" measure nothing at frame 0: it holds
+            curve[0] = curve[1]  # frame 1's, so a movement under way when the clip starts is not a rise
         curve = onset_curve(curve)
     return pick_events(curve, fps, prominence=prominence, min_interval=min_interval, t0=t0)

@@ -82,3 +82,11 @@ def test_chunked_maps_equal_whole(method):
     frames = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (30, 3, 20, 24), dtype=np.uint8))
     whole = motion.motion_maps(frames, method=method, rest_frames=1000)
     np.testing.assert_array_equal(motion.motion_maps(frames, method=method, rest_frames=7), whole)
+
+
+def test_a_movement_under_way_when_the_clip_starts_is_not_an_onset():
+    """The square jumps on every frame from the start, then rests and starts again at frame 14: one onset."""
+    frames = jumping_square(20, [1, 2, 3, 4, 14, 15], size=96)
+    for method in ("diff", "flow"):
+        events = motion.motion_events(frames, 10.0, method=method)
+        np.testing.assert_allclose(events.times, [1.4], atol=0.05, err_msg=method)
