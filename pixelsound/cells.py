@@ -178,14 +178,21 @@ def region_vectors(visual: Tensor, regions: Tensor, top: float = 0.0) -> Tensor:
     return pool_regions(visual[None], regions[None], top)[0]
 
 
-def region_masks(model: SoundOfPixels, visual: Tensor, audio: Tensor, regions: Tensor) -> Tensor:
+def region_masks(
+    model: SoundOfPixels, visual: Tensor, audio: Tensor, regions: Tensor, share: bool = False
+) -> Tensor:
     """Masks of weighted regions, from their pooled visual vectors (one einsum for all regions).
+
+    Args:
+        share: the regions are the scene's sources (its objects), so their masks share each bin as
+            ``cfg.model.compete`` says (:func:`pixelsound.spec.compete`); else each region on its own.
 
     Shapes:
         visual ``(K, h, w)``, audio ``(K, F, T)``, regions ``(R, h, w)`` -> ``(R, F, T)``
     """
     vectors = region_vectors(visual, regions, model.cfg.model.pool_top)  # (R, K)
-    return torch.sigmoid(model.synthesize(vectors[None], audio[None]))[0]
+    masks = torch.sigmoid(model.synthesize(vectors[None], audio[None]))[0]
+    return spec.compete(masks, model.cfg.model.compete) if share else masks
 
 
 def check_regions(region: Tensor, grid: tuple[int, int]) -> Tensor:

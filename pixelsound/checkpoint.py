@@ -335,7 +335,9 @@ def release_prototypes(model: ModelSpec = None) -> dict[str, Tensor] | None:
 
 # model settings that change what training optimizes, not the weights: a release trained with other values is
 # a fine starting point (``frame_weights`` is only where the first weights came from)
-INIT_FREE_KEYS = ("model.frame_weights", "model.mask", "model.binary_threshold", "model.pool_top")
+INIT_FREE_KEYS = (
+    "model.frame_weights", "model.mask", "model.binary_threshold", "model.pool_top", "model.compete",
+)  # fmt: skip
 
 
 def config_differences(release: Config, cfg: Config, free: tuple[str, ...] = INIT_FREE_KEYS) -> list[str]:

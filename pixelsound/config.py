@@ -82,6 +82,9 @@ class ModelConfig:
     binary_threshold: float = 0.5
     pool_top: float = 0.0  # share of a region's cells averaged (per channel) into its vector; 0: the max
     contrast: float = 0.0  # weight of the audio-visual contrastive loss (> 0 adds a SoundEmbedding)
+    # separating: the sources of one mixture share each time-frequency bin, m_i^p / sum_j m_j^p x max_j m_j
+    # (pixelsound.spec.compete) with this power p; 0: each mask on its own, as the paper
+    compete: float = 0.0
     spacetime_patch: int = 16  # spacetime frame net: patch side in pixels
     spacetime_tubelet: int = 1  # frames per spacetime patch
     spacetime_dim: int = 192  # token width

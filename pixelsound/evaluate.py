@@ -128,7 +128,8 @@ def separate_all(
         model: a SoundOfPixels in eval mode.
         sources: the N solo windows (their sum is the mixture).
         frames: each source's frames.
-        hard: threshold the model's masks at 0.5 (as the original code scores binary masks).
+        hard: threshold the model's masks at 0.5 (as the original code scores binary masks); else soft masks
+            sharing each bin as ``cfg.model.compete`` says (:func:`pixelsound.spec.compete`).
 
     Returns:
         ``(estimates, masks)``: estimates ``{method: (N, L)}`` for every method of :data:`METHODS`; masks
@@ -140,7 +141,8 @@ def separate_all(
     length = sources.shape[-1]
     mix = sources.sum(0)  # (L,)
     out = model(mix[None], frames[None])
-    masks = {"model": (out.masks[0] > 0.5).to(out.masks.dtype) if hard else out.masks[0]}
+    soft = spec.compete(out.masks[0], model.cfg.model.compete)
+    masks = {"model": (out.masks[0] > 0.5).to(out.masks.dtype) if hard else soft}
     masks.update(ideal_masks(model, sources))
     mix_spec = out.mix_spec  # (1, F_lin, T)
     estimates = {"mixture": mix.expand_as(sources)}

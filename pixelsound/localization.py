@@ -140,7 +140,7 @@ def duet_scores(
     union = torch.stack(boxes).any(0)
     length = min(result.length, stems.shape[-1])
     regions = torch.stack([mask_on_grid(g, result.grid) for g in gts])  # (N, h, w)
-    from_regions = result.region_audio(regions)[:, :length]
+    from_regions = result.region_audio(regions, share=True)[:, :length]
     silent = torch.zeros(length)
     from_objects = torch.stack([result.objects[m].audio[:length] if m is not None else silent for m in match])
     refs = stems[:, :length].double()

@@ -232,11 +232,14 @@ class SoundOfPixels(nn.Module):
         Args:
             mix: mixture ``(B, L)``.
             frames: ``(B, N, V, 3, H, W)``.
-            hard: threshold masks at 0.5 (as the original code evaluates binary masks) instead of soft masks.
+            hard: threshold masks at 0.5 (as the original code evaluates binary masks) instead of soft masks
+                (made to share each bin, :func:`pixelsound.spec.compete`, with ``cfg.model.compete``).
 
         Returns:
             ``(B, N, L)`` waveforms, exactly as long as ``mix``.
         """
         out = self(mix, frames)
-        masks = (out.masks > 0.5).to(out.masks.dtype) if hard else out.masks
+        if hard:
+            return self.apply_masks((out.masks > 0.5).to(out.masks.dtype), out.mix_spec, mix.shape[-1])
+        masks = spec.compete(out.masks, self.cfg.model.compete)
         return self.apply_masks(masks, out.mix_spec, mix.shape[-1])

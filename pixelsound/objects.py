@@ -306,7 +306,7 @@ def find_objects(
     )
     if not groups:
         return []
-    audio = result.region_audio(torch.stack([g.cells.float() for g in groups]))  # (R, L)
+    audio = result.region_audio(torch.stack([g.cells.float() for g in groups]), share=True)  # (R, L)
     objects = []
     for i, g in enumerate(groups):
         category, score = categorize(result.visual, g.cells, prototypes)

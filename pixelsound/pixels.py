@@ -168,11 +168,13 @@ class PixelsResult:
         return rms / rms.max().clamp_min(1e-10)
 
     @torch.no_grad()
-    def region_audio(self, region: Tensor) -> Tensor:
+    def region_audio(self, region: Tensor, share: bool = False) -> Tensor:
         """Sound of a region (the mask of its pooled visual vector applied to the mixture).
 
         Args:
             region: cell weights ``(h, w)`` (bool or float >= 0), or several regions ``(R, h, w)``.
+            share: the regions are the scene's sources (e.g. its objects): they share the mixture
+                (:func:`pixelsound.cells.region_masks`); else each region's sound is its own.
 
         Returns:
             ``(L,)`` for one region, ``(R, L)`` for several.
@@ -181,7 +183,7 @@ class PixelsResult:
         kit = CellKit(self.model, self.options.bands)
         out = torch.zeros(len(regions), self.length)
         for c in self.chunks:
-            masks = region_masks(self.model, c.visual, c.audio, regions)  # (R, F, T)
+            masks = region_masks(self.model, c.visual, c.audio, regions, share)  # (R, F, T)
             waves = kit.waves(kit.linear(masks), c.mix_spec, c.length).cpu()  # (R, Lc)
             out[:, c.start : c.start + c.length] += waves * c.weight
         return out[0] if torch.as_tensor(region).dim() == 2 else out

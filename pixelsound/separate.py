@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from pixelsound import windows
+from pixelsound import spec, windows
 from pixelsound.checkpoint import load_model
 from pixelsound.clip import Clip, FileClip
 from pixelsound.errors import UsageError
@@ -134,6 +134,7 @@ def _separate_pieces(model: SoundOfPixels, pieces: Tensor, visual: Tensor) -> Te
     """
     mix_spec, mix_mag = model.spectrogram(pieces)  # (J, F_lin, T), (J, F, T)
     masks = torch.sigmoid(source_logits(model, mix_mag, visual))  # (J, N, F, T)
+    masks = spec.compete(masks, model.cfg.model.compete)  # the sources share each bin
     return model.apply_masks(masks, mix_spec, pieces.shape[-1]).float()
 
 

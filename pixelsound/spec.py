@@ -202,3 +202,21 @@ def frames_for(length: int, hop: int) -> int:
 def samples_for(frames: int, hop: int) -> int:
     """The largest ``L`` whose centred STFT has ``frames`` frames (paper: 256 frames, hop 256 -> 65535)."""
     return frames * hop - 1
+
+
+def compete(masks: Tensor, power: float) -> Tensor:
+    """Masks of the sources of one mixture made to share each time-frequency bin.
+
+    The synthesizer scores each source on its own, so in a bin both sources often keep much of the mixture
+    (the SIR suffers). Here source i keeps ``m_i^p / sum_j m_j^p`` of the bin's largest mask ``max_j m_j``:
+    the most likely source takes most of a contested bin, a bin no source claims stays empty, and one
+    source alone keeps its mask. ``power = 0`` returns the masks as they are.
+
+    Shapes:
+        masks in [0, 1] ``(..., N, F, T)`` -> float32, the same shape
+    """
+    if power <= 0:
+        return masks
+    masks = masks.float()
+    weights = masks.pow(power)
+    return weights / weights.sum(-3, keepdim=True).clamp_min(1e-12) * masks.amax(-3, keepdim=True)

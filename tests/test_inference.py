@@ -1,5 +1,6 @@
 """Inference rewrites keep the model's outputs: folded BatchNorm, merged last conv, reused frame features."""
 
+import pytest
 import torch
 
 from pixelsound.clip import TensorClip
@@ -68,8 +69,9 @@ def test_frame_features_are_reused_and_equal():
     assert torch.allclose(again, ref[2:], atol=1e-6) and len(calls) == 2
 
 
-def test_fast_separation_matches_the_model():
-    cfg = tiny_config()
+@pytest.mark.parametrize("compete", [0.0, 3.0])
+def test_fast_separation_matches_the_model(compete):
+    cfg = tiny_config(compete=compete)
     model = _trained_looking(cfg)
     mix = torch.randn(cfg.audio.length) * 0.1
     videos = torch.randint(0, 256, (2, 8, 3, 32, 32), dtype=torch.uint8)

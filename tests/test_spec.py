@@ -85,3 +85,16 @@ def test_magnitude_helpers():
     mag = torch.tensor([0.0, 1.0, 1e6])
     assert torch.isfinite(spec.log_magnitude(mag)).all()
     assert torch.allclose(spec.magnitude_weight(mag), torch.tensor([1e-3, 0.6931472, 10.0]))
+
+
+def test_compete_gives_a_contested_bin_to_its_likely_source():
+    masks = torch.tensor([[0.9, 0.6, 0.1, 0.0], [0.3, 0.6, 0.05, 0.0]])[:, None, :]  # (N=2, F=1, T=4)
+    shared = spec.compete(masks, 3.0)
+    assert shared.shape == masks.shape
+    # bin 0: the first source takes almost all of the largest mask; bin 1: a tie splits it evenly
+    assert shared[0, 0, 0] == pytest.approx(0.9 * 0.729 / (0.729 + 0.027)) and shared[1, 0, 0] < 0.04
+    assert shared[:, 0, 1].tolist() == pytest.approx([0.3, 0.3])
+    assert torch.allclose(shared.sum(0), masks.amax(0))  # never more than the bin's largest mask
+    assert shared[:, 0, 3].tolist() == [0.0, 0.0]  # a bin no source claims stays empty
+    assert torch.equal(spec.compete(masks[:1], 3.0), masks[:1])  # one source keeps its mask
+    assert spec.compete(masks, 0.0) is masks  # 0: the paper's independent masks
