@@ -53,10 +53,9 @@ def widen_tensor(old: Tensor, fresh: Tensor, groups: int = 1) -> Tensor:
     """
     if old.dim() != fresh.dim() or any(o > n for o, n in zip(old.shape, fresh.shape, strict=True)):
         raise ValueError(f"cannot widen {tuple(old.shape)} into {tuple(fresh.shape)}")
-    out = fresh.clone()
     if old.dim() == 0:
         return old.clone()
-    rows = old.shape[0]
+    out, rows = fresh.clone(), old.shape[0]
     if old.dim() == 1:
         out[:rows] = old
         return out
