@@ -184,7 +184,11 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], where: st
 
 
 def write_release(
-    directory: str | Path, model: nn.Module, cfg: Config, info: dict[str, Any] | None = None
+    directory: str | Path,
+    model: nn.Module,
+    cfg: Config,
+    info: dict[str, Any] | None = None,
+    half: bool = False,
 ) -> Path:
     """Write a released model: ``model.safetensors`` + ``config.json`` in ``directory`` (each file atomic).
 
@@ -193,17 +197,28 @@ def write_release(
         model: the trained model (a DDP wrapper is unwrapped).
         cfg: the Config that builds it.
         info: JSON-able extras stored in ``config.json`` (e.g. step, validation SDR).
+        half: store float weights as float16 (half the size, e.g. the release bundled in git); they load
+            into the float32 model as before. A tensor float16 cannot hold (beyond its range) stays float32.
 
     Returns:
         The folder.
     """
     directory = Path(directory)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in unwrap(model).state_dict().items()}
+    if half:
+        tensors = {k: _half(v) for k, v in tensors.items()}
     meta = {"format": RELEASE_FORMAT, "version": str(VERSION)}
     write_bytes_atomic(safetensors_bytes(tensors, metadata=meta), directory / WEIGHTS_FILE)
     record = {"format": RELEASE_FORMAT, "version": VERSION, "config": cfg.to_dict(), "info": info or {}}
     write_text_atomic(json.dumps(record, indent=2, sort_keys=True) + "\n", directory / CONFIG_FILE)
     return directory
+
+
+def _half(tensor: Tensor) -> Tensor:
+    """``tensor`` as float16 when it is floating point and within float16's range, else unchanged."""
+    if not tensor.is_floating_point() or tensor.numel() and tensor.abs().max() >= torch.finfo(torch.float16).max:
+        return tensor
+    return tensor.half()
 
 
 def _read_release_config(path: Path) -> Config:
@@ -222,7 +237,7 @@ def _read_release_config(path: Path) -> Config:
 
 
 def _read_release_weights(path: Path) -> dict[str, torch.Tensor]:
-    """Read ``model.safetensors`` of a release."""
+    """Read ``model.safetensors`` of a release (float16 weights, see :func:`write_release`, as float32)."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     try:
@@ -233,7 +248,7 @@ def _read_release_weights(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
     if meta.get("format") != RELEASE_FORMAT:
         raise CheckpointError(f"{path}: safetensors file without the pixelsound tag (metadata {meta})")
-    return tensors
+    return {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
 
 
 def _release_parts(path: Path) -> tuple[dict[str, torch.Tensor], Config]:

@@ -136,6 +136,30 @@ def test_release_round_trip_gives_same_outputs(tmp_path):
     assert again.state_dict().keys() == model.state_dict().keys()
 
 
+def test_a_half_release_is_half_the_size_and_loads_as_float32(tmp_path):
+    cfg = tiny_config()
+    model = SoundOfPixels(cfg)
+    with torch.no_grad():
+        model.train()(*inputs(seed=1))
+        var = next(v for k, v in model.state_dict().items() if k.endswith("running_var"))
+        var[0] = 1e6  # beyond float16's range: that tensor stays float32
+    model.eval()
+    write_release(tmp_path / "full", model, cfg)
+    write_release(tmp_path / "half", model, cfg, half=True)
+    full, half = (tmp_path / name / "model.safetensors" for name in ("full", "half"))
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+
+    loaded, _ = load_release(tmp_path / "half")
+    state = loaded.state_dict()
+    assert all(v.dtype == model.state_dict()[k].dtype for k, v in state.items())  # float32 again
+    assert next(v for k, v in state.items() if k.endswith("running_var"))[0] == 1e6
+    mix, frames = inputs(seed=2)
+    with torch.no_grad():
+        want, got = model.separate(mix, frames), loaded.separate(mix, frames)
+    assert not torch.equal(got, want)  # the weights were rounded ...
+    torch.testing.assert_close(got, want, rtol=0, atol=2e-3)  # ... by float16's precision only
+
+
 def test_one_loader_for_paths_models_and_the_bundled_release(tmp_path):
     cfg = tiny_config()
     model = SoundOfPixels(cfg).train()

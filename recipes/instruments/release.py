@@ -2,10 +2,11 @@
 
     python recipes/instruments/release.py --run runs/instruments --data data/instruments
 
-Copies ``RUN/best`` (model.safetensors + config.json) to ``pixelsound/assets/model``, adds category
-prototypes (the mean clip vector of 40 training clips per category: names for what `pixels` and `foley`
-find; the model itself never saw a label), and copies two equally loud test solos of different instrument
-families (test split: never seen in training) to ``pixelsound/assets/samples``.
+Copies ``RUN/best`` (model.safetensors + config.json, the weights stored as float16) to
+``pixelsound/assets/model``, adds category prototypes (the mean clip vector of 40 training clips per
+category: names for what `pixels` and `foley` find; the model itself never saw a label), and copies two
+equally loud test solos of different instrument families (test split: never seen in training) to
+``pixelsound/assets/samples``.
 """
 
 import argparse
@@ -62,7 +63,7 @@ def main() -> None:
     info["prototypes"] = {name: [round(float(x), 5) for x in v] for name, v in sorted(prototypes.items())}
     model_dir, sample_dir = ASSETS / "model", ASSETS / "samples"
     shutil.rmtree(model_dir, ignore_errors=True)
-    write_release(model_dir, model, cfg, info)
+    write_release(model_dir, model, cfg, info, half=True)  # float16 in git: half the size, same SDR (RESULTS.md)
     shutil.rmtree(sample_dir, ignore_errors=True)
     sample_dir.mkdir(parents=True)
     for path in pick_samples(Path(args.data) / "test.jsonl"):
