@@ -216,7 +216,8 @@ def write_release(
 
 def _half(tensor: Tensor) -> Tensor:
     """``tensor`` as float16 when it is floating point and within float16's range, else unchanged."""
-    if not tensor.is_floating_point() or tensor.numel() and tensor.abs().max() >= torch.finfo(torch.float16).max:
+    too_large = tensor.numel() and tensor.abs().max() >= torch.finfo(torch.float16).max
+    if not tensor.is_floating_point() or too_large:
         return tensor
     return tensor.half()
 

@@ -63,7 +63,7 @@ def main() -> None:
     info["prototypes"] = {name: [round(float(x), 5) for x in v] for name, v in sorted(prototypes.items())}
     model_dir, sample_dir = ASSETS / "model", ASSETS / "samples"
     shutil.rmtree(model_dir, ignore_errors=True)
-    write_release(model_dir, model, cfg, info, half=True)  # float16 in git: half the size, same SDR (RESULTS.md)
+    write_release(model_dir, model, cfg, info, half=True)  # float16: half the size, the same SDR
     shutil.rmtree(sample_dir, ignore_errors=True)
     sample_dir.mkdir(parents=True)
     for path in pick_samples(Path(args.data) / "test.jsonl"):
