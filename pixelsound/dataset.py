@@ -153,7 +153,8 @@ class ClipDataset(torch.utils.data.Dataset):
                 self._bad.add(j)
                 first_error = first_error or err
                 log.warning("%s: %s; using another clip", _name(self.records[j]), _reason(err))
-        raise DatasetError(f"{self.source}: every one of the {len(self)} clips failed to load: {first_error}")
+        why = str(first_error) if first_error else "each failed before (see the earlier warnings)"
+        raise DatasetError(f"{self.source}: every one of the {len(self)} clips failed to load: {why}")
 
     def _rng(self, i: int) -> np.random.Generator:
         """A generator for one call: seed, epoch, torch's (worker) seed, this process's call count, item."""

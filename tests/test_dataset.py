@@ -111,8 +111,10 @@ def test_all_files_bad_raises_clear_error(clips):
     data = ClipDataset(path, AUDIO, FRAMES, train=True)
     for record in data.records:
         open(record["path"], "w").close()
-    with pytest.raises(DatasetError, match="every one of the 3 clips failed"):
-        data[0]
+    with pytest.raises(DatasetError, match=r"every one of the 3 clips failed to load: .*c0\.mp4: empty file"):
+        data[0]  # the first failure, with its file
+    with pytest.raises(DatasetError, match="each failed before .see the earlier warnings"):
+        data[1]  # all are known bad now: no new failure to quote
 
 
 def test_unusable_records_dropped_with_warning(clips, caplog):
