@@ -216,10 +216,9 @@ def write_release(
 
 def _half(tensor: Tensor) -> Tensor:
     """``tensor`` as float16 when it is floating point and within float16's range, else unchanged."""
-    too_large = tensor.numel() and tensor.abs().max() >= torch.finfo(torch.float16).max
-    if not tensor.is_floating_point() or too_large:
+    if not tensor.is_floating_point() or tensor.numel() == 0:
         return tensor
-    return tensor.half()
+    return tensor.half() if tensor.abs().max() < torch.finfo(torch.float16).max else tensor
 
 
 def _read_release_config(path: Path) -> Config:
