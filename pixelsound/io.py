@@ -206,6 +206,11 @@ def _vint_length(first: int) -> int:
     return 0
 
 
+# tags that are not valid UTF-8 (seen in real files) must not stop a read: PyAV before 19 decodes them strictly
+# unless told to drop bad bytes; PyAV 19 removed that option
+_READ_OPTIONS = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
+
+
 @contextmanager
 def _open(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
     """Open a file for reading; every PyAV failure inside the block becomes a MediaError naming the file."""
@@ -217,7 +222,9 @@ def _open(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
     if cut:
         raise MediaError(path, f"truncated file ({cut})")
     try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
+        container = av.open(str(path), mode="r", **_READ_OPTIONS)
+    except UnicodeDecodeError as err:
+        raise MediaError(path, f"unreadable metadata (not text: {err.reason})") from None
     except av.FFmpegError as err:
         if kind is None:
             raise MediaError(path, f"not a media file (unrecognised content; {_why(err)})") from None

@@ -234,6 +234,29 @@ def test_corrupt_data_behind_an_intact_header(tmp_path, make_clip):
     assert str(path) in str(caught.value)
 
 
+def test_tags_that_are_not_text_do_not_stop_a_read(tmp_path):
+    """A title tag of invalid UTF-8 bytes (as some cameras and editors write) reads like any other clip."""
+    import av
+    import numpy as np
+
+    path = tmp_path / "tagged.mp4"
+    with av.open(str(path), "w") as out:
+        out.metadata["title"] = "TITLE-MARK"
+        stream = out.add_stream("libx264", rate=8)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        for _ in range(8):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
+        out.mux(stream.encode())
+    data = path.read_bytes()
+    assert data.count(b"TITLE-MARK") == 1
+    path.write_bytes(data.replace(b"TITLE-MARK", b"TI\xff\xfeE-MARK"))
+    info = io.probe(path)
+    assert info.num_frames == 8 and (info.width, info.height) == (32, 32)
+    frames, _ = io.read_frames(path, times=[0.0, 0.5], size=16)
+    assert frames.shape == (2, 3, 16, 16)
+
+
 def test_missing_streams(bad_media):
     with pytest.raises(io.MediaError, match="no audio stream") as caught:
         io.read_audio(bad_media["no_audio"], 11025)
