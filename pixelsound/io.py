@@ -206,8 +206,8 @@ def _vint_length(first: int) -> int:
     return 0
 
 
-# tags that are not valid UTF-8 (seen in real files) must not stop a read: PyAV before 19 decodes them strictly
-# unless told to drop bad bytes; PyAV 19 removed that option
+# tags that are not valid UTF-8 (seen in real files) must not stop a read: PyAV before 19 decodes them
+# strictly unless told to drop bad bytes; PyAV 19 removed that option
 _READ_OPTIONS = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
 
 

@@ -245,8 +245,9 @@ def test_tags_that_are_not_text_do_not_stop_a_read(tmp_path):
         stream = out.add_stream("libx264", rate=8)
         stream.width = stream.height = 32
         stream.pix_fmt = "yuv420p"
+        black = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
         for _ in range(8):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
+            out.mux(stream.encode(black))
         out.mux(stream.encode())
     data = path.read_bytes()
     assert data.count(b"TITLE-MARK") == 1
