@@ -125,7 +125,12 @@ def test_signals_give_one_line_and_128_plus_the_signal(files, capsys, monkeypatc
 
     monkeypatch.setattr(scorecard, "score", killed)
     before = signal.getsignal(signal.SIGTERM)
-    assert cli.main(["score", str(files["a"]), "--model", "none"]) == code == 128 + signum
+    # Ctrl-C as in a terminal: a job started in the background (`cmd &`) inherits SIGINT ignored
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert cli.main(["score", str(files["a"]), "--model", "none"]) == code == 128 + signum
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
     assert words in error_line(capsys)
     assert signal.getsignal(signal.SIGTERM) == before  # the CLI's handler is gone again
 
