@@ -63,9 +63,9 @@ def rate(
     return (len(rows) - 1) * batch / (60 * minutes)
 
 
-def machine(device: str) -> str:
+def machine(on_gpu: bool) -> str:
     cpu = f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}"
-    if device.startswith("cuda") and torch.cuda.is_available():
+    if on_gpu:
         return f"{torch.cuda.get_device_name()} with {cpu}; torch {torch.__version__}"
     return f"{cpu}; torch {torch.__version__}, {platform.processor() or platform.machine()}"
 
@@ -95,16 +95,15 @@ def main() -> None:
             rows.append((preset, b, mixes))
             print(f"{preset}: {mixes:.2f} mixtures/s (batch {b})", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    gpu_peak = ""
-    if args.device.startswith("cuda") and torch.cuda.is_available():
-        gpu_peak = f" Peak device memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB."
-    cache = "warm (decoded clips read from the cache)" if args.warm else "cold at the start (first epoch)"
+    on_gpu = args.device.startswith("cuda") and torch.cuda.is_available()
+    gpu_peak = f" Peak device memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB." if on_gpu else ""
+    state = "warm (decoded clips read from the cache)" if args.warm else "cold at the start (first epoch)"
     lines = [
         "# Training throughput",
         "",
         f"`{' '.join(['python', Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}` — {args.steps} steps "
-        f"per preset through the real training loop, 2-source mixtures, decoding cache {cache}, "
-        f"{args.workers} loader workers. Machine: {machine(args.device)}.",
+        f"per preset through the real training loop, 2-source mixtures, decoding cache {state}, "
+        f"{args.workers} loader workers. Machine: {machine(on_gpu)}.",
         "",
         "| preset | device | batch | mixtures / s |",
         "|---|---|---|---|",

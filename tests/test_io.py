@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import av
+import numpy as np
 import pytest
 import torch
 
@@ -236,9 +238,6 @@ def test_corrupt_data_behind_an_intact_header(tmp_path, make_clip):
 
 def test_tags_that_are_not_text_do_not_stop_a_read(tmp_path):
     """A title tag of invalid UTF-8 bytes (as some cameras and editors write) reads like any other clip."""
-    import av
-    import numpy as np
-
     path = tmp_path / "tagged.mp4"
     with av.open(str(path), "w") as out:
         out.metadata["title"] = "TITLE-MARK"
