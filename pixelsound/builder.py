@@ -337,7 +337,7 @@ def _strengths(notes: list[instruments.Note]) -> tuple[list[float], list[float]]
 
 # how the training and the far world play: share of parts with a second line, with expression, and (training)
 # with one of the instrument's related programs; far clips are also recorded in simulated rooms
-_PLAYING = {"train": (0.3, 0.7, 0.4), "far": (0.5, 0.8, 0.0)}
+_PLAYING = {"train": (0.5, 0.8, 0.4), "far": (0.5, 0.8, 0.0)}
 
 
 def _stem(cfg: BuildConfig, plan: ClipPlan, inst: Instrument, rng: np.random.Generator):

@@ -33,11 +33,11 @@ class Colouring:
         snr_db: (min, max) signal-to-noise ratio of that noise.
     """
 
-    room: float = 0.6
-    rt60: tuple[float, float] = (0.15, 1.1)
-    eq: float = 0.6
-    noise: float = 0.4
-    snr_db: tuple[float, float] = (15.0, 40.0)
+    room: float = 0.8
+    rt60: tuple[float, float] = (0.15, 1.5)
+    eq: float = 0.7
+    noise: float = 0.5
+    snr_db: tuple[float, float] = (10.0, 40.0)
 
 
 TRAINING = Colouring()

@@ -4,10 +4,10 @@
 #   bash recipes/instruments/run.sh 2        # only stage 2 (train); extra args go to that stage
 # 1 data      the training world (FluidR3, recorded samples and drum kits, freepats GUS patches and OPL3
 #             audio: Debian packages fluid-soundfont-gm freepats opl3-soundfont hydrogen-drumkits and npm
-#             tonejs-instrument-*-mp3, all installed by ./dev setup; 14 picture libraries; OpenMoji held
+#             tonejs-instrument-*-mp3, all installed by ./dev setup; 28 picture libraries; OpenMoji held
 #             out) -> data/instruments
 #             and the far split (csound's GM bank in simulated rooms, 4 picture libraries never trained on) -> data/far
-# 2 train     the recipe (the CPU preset, twice as wide) from the v7 release, 72 minutes on 2 cores (resumes if
+# 2 train     the recipe (the CPU preset, twice as wide) from the v9 release, 75 minutes on 2 cores (resumes if
 #             killed) -> runs/instruments
 # 3 evaluate  2- and 3-mixes on the far split first, then the test split and the held-out style -> runs/instruments/eval-*
 # 4 release   copy the best weights and two test clips into pixelsound/assets (the README's main job)
@@ -29,12 +29,14 @@ fi
 if [[ $stage == all || $stage == 2 ]]; then
     # from scratch the richer world stalled at the mixture's SDR for 2500 steps (runs/instruments-v5-scratch),
     # so each version starts from the one before: v5 from v4 (FluidR3 and emoji only), v6 from v5 (the
-    # recorded source added), v7 from v6 (28 picture libraries, lighting), v8 from v7 (recipes/instruments/v7;
-    # freepats and the Hydrogen drum kits added; not bundled), v9 from v7 again, widened (the bundled model:
-    # v7 grown to unet_channels 32, frame_width 48 by `--init`). The older releases are in git history
-    # (git show 7d335e0:recipes/instruments/v4/config.json, git show 3f1650a:recipes/instruments/v6/config.json).
-    # No release in this chain saw any of the far split's sources or libraries.
-    resume=(--init "${INIT:-recipes/instruments/v7}")
+    # recorded source added), v7 from v6 (28 picture libraries, lighting), v8 from v7 (freepats
+    # and the Hydrogen drum kits added; not bundled), v9 from v7 again, widened (bundled before v11:
+    # v7 grown to unet_channels 32, frame_width 48 by `--init`; recipes/instruments/v9), v11 from v9 (the
+    # bundled model: harder rooms, more accompaniment, half the learning rate). The older releases are in git history
+    # (git show 7d335e0:recipes/instruments/v4/config.json, git show 3f1650a:recipes/instruments/v6/config.json,
+    # git show 3018e53:recipes/instruments/v7/config.json). No release in this chain saw any of the far split's
+    # sources or libraries.
+    resume=(--init "${INIT:-recipes/instruments/v9}")
     [[ -f $RUN/last.pt ]] && resume=(--resume)
     $PS train recipes/instruments/config.toml --set train.out_dir="$RUN" \
         --set data.train_index="$DATA/train.jsonl" --set data.val_index="$DATA/val.jsonl" "${resume[@]}" "$@"
