@@ -121,6 +121,7 @@ class TrainConfig:
     optimizer: str = "sgd"  # "sgd" (momentum), "adam" or "adamw"
     lr_frame: float = 1e-4  # frame net (backbone)
     lr_rest: float = 1e-3  # audio net, synthesizer
+    freeze_frame: bool = False  # the frame net keeps its starting weights and BatchNorm statistics (--init)
     momentum: float = 0.9
     weight_decay: float = 1e-4
     schedule: str = "constant"  # learning-rate factor after warmup: "constant" or "cosine" (to 0 at the end)

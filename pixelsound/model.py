@@ -112,6 +112,7 @@ class SoundOfPixels(nn.Module):
         self.scale = nn.Parameter(torch.ones(m.k))  # alpha, (K,)
         self.bias = nn.Parameter(torch.zeros(1))  # b
         self.sound_embedding = SoundEmbedding(a.log_bins, m.k) if m.contrast > 0 else None
+        self.frame_frozen = False  # freeze_frame_net(): the frame net stays as it is through training
         # channels-last conv weights make every 2-D conv run channels-last (measured 1.4x faster on CPU,
         # 2.7x with bf16 autocast); the 3-D spacetime embedding keeps the default layout
         self.audio_net.to(memory_format=torch.channels_last)
@@ -119,10 +120,23 @@ class SoundOfPixels(nn.Module):
             self.frame_net.to(memory_format=torch.channels_last)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters split for separate learning rates: ``frame`` (the frame net) and ``rest``."""
+        """Parameters by learning rate: ``frame`` (the frame net; none when frozen) and ``rest``."""
         frame = list(self.frame_net.parameters())
         ids = {id(p) for p in frame}
-        return {"frame": frame, "rest": [p for p in self.parameters() if id(p) not in ids]}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        return {"frame": [p for p in frame if p.requires_grad], "rest": rest}
+
+    def freeze_frame_net(self) -> None:
+        """Train only the rest: the frame net gets no gradients and keeps its BatchNorm statistics."""
+        self.frame_frozen = True
+        self.frame_net.requires_grad_(False)
+        self.frame_net.eval()
+
+    def train(self, mode: bool = True) -> SoundOfPixels:
+        super().train(mode)
+        if self.frame_frozen:
+            self.frame_net.eval()  # BatchNorm uses, and does not update, its running statistics
+        return self
 
     def spectrogram(self, wave: Tensor) -> tuple[Tensor, Tensor]:
         """Complex STFT and warped magnitude. Shapes: ``(..., L)`` -> ``(..., F_lin, T)``, ``(..., F, T)``."""

@@ -247,6 +247,8 @@ def train(cfg: Config, resume: bool = False, init: str | Path | None = None) -> 
         start = load_init_weights(model, init, cfg).model
         grown = (start.unet_channels, start.frame_width) != (cfg.model.unet_channels, cfg.model.frame_width)
         log.info("starting from the weights of %s%s", init, " (widened, same output)" if grown else "")
+    if t.freeze_frame:
+        model.freeze_frame_net()
     net = distrib.wrap(model, device)  # DDP and synchronized BatchNorm with several processes, else model
     optimizer = build_optimizer(model, t)
     train_set, val_set = build_datasets(cfg)

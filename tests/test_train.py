@@ -274,6 +274,21 @@ def test_max_minutes_stops_with_a_release_and_bad_config_fails_early(tmp_path, s
         T.train(tiny_cfg(tmp_path / "other", model={"pool_top": 1.5}))
 
 
+def test_a_frozen_frame_net_keeps_its_weights_and_statistics_while_the_rest_learns(tmp_path, standin):
+    cfg = tiny_cfg(tmp_path / "run", train={"freeze_frame": True})
+    T.seed_everything(cfg.train.seed)  # the start train() builds
+    start = SoundOfPixels(cfg).state_dict()
+    end = params_of(T.train(cfg).checkpoint)
+    frame = [k for k in start if k.startswith("frame_net.")]
+    assert any("running_mean" in k for k in frame)  # BatchNorm statistics are among what must stay
+    for key in frame:
+        torch.testing.assert_close(end[key], start[key], rtol=0, atol=0)
+    assert max(float((end[k] - start[k]).abs().max()) for k in start if k.startswith("audio_net.")) > 0
+    model = SoundOfPixels(cfg)
+    model.freeze_frame_net()
+    assert not model.train().frame_net.training and model.training and not model.parameter_groups()["frame"]
+
+
 def test_lr_schedule():
     t = tiny_cfg("x", train={"schedule": "cosine", "warmup_steps": 4}).train
     factors = [lr_factor(s, 14, t) for s in range(14)]
