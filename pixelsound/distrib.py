@@ -170,7 +170,9 @@ class SyncBatchNormGloo(nn.modules.batchnorm._BatchNorm):
                 module.affine,
                 module.track_running_stats,
             )
-            new.load_state_dict(module.state_dict())
+            new.load_state_dict(module.state_dict())  # the running statistics
+            if module.affine:  # the same parameters, as torch's conversion keeps them (frozen stays frozen)
+                new.weight, new.bias = module.weight, module.bias
             new.train(module.training)
             return new
         for name, child in module.named_children():

@@ -130,7 +130,7 @@ class SoundOfPixels(nn.Module):
         """Train only the rest: the frame net gets no gradients and keeps its BatchNorm statistics."""
         self.frame_frozen = True
         self.frame_net.requires_grad_(False)
-        self.frame_net.eval()
+        self.train(self.training)
 
     def train(self, mode: bool = True) -> SoundOfPixels:
         super().train(mode)

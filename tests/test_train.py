@@ -17,6 +17,7 @@ import pixelsound.train as T
 from pixelsound import cli, runlog
 from pixelsound.checkpoint import CheckpointError, load_checkpoint, load_release
 from pixelsound.config import TrainConfig, from_dict, replace
+from pixelsound.distrib import SyncBatchNormGloo
 from pixelsound.mixing import MixtureBatchSampler, MixtureItems, collate_mixtures, draw_gains, draw_groups
 from pixelsound.model import SoundOfPixels
 from pixelsound.optim import lr_factor
@@ -287,6 +288,8 @@ def test_a_frozen_frame_net_keeps_its_weights_and_statistics_while_the_rest_lear
     model = SoundOfPixels(cfg)
     model.freeze_frame_net()
     assert not model.train().frame_net.training and model.training and not model.parameter_groups()["frame"]
+    synced = SyncBatchNormGloo.convert(model)  # what torchrun on CPUs trains: still frozen
+    assert not synced.parameter_groups()["frame"] and not synced.train().frame_net.training
 
 
 def test_lr_schedule():
