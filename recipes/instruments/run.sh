@@ -29,10 +29,10 @@ fi
 if [[ $stage == all || $stage == 2 ]]; then
     # from scratch the richer world stalled at the mixture's SDR for 2500 steps (runs/instruments-v5-scratch),
     # so each version starts from the one before: v5 from v4 (FluidR3 and emoji only), v6 from v5 (the
-    # recorded source added), v7 from v6 (28 picture libraries, lighting), v8 from v7 (freepats
-    # and the Hydrogen drum kits added; not bundled), v9 from v7 again, widened (bundled before v11:
-    # v7 grown to unet_channels 32, frame_width 48 by `--init`; recipes/instruments/v9), v11 from v9 (the
-    # bundled model: harder rooms, more accompaniment, half the learning rate). The older releases are in git history
+    # recorded source added), v7 from v6 (28 picture libraries, lighting), v8 from v7 (freepats and the
+    # Hydrogen drum kits added; not bundled), v9 from v7 again, widened (bundled before v11: v7 grown to
+    # unet_channels 32, frame_width 48 by `--init`; recipes/instruments/v9), v11 from v9 (the bundled model:
+    # harder rooms, more accompaniment, half the learning rate). The older releases are in git history
     # (git show 7d335e0:recipes/instruments/v4/config.json, git show 3f1650a:recipes/instruments/v6/config.json,
     # git show 3018e53:recipes/instruments/v7/config.json). No release in this chain saw any of the far split's
     # sources or libraries.
