@@ -142,6 +142,9 @@ class TrainConfig:
     scene_prob: float = 0.0  # share of steps whose sources are seen side by side in one picture
     scene_silence: bool = False  # scenes: pictures as tiles with silent texture on every side
     scene_decoys: bool = False  # scenes with silence: also an empty tile of another texture, silent too
+    # share of training steps on which the ResNet frame net's layer1 and layer2 features of each picture take
+    # a random blend of another picture's channel means and spreads (MixStyle; pixelsound.frames.mix_styles)
+    mixstyle: float = 0.0
 
 
 @dataclass(frozen=True)

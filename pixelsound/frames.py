@@ -130,23 +130,68 @@ def load_torchvision_weights(trunk: nn.Sequential, path: str | Path) -> None:
     log.info("loaded frame net weights from %s", path)
 
 
+def mix_styles(x: Tensor, alpha: float = 0.1, eps: float = 1e-6) -> Tensor:
+    """MixStyle (Zhou et al., ICLR 2021): each picture's channel means and spreads become a random blend of
+    its own and another picture's of the batch. Early features' statistics carry how a picture is drawn
+    (palette, strokes, texture), their normalized pattern what is drawn; mixing the one keeps the other, so
+    the layers after learn to read instruments across drawing styles. Training only; random from torch's
+    global generator (saved with every checkpoint).
+
+    Shapes:
+        ``(P, C, h, w)`` -> the same
+    """
+    p = x.shape[0]
+    if p < 2:
+        return x
+    mean = x.mean((2, 3), keepdim=True).detach()  # (P, C, 1, 1)
+    std = (x.var((2, 3), keepdim=True) + eps).sqrt().detach()
+    lam = torch.distributions.Beta(alpha, alpha).sample((p, 1, 1, 1)).to(x)
+    order = torch.randperm(p, device=x.device)
+    other = torch.empty_like(order)
+    other[order] = order.roll(1)  # a random cycle: every picture mixes with another one, never itself
+    mixed_mean = lam * mean + (1 - lam) * mean[other]
+    mixed_std = lam * std + (1 - lam) * std[other]
+    return (x - mean) / std * mixed_std + mixed_mean
+
+
 class ResNetFrames(nn.Module):
     """Dilated ResNet-18 (right-sizable) + 3x3 conv to K channels, applied frame by frame.
+
+    ``mixstyle``: in training mode, the share of forward passes whose layer1 and layer2 features go through
+    :func:`mix_styles` (``train.mixstyle``); evaluation never mixes.
 
     Shapes:
         frames ``(B, V, 3, H, W)`` normalized -> ``(B, K, V, H / s, W / s)``, s the stride (8 with 2 stages)
     """
 
-    def __init__(self, k: int, layers: int = 4, width: int = 64, weights: str = "", stride: int = 16):
+    MIX_AFTER = ("layer1", "layer2")
+
+    def __init__(
+        self,
+        k: int,
+        layers: int = 4,
+        width: int = 64,
+        weights: str = "",
+        stride: int = 16,
+        mixstyle: float = 0.0,
+    ):
         super().__init__()
         self.trunk = resnet18_trunk(layers, width, stride)
         if weights:
             load_torchvision_weights(self.trunk, weights)
         self.head = nn.Conv2d(width * 2 ** (layers - 1), k, 3, padding=1)
+        self.mixstyle = mixstyle
 
     def forward(self, frames: Tensor) -> Tensor:
         b, v = frames.shape[:2]
-        x = self.head(self.trunk(frames.flatten(0, 1)))  # (B*V, K, h, w)
+        x = frames.flatten(0, 1)  # (B*V, 3, H, W)
+        if self.training and self.mixstyle > 0 and torch.rand(()) < self.mixstyle:
+            for name, layer in self.trunk.named_children():
+                x = layer(x)
+                x = mix_styles(x) if name in self.MIX_AFTER else x
+        else:
+            x = self.trunk(x)
+        x = self.head(x)  # (B*V, K, h, w)
         return x.unflatten(0, (b, v)).transpose(1, 2)  # (B, K, V, h, w)
 
 
@@ -212,7 +257,9 @@ def build_frame_net(cfg: Config) -> nn.Module:
     """The frame net named by ``cfg.model.frame_net`` ("resnet18" or "spacetime")."""
     m = cfg.model
     if m.frame_net == "resnet18":
-        return ResNetFrames(m.k, m.frame_layers, m.frame_width, m.frame_weights, m.frame_stride)
+        return ResNetFrames(
+            m.k, m.frame_layers, m.frame_width, m.frame_weights, m.frame_stride, cfg.train.mixstyle
+        )
     if m.frame_net == "spacetime":
         if m.frame_weights:
             raise ValueError(

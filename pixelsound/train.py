@@ -135,6 +135,11 @@ def check_train_config(cfg: Config) -> None:
         (2 <= cfg.data.num_mix <= 4, f"data.num_mix: must be 2, 3 or 4, got {cfg.data.num_mix}"),
         (cfg.data.gain_min <= cfg.data.gain_max, "data.gain_min: must not exceed data.gain_max"),
         (0 <= t.scene_prob <= 1, f"train.scene_prob: must be in [0, 1], got {t.scene_prob}"),
+        (0 <= t.mixstyle <= 1, f"train.mixstyle: must be in [0, 1], got {t.mixstyle}"),
+        (
+            t.mixstyle == 0 or cfg.model.frame_net == "resnet18",
+            f"train.mixstyle: needs the resnet18 frame net, got {cfg.model.frame_net!r}",
+        ),
         (not t.scene_silence or t.scene_prob > 0, "train.scene_silence: needs train.scene_prob > 0"),
         (not t.scene_decoys or t.scene_silence, "train.scene_decoys: needs train.scene_silence"),
         (cfg.model.contrast >= 0, f"model.contrast: must not be negative, got {cfg.model.contrast}"),

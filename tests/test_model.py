@@ -9,7 +9,7 @@ import torchvision
 
 from pixelsound.clip import TensorClip
 from pixelsound.config import ModelConfig
-from pixelsound.frames import ResNetFrames, load_torchvision_weights, resnet18_trunk
+from pixelsound.frames import ResNetFrames, load_torchvision_weights, mix_styles, resnet18_trunk
 from pixelsound.model import SoundOfPixels, synthesize
 from pixelsound.separate import separate, separate_waveform
 from pixelsound.unet import AudioUNet
@@ -64,6 +64,36 @@ def test_output_stride_8_doubles_the_grid_with_the_same_weights():
         assert full(torch.randn(1, 3, 64, 64)).shape == (1, 512, 8, 8)
     with pytest.raises(ValueError, match="frame_stride 8 or 16"):
         resnet18_trunk(stride=4)
+
+
+def test_mix_styles_keeps_each_pattern_and_blends_the_statistics_of_two_pictures():
+    torch.manual_seed(0)
+    x = (
+        torch.randn(2, 5, 6, 6) * torch.tensor([1.0, 3.0])[:, None, None, None]
+        + torch.tensor([0.0, 4.0])[:, None, None, None]
+    )
+    y = mix_styles(x, alpha=0.5)
+
+    def standard(t):
+        return (t - t.mean((2, 3), keepdim=True)) / t.std((2, 3), keepdim=True)
+
+    assert torch.allclose(standard(y), standard(x), atol=1e-4)  # what is drawn stays
+    lo, hi = x.mean((2, 3)).min(0).values, x.mean((2, 3)).max(0).values  # (C,)
+    means = y.mean((2, 3))  # (2, C): each between the two pictures' means, channel by channel
+    assert ((means >= lo - 1e-4) & (means <= hi + 1e-4)).all()
+    assert not torch.allclose(y, x, atol=1e-2)  # and some picture took on the other's statistics
+    assert torch.equal(mix_styles(x[:1]), x[:1])  # nothing to mix with
+
+
+def test_mixstyle_changes_training_passes_only():
+    torch.manual_seed(0)
+    plain, mixing = ResNetFrames(k=4, layers=2, width=8), ResNetFrames(k=4, layers=2, width=8, mixstyle=1.0)
+    mixing.load_state_dict(plain.state_dict())
+    frames = torch.randn(3, 2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(plain.eval()(frames), mixing.eval()(frames))
+        plain.train(), mixing.train()
+        assert not torch.allclose(plain(frames), mixing(frames), atol=1e-3)
 
 
 def test_right_sized_resnet_channels():

@@ -273,6 +273,8 @@ def test_max_minutes_stops_with_a_release_and_bad_config_fails_early(tmp_path, s
         T.train(tiny_cfg(tmp_path / "other", train={"scene_decoys": True, "scene_prob": 0.5}))
     with pytest.raises(T.ConfigError, match=r"model.pool_top: must be in \[0, 1\]"):
         T.train(tiny_cfg(tmp_path / "other", model={"pool_top": 1.5}))
+    with pytest.raises(T.ConfigError, match="train.mixstyle: needs the resnet18 frame net"):
+        T.train(tiny_cfg(tmp_path / "other", train={"mixstyle": 0.5}, model={"frame_net": "spacetime"}))
 
 
 def test_a_frozen_frame_net_keeps_its_weights_and_statistics_while_the_rest_learns(tmp_path, standin):
