@@ -31,8 +31,8 @@ if [[ $stage == all || $stage == 2 ]]; then
     # so each version starts from the one before: v5 from v4 (FluidR3 and emoji only), v6 from v5 (the
     # recorded source added), v7 from v6 (28 picture libraries, lighting), v8 from v7 (freepats and the
     # Hydrogen drum kits added; not bundled), v9 from v7 again, widened (bundled before v11: v7 grown to
-    # unet_channels 32, frame_width 48 by `--init`; recipes/instruments/v9), v11 from v9 (the bundled model:
-    # harder rooms, more accompaniment, half the learning rate; bundled before v12), v12 from v9 in two runs
+    # unet_channels 32, frame_width 48 by `--init`; recipes/instruments/v9), v11 from v9 (harder rooms,
+    # more accompaniment, half the learning rate; bundled before v12), v12 from v9 in two runs
     # (the bundled model): the audio side first with v9's frame net frozen ($RUN-frozen, FROZEN below), then
     # everything with MixStyle (config.toml). The older releases are in git history
     # (git show 7d335e0:recipes/instruments/v4/config.json, git show 3f1650a:recipes/instruments/v6/config.json,
