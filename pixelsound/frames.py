@@ -185,12 +185,11 @@ class ResNetFrames(nn.Module):
     def forward(self, frames: Tensor) -> Tensor:
         b, v = frames.shape[:2]
         x = frames.flatten(0, 1)  # (B*V, 3, H, W)
-        if self.training and self.mixstyle > 0 and torch.rand(()) < self.mixstyle:
-            for name, layer in self.trunk.named_children():
-                x = layer(x)
-                x = mix_styles(x) if name in self.MIX_AFTER else x
-        else:
-            x = self.trunk(x)
+        mix = self.training and self.mixstyle > 0 and torch.rand(()) < self.mixstyle
+        for name, layer in self.trunk.named_children():
+            x = layer(x)
+            if mix and name in self.MIX_AFTER:
+                x = mix_styles(x)
         x = self.head(x)  # (B*V, K, h, w)
         return x.unflatten(0, (b, v)).transpose(1, 2)  # (B, K, V, h, w)
 
