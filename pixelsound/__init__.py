@@ -39,6 +39,7 @@ Data
     config      frozen dataclass configs, TOML recipes, typed --set overrides
     index       scan folders of videos into a JSON-lines index, split by video; read the Sound-of-Pixels CSV
     rooms       where a sound was recorded: room impulse responses, microphone colouring, noise
+    timbre      what an instrument sounds like, varied: speed (pitch and body) and spectral envelope
     dataset     torch Dataset of solo clip windows from an index, with a decoded-clip cache
     instruments instrument classes, sound sources (soundfonts, recordings or patches; train or far role),
                 expression; melodies, accompaniment and drum patterns in ``melody``

@@ -108,6 +108,9 @@ class DataConfig:
     cache_dir: str = ""  # decoded clips cached here when set
     memory_items: int = 0  # also keep this many decoded clips in memory (per process)
     colour: bool = False  # training windows: a random room, microphone colouring and noise (rooms.TRAINING)
+    # share of training windows played up to 2 semitones faster or slower through a random spectral envelope
+    # (pixelsound.timbre): more instruments' timbres than the sound sources hold
+    timbre: float = 0.0
 
 
 @dataclass(frozen=True)

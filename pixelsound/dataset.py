@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from pixelsound import io as media
-from pixelsound import rooms
+from pixelsound import rooms, timbre
 from pixelsound.atomic import save_atomic
 from pixelsound.config import AudioConfig, FramesConfig
 from pixelsound.errors import UserError
@@ -64,6 +64,8 @@ class ClipDataset(torch.utils.data.Dataset):
             the sorted names found in the records.
         colour: training windows only: a random room, microphone colouring and background noise
             (:data:`pixelsound.rooms.TRAINING`), drawn from the window's own generator.
+        timbre: training windows only: the share of windows played up to two semitones faster or slower and
+            heard through a random spectral envelope (:mod:`pixelsound.timbre`), before any room.
     """
 
     def __init__(
@@ -79,12 +81,14 @@ class ClipDataset(torch.utils.data.Dataset):
         memory_items: int = 0,
         categories: list[str] | None = None,
         colour: bool = False,
+        timbre: float = 0.0,
     ) -> None:
         source = records_or_index_path
         records = read_index(source) if isinstance(source, str | os.PathLike) else [dict(r) for r in source]
         self.source = str(source) if isinstance(source, str | os.PathLike) else "records"
         self.audio, self.frames, self.train, self.seed = audio, frames, train, seed
         self.colour = colour and train
+        self.timbre = timbre if train else 0.0
         self.window = audio.length / audio.sample_rate  # seconds
         self.records = self._usable(records)
         names = sorted({str(r["category"]) for r in self.records if r.get("category")})
@@ -173,15 +177,22 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def _item(self, j: int, rng: np.random.Generator) -> dict[str, Any]:
         record = self.records[j]
+        sr, L = self.audio.sample_rate, self.audio.length
         spare = max(0.0, float(record["duration"]) - self.window)
         start = float(rng.uniform(0.0, spare)) if self.train else spare / 2
+        speed = timbre.draw_speed(rng) if self.timbre > 0 and rng.random() < self.timbre else None
+        samples = L if speed is None else timbre.source_samples(L, speed)
+        start = min(start, max(0.0, float(record["duration"]) - samples / sr))  # read within the clip
         V = self.frames.num_frames
         at = torch.tensor([start], dtype=torch.float64)
         times = frame_times(at, self.window, V)[0].numpy()  # (V,) centres of V equal parts, as every window
         if self.cache_dir is not None:
-            audio, frames = self._from_cache(j, start, times)
+            audio, frames = self._from_cache(j, start, times, samples)
         else:
-            audio, frames = self._decode_window(record, start, times)
+            audio, frames = self._decode_window(record, start, times, samples)
+        if speed is not None:
+            varied = timbre.envelope(timbre.play_at(audio.numpy(), speed, L), rng, sr)
+            audio = torch.from_numpy(varied)
         if self.colour:
             audio = torch.from_numpy(rooms.colour(audio.numpy(), rng, self.audio.sample_rate, rooms.TRAINING))
         return {"frames": frames, "audio": audio, "category": self.category_of(j), "index": j, "start": start}
@@ -189,12 +200,12 @@ class ClipDataset(torch.utils.data.Dataset):
     # ------------------------------------------------------------------------------------- direct decoding
 
     def _decode_window(
-        self, record: dict, start: float, times: np.ndarray
+        self, record: dict, start: float, times: np.ndarray, samples: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Audio (L,) and frames (V, 3, S, S) of one window, decoded from the media."""
-        sr, L = self.audio.sample_rate, self.audio.length
+        """Audio (samples,) and frames (V, 3, S, S) of one window, decoded from the media."""
+        sr = self.audio.sample_rate
         audio_path = record.get("audio_path") or record["path"]
-        audio = media.read_audio(audio_path, sr, start=start, duration=L / sr)[0]  # (L,)
+        audio = media.read_audio(audio_path, sr, start=start, duration=samples / sr)[0]  # (samples,)
         if record.get("frames_dir"):
             frames = _image_frames(record, times, self.frames.size)
         else:
@@ -203,18 +214,19 @@ class ClipDataset(torch.utils.data.Dataset):
 
     # ----------------------------------------------------------------------------------------------- cache
 
-    def _from_cache(self, j: int, start: float, times: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cut one window from the decoded clip (decoding and saving it first if needed)."""
+    def _from_cache(
+        self, j: int, start: float, times: np.ndarray, samples: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One window's audio (samples,) and frames, cut from the decoded clip (decoded first if needed)."""
         clip = self._cached_clip(j)
-        sr, L = self.audio.sample_rate, self.audio.length
-        first = int(round(start * sr))
+        first = int(round(start * self.audio.sample_rate))
         # numpy for these small copies: torch's intra-op threads only add waiting on a busy machine
-        audio = np.zeros(L, dtype=np.float32)
-        pcm = clip["audio"].numpy()[first : first + L]  # shorter near the end (within the tolerance)
+        audio = np.zeros(samples, dtype=np.float32)
+        pcm = clip["audio"].numpy()[first : first + samples]  # shorter near the end (within the tolerance)
         audio[: len(pcm)] = pcm * np.float32(1 / 32767)
         frames = clip["frames"].numpy()
         picks = np.clip(np.floor(times * self.cache_fps + 1e-6).astype(np.int64), 0, len(frames) - 1)
-        return torch.from_numpy(audio), torch.from_numpy(frames[picks])  # (L,), (V, 3, S, S)
+        return torch.from_numpy(audio), torch.from_numpy(frames[picks])  # (samples,), (V, 3, S, S)
 
     def _cached_clip(self, j: int) -> dict[str, torch.Tensor]:
         if j in self._memory:

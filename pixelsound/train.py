@@ -134,6 +134,7 @@ def check_train_config(cfg: Config) -> None:
         (t.batch_size >= 1, f"train.batch_size: must be at least 1, got {t.batch_size}"),
         (2 <= cfg.data.num_mix <= 4, f"data.num_mix: must be 2, 3 or 4, got {cfg.data.num_mix}"),
         (cfg.data.gain_min <= cfg.data.gain_max, "data.gain_min: must not exceed data.gain_max"),
+        (0 <= cfg.data.timbre <= 1, f"data.timbre: must be in [0, 1], got {cfg.data.timbre}"),
         (0 <= t.scene_prob <= 1, f"train.scene_prob: must be in [0, 1], got {t.scene_prob}"),
         (0 <= t.mixstyle <= 1, f"train.mixstyle: must be in [0, 1], got {t.mixstyle}"),
         (
@@ -164,6 +165,7 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset | None]:
         cache_dir=cache,
         memory_items=cfg.data.memory_items,
         colour=cfg.data.colour,
+        timbre=cfg.data.timbre,
     )
     return train_set, held_out_set(cfg.data.val_index, cfg, train_set.categories)
 

@@ -188,3 +188,23 @@ def test_sop_records_read_from_jpg_frames(tmp_path, make_sop_tree):
         expected = torch.tensor([int(t * 8) * 15 for t in centres], dtype=torch.float32)
         assert (red - expected).abs().max() < 4
         assert item["audio"].abs().max() > 0.3
+
+
+def test_timbre_varies_training_windows_only_and_zero_changes_nothing(clips, media):
+    path, freqs = clips
+    plain = ClipDataset(path, AUDIO, FRAMES, train=True, seed=2)
+    off = ClipDataset(path, AUDIO, FRAMES, train=True, seed=2, timbre=0.0)
+    on = ClipDataset(path, AUDIO, FRAMES, train=True, seed=2, timbre=1.0)
+    moved = 0
+    for i in range(3):
+        a, b, c = plain.draw(i, (0, i)), off.draw(i, (0, i)), on.draw(i, (0, i))
+        torch.testing.assert_close(a["audio"], b["audio"], rtol=0, atol=0)  # no draws taken when off
+        assert c["audio"].shape == (4000,) and c["frames"].shape == a["frames"].shape
+        assert c["start"] + 4000 * 2 ** (2 / 12) / 8000 <= 2.0 + 1e-6  # what it played lies in the clip
+        spectrum = np.abs(np.fft.rfft(c["audio"].numpy()))
+        peak = np.fft.rfftfreq(4000, 1 / 8000)[np.argmax(spectrum)]
+        assert freqs[i] * 2 ** (-2 / 12) - 4 <= peak <= freqs[i] * 2 ** (2 / 12) + 4
+        moved += abs(peak - freqs[i]) > 4
+    assert moved >= 1  # the pitch moved in at least one window
+    fixed = ClipDataset(path, AUDIO, FRAMES, train=False, timbre=1.0)
+    _check_item(fixed[0], media, freqs[0])  # evaluation windows are never varied

@@ -275,6 +275,8 @@ def test_max_minutes_stops_with_a_release_and_bad_config_fails_early(tmp_path, s
         T.train(tiny_cfg(tmp_path / "other", model={"pool_top": 1.5}))
     with pytest.raises(T.ConfigError, match="train.mixstyle: needs the resnet18 frame net"):
         T.train(tiny_cfg(tmp_path / "other", train={"mixstyle": 0.5}, model={"frame_net": "spacetime"}))
+    with pytest.raises(T.ConfigError, match=r"data.timbre: must be in \[0, 1\], got 1.5"):
+        T.train(tiny_cfg(tmp_path / "other", data={"timbre": 1.5}))
 
 
 def test_a_frozen_frame_net_keeps_its_weights_and_statistics_while_the_rest_learns(tmp_path, standin):
