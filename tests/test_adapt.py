@@ -126,10 +126,12 @@ def test_a_killed_adapt_resumes_where_it_stopped(tmp_path, videos, monkeypatch, 
 
 def test_a_budget_in_steps_sets_whole_intervals_and_no_time_limit(tmp_path):
     release = tiny_release(tmp_path / "start")
-    base = replace(load_release(release)[1], data={"monitor_index": "far.jsonl"})
+    base = replace(load_release(release)[1], data={"monitor_index": "far.jsonl", "timbre": 0.5})
     cfg = A.adapt_config(base, tmp_path, 0.0, ("train.steps_per_epoch=4",), steps=10)
     assert (cfg.train.epochs, cfg.train.steps_per_epoch, cfg.train.max_minutes) == (3, 4, 0.0)
     assert cfg.data.monitor_index == ""  # the release's own monitor is not the user's material
+    assert cfg.data.timbre == 0.0  # nor its timbre variation, unless asked for
+    assert A.adapt_config(base, tmp_path, 0.0, ("data.timbre=0.5",)).data.timbre == 0.5
     assert A.adapt_config(base, tmp_path, 10.0).train.epochs == A.ADAPT_TRAIN["epochs"]
 
 
