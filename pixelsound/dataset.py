@@ -194,7 +194,7 @@ class ClipDataset(torch.utils.data.Dataset):
             varied = timbre.envelope(timbre.play_at(audio.numpy(), speed, L), rng, sr)
             audio = torch.from_numpy(varied)
         if self.colour:
-            audio = torch.from_numpy(rooms.colour(audio.numpy(), rng, self.audio.sample_rate, rooms.TRAINING))
+            audio = torch.from_numpy(rooms.colour(audio.numpy(), rng, sr, rooms.TRAINING))
         return {"frames": frames, "audio": audio, "category": self.category_of(j), "index": j, "start": start}
 
     # ------------------------------------------------------------------------------------- direct decoding
