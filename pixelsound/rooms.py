@@ -114,7 +114,7 @@ def convolve(audio: np.ndarray, ir: np.ndarray) -> np.ndarray:
         audio (L,), ir (L_ir,) -> (L,)
     """
     wet = signal.fftconvolve(audio.astype(np.float64), ir.astype(np.float64))[: len(audio)]
-    return _match_rms(wet, audio)
+    return match_rms(wet, audio)
 
 
 def microphone(audio: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
@@ -137,7 +137,7 @@ def microphone(audio: np.ndarray, rng: np.random.Generator, sample_rate: int) ->
     x = x + rng.uniform(-0.5, 0.8) * signal.sosfilt(
         signal.butter(1, np.array(band) / nyq, "bandpass", output="sos"), x
     )
-    return _match_rms(x, audio)
+    return match_rms(x, audio)
 
 
 def background_noise(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
@@ -180,10 +180,11 @@ def colour(
     if draws[2] < how.noise:
         snr = rng.uniform(*how.snr_db)
         x = x + background_noise(rng, len(x), sample_rate) * rms * 10 ** (-snr / 20)
-        x = _match_rms(x, audio)
+        x = match_rms(x, audio)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-def _match_rms(x: np.ndarray, like: np.ndarray) -> np.ndarray:
+def match_rms(x: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``x`` scaled to the RMS of ``like``."""
     target = np.sqrt(np.mean(like.astype(np.float64) ** 2))
     return x * (target / (np.sqrt(np.mean(x**2)) + 1e-12))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pixelsound import rooms
+
 
 @dataclass(frozen=True)
 class Timbre:
@@ -71,6 +73,5 @@ def envelope(
     freqs = np.fft.rfftfreq(len(audio), 1.0 / sample_rate)
     points = np.geomspace(80.0, sample_rate / 2, how.bands)
     curve = np.interp(np.log(np.maximum(freqs, 1.0)), np.log(points), gains_db)  # flat outside the points
-    out = np.fft.irfft(spectrum * 10 ** (curve / 20), len(audio))
-    out *= rms / (np.sqrt(np.mean(out**2)) + 1e-12)
+    out = rooms.match_rms(np.fft.irfft(spectrum * 10 ** (curve / 20), len(audio)), audio)
     return np.clip(out, -1.0, 1.0).astype(np.float32)
