@@ -516,9 +516,13 @@ def make_clip(plan: ClipPlan, cfg: BuildConfig) -> dict:
 
 def _init_worker() -> None:
     """Worker processes: one thread each for torch (the workers are the parallelism); the parent handles
-    Ctrl-C (a worker's own traceback would bury the one-line message)."""
+    Ctrl-C (a worker's own traceback would bury the one-line message); SIGTERM, which the pool sends its
+    workers when it closes, ends a worker at once. (With the CLI's inherited Python handler, a SIGTERM that
+    landed just before an idle worker blocked on the task queue's lock was never handled, and the build hung
+    after its last clip.)"""
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _clips(plans: list[ClipPlan], cfg: BuildConfig):

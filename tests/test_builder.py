@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import multiprocessing
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -136,6 +138,22 @@ def test_same_seed_same_audio_whatever_the_workers(tmp_path):
     assert one.keys() == two.keys() and len(one) == 3
     assert all(torch.equal(one[k], two[k]) for k in one)
     assert all(not torch.equal(a, b) for a, b in zip(one.values(), other.values(), strict=True))
+
+
+def _worker_signals() -> tuple:
+    return signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
+
+def test_build_workers_die_of_sigterm_whatever_handler_the_parent_has():
+    """The pool closes by SIGTERM: a worker keeping the CLI's Python handler could miss it (a hang)."""
+    old = signal.signal(signal.SIGTERM, lambda *_: None)  # as the CLI's handler for the parent
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1, initializer=builder._init_worker) as pool:
+            term, interrupt = pool.apply(_worker_signals)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert term == signal.SIG_DFL and interrupt == signal.SIG_IGN
 
 
 def test_same_notes_render_the_same_samples():
