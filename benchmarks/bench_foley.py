@@ -7,8 +7,8 @@
 Data (built here when missing):
 
 * instruments: `pixelsound data instruments --out DIR --clips 60 --seed 3 --silent-fraction 0.5
-  --duet-fraction 0.2 --fps 24`; its silent clips (solos and duets, at 24 fps as generated video) with
-  their soundtracks kept aside;
+  --duet-fraction 0.2 --fps 24` (``--seed``; ``--world far``: the far split's sources); its silent clips
+  (solos and duets, at 24 fps as generated video) with their soundtracks kept aside;
 * bouncing balls: :func:`pixelsound.bounce.build_bounce` (what `pixelsound data bounce` runs), 24 clips of
   4 s at 25 fps with one or two balls, hit times exact.
 
@@ -85,11 +85,11 @@ def silent_index(instruments: Path, world: str) -> Path:
     return instruments / ("silent_far.jsonl" if world == "far" else "silent_test.jsonl")
 
 
-def build_data(instruments: Path, balls: Path, fps: float, world: str = "train") -> None:
+def build_data(instruments: Path, balls: Path, fps: float, world: str = "train", seed: int = 3) -> None:
     """Build the two test sets when missing (instrument clips of the training or the far world)."""
     if not silent_index(instruments, world).is_file():
         extra = ("--silent-fraction", "0.5", "--duet-fraction", "0.2", "--fps", f"{fps:g}", "--world", world)
-        build_instruments(instruments, 60, 3, *extra)
+        build_instruments(instruments, 60, seed, *extra)
     if not (balls / "bounce_test.jsonl").is_file():
         bounce.build_bounce(balls, 24, seed=1)
 
@@ -232,8 +232,9 @@ def report(tallies: list[Tally], timings, args, model: str | None, bank: str | N
         "",
         "Command: `" + " ".join([".venv/bin/python benchmarks/bench_foley.py", *sys.argv[1:]]) + "`",
         "",
-        f"Data: `{args.data}` (instrument silent clips: `pixelsound data instruments --clips 60 --seed 3 "
-        f"--silent-fraction 0.5 --duet-fraction 0.2 --fps {args.fps:g}`) and `{args.bounce}` "
+        f"Data: `{args.data}` (instrument silent clips: `pixelsound data instruments --world {args.world} "
+        f"--clips 60 --seed {args.seed} --silent-fraction 0.5 --duet-fraction 0.2 --fps {args.fps:g}`, "
+        f"when built here) and `{args.bounce}` "
         "(bouncing balls: "
         "`pixelsound.bounce.build_bounce(DIR, 24, seed=1)`, 25 fps). "
         f"Model: {_short(model) or 'none (procedural path: modal synthesis, material from colour)'}. "
@@ -312,6 +313,9 @@ def main() -> int:
     )
     parser.add_argument("--clips", type=int, default=30, help="at most this many clips per set")
     parser.add_argument(
+        "--seed", type=int, default=3, help="builder seed of the instruments set when it is built (default 3)"
+    )
+    parser.add_argument(
         "--world", choices=("train", "far"), default="train",
         help="instrument clips of the training world's test split, or of the far split (sources and picture "
         "libraries no model trains on)",
@@ -320,7 +324,7 @@ def main() -> int:
     args = parser.parse_args()
     suffix = "-far" if args.world == "far" else ""
     args.data = args.data or Path(f"/tmp/foley-data{suffix}-{args.fps:g}fps")
-    build_data(args.data, args.bounce, args.fps, args.world)
+    build_data(args.data, args.bounce, args.fps, args.world, args.seed)
     bundled = str(DEFAULT_MODEL) if (DEFAULT_MODEL / "config.json").is_file() else None
     model = None if args.model == "none" else (args.model or bundled)
     bank = args.bank
